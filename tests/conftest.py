@@ -1,0 +1,7 @@
+"""Fixtures shared by the whole suite live in tests/fixtures/, one module per kind of resource."""
+
+pytest_plugins = [
+    "tests.fixtures.services",
+    "tests.fixtures.databases",
+    "tests.fixtures.sandboxes",
+]
