@@ -1,0 +1,170 @@
+"""The referral commission ledger and payouts: balances, payout requests, payout wallets.
+
+A referrer's balance is never stored as a number that could drift: it is the sum of ledger
+entries (commission credits, payout debits). Money reserved by an open payout request is not
+available for another one. Wallet addresses are checked per network before a request is
+accepted, so an admin never sends funds to a mistyped address.
+"""
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from models.domain.money import ZERO, require_money
+from models.domain.refusals import Refusal
+
+DEFAULT_PAYOUT_MINIMUM = Decimal("1.00")
+
+
+class EntryKind(StrEnum):
+    """Which way a ledger entry moves the balance."""
+
+    CREDIT = "credit"
+    DEBIT = "debit"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LedgerEntry:
+    """One movement on a referrer's balance; the direction is in `kind`, so `amount` is > 0."""
+
+    kind: EntryKind
+    amount: Decimal
+
+    def __post_init__(self) -> None:
+        require_money(self.amount, name="amount")
+        if self.amount <= 0:
+            raise ValueError(f"a ledger entry amount must be positive, got {self.amount}")
+
+
+def balance(entries: Iterable[LedgerEntry]) -> Decimal:
+    """Return credits minus debits."""
+    return sum(
+        (entry.amount if entry.kind is EntryKind.CREDIT else -entry.amount for entry in entries),
+        start=ZERO,
+    )
+
+
+def available_for_payout(
+    *, entries: Iterable[LedgerEntry], open_request_amount: Decimal
+) -> Decimal:
+    """Return what may be requested now: the balance less an open request, never below 0."""
+    require_money(open_request_amount, name="open_request_amount")
+    if open_request_amount < 0:
+        raise ValueError(f"open_request_amount must not be negative, got {open_request_amount}")
+    return max(ZERO, balance(entries) - open_request_amount)
+
+
+class PayoutRefusal(StrEnum):
+    """Why a payout request was refused."""
+
+    OPEN_REQUEST_EXISTS = "open_request_exists"
+    NOT_POSITIVE = "not_positive"
+    BELOW_MINIMUM = "below_minimum"
+    ABOVE_AVAILABLE = "above_available"
+
+
+class PayoutRefused(Refusal[PayoutRefusal]):
+    """A payout request breaks a payout rule."""
+
+
+def check_payout_request(
+    *,
+    amount: Decimal,
+    available: Decimal,
+    has_open_request: bool,
+    minimum: Decimal = DEFAULT_PAYOUT_MINIMUM,
+) -> None:
+    """Accept a payout request silently or raise PayoutRefused saying which rule it breaks."""
+    require_money(amount, name="amount")
+    require_money(available, name="available")
+    require_money(minimum, name="minimum")
+    # One open request at a time: its amount is reserved, and two in flight confuse the admin.
+    if has_open_request:
+        raise PayoutRefused(
+            PayoutRefusal.OPEN_REQUEST_EXISTS, "a payout request is already open; wait for it"
+        )
+    if amount <= 0:
+        raise PayoutRefused(
+            PayoutRefusal.NOT_POSITIVE, f"the amount must be positive, got {amount}"
+        )
+    if amount < minimum:
+        raise PayoutRefused(
+            PayoutRefusal.BELOW_MINIMUM, f"the minimum payout is {minimum}, got {amount}"
+        )
+    if amount > available:
+        raise PayoutRefused(
+            PayoutRefusal.ABOVE_AVAILABLE, f"only {available} is available, asked for {amount}"
+        )
+
+
+class PayoutNetwork(StrEnum):
+    """The networks a payout in USDT can be sent on."""
+
+    TRC20 = "TRC20"
+    BEP20 = "BEP20"
+    ERC20 = "ERC20"
+
+
+class WalletProblem(StrEnum):
+    """What is wrong with a wallet address."""
+
+    EMPTY = "empty"
+    BAD_FORMAT = "bad_format"
+    BAD_CHECKSUM = "bad_checksum"
+
+
+class InvalidWallet(Refusal[WalletProblem]):
+    """A wallet address is not a valid address on the chosen network."""
+
+
+_BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_TRON_ADDRESS = re.compile(rf"T[{_BASE58_ALPHABET}]{{33}}")
+_TRON_VERSION_BYTE = 0x41
+_EVM_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def validate_wallet(network: PayoutNetwork, address: str) -> str:
+    """Return the address stripped of surrounding whitespace, or raise InvalidWallet.
+
+    TRC20: `T` + 33 base58 characters whose base58check checksum (double SHA-256) holds.
+    BEP20/ERC20: `0x` + 40 hex digits. The EIP-55 mixed-case checksum is not checked: it needs
+    Keccak-256, which the standard library lacks (hashlib.sha3_256 pads differently).
+    """
+    network = PayoutNetwork(network)  # a plain "TRC20" from the database works too
+    candidate = address.strip()
+    if not candidate:
+        raise InvalidWallet(WalletProblem.EMPTY, f"no {network} address given")
+    if network is PayoutNetwork.TRC20:
+        if not _TRON_ADDRESS.fullmatch(candidate):
+            raise InvalidWallet(
+                WalletProblem.BAD_FORMAT,
+                f"a TRC20 address is T followed by 33 base58 characters, got {candidate!r}",
+            )
+        if not _tron_checksum_holds(candidate):
+            raise InvalidWallet(
+                WalletProblem.BAD_CHECKSUM,
+                f"{candidate!r} fails its checksum: a character is mistyped",
+            )
+        return candidate
+    if not _EVM_ADDRESS.fullmatch(candidate):
+        raise InvalidWallet(
+            WalletProblem.BAD_FORMAT,
+            f"a {network} address is 0x followed by 40 hex digits, got {candidate!r}",
+        )
+    return candidate
+
+
+def _tron_checksum_holds(address: str) -> bool:
+    """Tell whether a base58 Tron address decodes to 0x41 + 20 bytes + a valid checksum."""
+    number = 0
+    for char in address:
+        number = number * 58 + _BASE58_ALPHABET.index(char)
+    if number.bit_length() > 25 * 8:
+        return False
+    raw = number.to_bytes(25, "big")
+    payload, checksum = raw[:21], raw[21:]
+    expected = hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
+    return payload[0] == _TRON_VERSION_BYTE and checksum == expected

@@ -1,0 +1,85 @@
+"""The plan catalogue: what can be bought, and the parser of the operator's PLANS setting.
+
+The setting is `code:days:price_usd[:title]`, comma-separated, for example
+`month:30:10.00:1 month,year:365:100:1 year`. A bad setting stops start-up with one line that
+names the bad entry and says what is wrong with it, so the operator can fix it without a trace.
+"""
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from models.domain.money import to_money
+
+MAX_PLAN_DAYS = 3650
+_FORMAT = "code:days:price_usd[:title]"
+_CODE = re.compile(r"[a-z0-9_-]{1,32}")
+_DAYS = re.compile(r"[0-9]+")
+# Strict on purpose: Decimal() and int() also accept "1e2", "1_0", "NaN" and non-ASCII digits.
+_PRICE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlanSpec:
+    """One plan on sale: `days` of access for `price_usd`, shown to users as `title`."""
+
+    code: str
+    days: int
+    price_usd: Decimal
+    title: str
+
+
+def parse_plans(text: str) -> tuple[PlanSpec, ...]:
+    """Parse the PLANS setting into plans, in the order given.
+
+    Raises ValueError with one line naming the bad entry and what is wrong with it.
+    """
+    if not text.strip():
+        raise ValueError(f"no plans given: expected {_FORMAT}, comma-separated")
+    plans: list[PlanSpec] = []
+    seen: set[str] = set()
+    for position, raw in enumerate(text.split(","), start=1):
+        entry = raw.strip()
+        if not entry:
+            raise ValueError(f"entry #{position} is empty: remove the stray comma")
+        plan = _parse_entry(entry)
+        if plan.code in seen:
+            raise ValueError(f"entry {entry!r}: duplicate code {plan.code!r}, codes must be unique")
+        seen.add(plan.code)
+        plans.append(plan)
+    return tuple(plans)
+
+
+def _parse_entry(entry: str) -> PlanSpec:
+    """Parse one `code:days:price_usd[:title]` entry; a title may itself contain colons."""
+    fields = [field.strip() for field in entry.split(":", 3)]
+    if len(fields) < 3:
+        raise ValueError(f"entry {entry!r}: expected {_FORMAT}, got {len(fields)} field(s)")
+    code, days_text, price_text = fields[:3]
+    if not _CODE.fullmatch(code):
+        raise ValueError(
+            f"entry {entry!r}: code must be 1-32 characters of a-z 0-9 _ -, got {code!r}"
+        )
+    if not _DAYS.fullmatch(days_text):
+        raise ValueError(f"entry {entry!r}: days must be a whole number, got {days_text!r}")
+    days = int(days_text)
+    if not 1 <= days <= MAX_PLAN_DAYS:
+        raise ValueError(f"entry {entry!r}: days must be 1 to {MAX_PLAN_DAYS}, got {days}")
+    if not _PRICE.fullmatch(price_text):
+        raise ValueError(
+            f"entry {entry!r}: price_usd must be a number like 10.00, got {price_text!r}"
+        )
+    price = Decimal(price_text)
+    if price <= 0:
+        raise ValueError(f"entry {entry!r}: price_usd must be above 0, got {price_text!r}")
+    if to_money(price) != price:
+        raise ValueError(
+            f"entry {entry!r}: price_usd must have at most 2 decimals, got {price_text!r}"
+        )
+    title = fields[3] if len(fields) == 4 and fields[3] else default_title(days)
+    return PlanSpec(code=code, days=days, price_usd=to_money(price), title=title)
+
+
+def default_title(days: int) -> str:
+    """Return the title of a plan the operator did not name, e.g. "30 days"."""
+    return "1 day" if days == 1 else f"{days} days"
