@@ -1,14 +1,287 @@
-"""The one settings object of a process (work in progress: constants first)."""
+"""The one settings object of a process.
+
+Only this module reads the environment (and `.env`, through python-dotenv). Every entry point
+calls `settings_or_exit()` once and passes the result down. A bad value stops the process with
+one line naming the variable and what is wrong; secrets are `SecretStr` and never printed.
+
+Sandbox mode is derived, per side: without `BOT_TOKEN` the Telegram side talks to the local
+Bot API stand-in with sandbox credentials; without the three CryptoCloud credentials the payment
+side talks to the CryptoCloud stand-in. Nothing else changes between sandbox and production.
+"""
 
 from __future__ import annotations
 
+import sys
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from models.domain.plans import PlanSpec, parse_plans
+
 # Sandbox credentials: what `make run` and the tests use when no real ones are configured.
 # They only ever reach the local stand-ins (infra/sandbox), never a real service.
-SANDBOX_BOT_TOKEN = "123456789:SANDBOX-bot-token"
+SANDBOX_BOT_TOKEN = "123456789:SANDBOX-bot-token"  # noqa: S105 - reaches only the stand-in
 SANDBOX_BOT_USERNAME = "sandbox_paywall_bot"
 SANDBOX_CHANNEL_ID = -1001000000001
 SANDBOX_CHANNEL_TITLE = "Sandbox private channel"
 SANDBOX_ADMIN_ID = 100
 SANDBOX_CRYPTOCLOUD_API_KEY = "sandbox-api-key"
 SANDBOX_CRYPTOCLOUD_SHOP_ID = "SANDBOXSHOP00001"
-SANDBOX_CRYPTOCLOUD_SECRET_KEY = "sandbox-secret-key-for-postback-jwt"
+SANDBOX_CRYPTOCLOUD_SECRET_KEY = "sandbox-secret-key-for-postback-jwt"  # noqa: S105
+SANDBOX_TELEGRAM_API_BASE = "http://127.0.0.1:8081"
+SANDBOX_CRYPTOCLOUD_API_BASE = "http://127.0.0.1:8082"
+
+# With REDIS_URL unset, every process talks to the embedded Redis that `make run` starts on this
+# port (see infra/embedded_redis.py), so an operator's `celery -A celery_app call …` in another
+# terminal finds it too.
+EMBEDDED_REDIS_PORT = 6399
+
+PRODUCTION_TELEGRAM_API_BASE = "https://api.telegram.org"
+PRODUCTION_CRYPTOCLOUD_API_BASE = "https://api.cryptocloud.plus"
+
+CRYPTOCLOUD_CREDENTIALS = ("CRYPTOCLOUD_API_KEY", "CRYPTOCLOUD_SHOP_ID", "CRYPTOCLOUD_SECRET_KEY")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line for the operator."""
+
+
+def _comma_separated(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _host_port(value: str, name: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {value!r} ({name})")
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of CONTRACT.md plus their siblings; names are the environment names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # Telegram
+    bot_token: SecretStr | None = None
+    telegram_api_base: str | None = None
+    channel_id: int | None = None
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    telegram_rate_per_sec: float = Field(default=25.0, gt=0, le=1000)
+    telegram_per_chat_per_sec: float = Field(default=1.0, gt=0, le=100)
+    bot_webhook_url: str | None = None
+    bot_webhook_secret: SecretStr | None = None
+    bot_webhook_bind: str = "127.0.0.1:8090"
+
+    # CryptoCloud
+    cryptocloud_api_key: SecretStr | None = None
+    cryptocloud_shop_id: SecretStr | None = None
+    cryptocloud_secret_key: SecretStr | None = None
+    # During a secret rotation postbacks signed with the previous key are still accepted.
+    cryptocloud_previous_secret_key: SecretStr | None = None
+    cryptocloud_api_base: str | None = None
+    invoice_ttl_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
+    postback_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+    # Storage and queue
+    database_url: str = "sqlite:///var/app.db"
+    redis_url: str | None = None
+
+    # Product rules
+    plans: Annotated[tuple[PlanSpec, ...], NoDecode] = parse_plans("month:30:10.00:1 month")
+    trial_days: int = Field(default=3, ge=0, le=365)
+    grace_hours: int = Field(default=0, ge=0, le=24 * 30)
+    reminder_days: Annotated[tuple[int, ...], NoDecode] = (3, 1)
+
+    # Sweeps
+    poll_interval_seconds: int = Field(default=60, ge=5, le=3600)
+    sweep_interval_seconds: int = Field(default=300, ge=10, le=86400)
+    reminder_interval_seconds: int = Field(default=900, ge=10, le=86400)
+    sweep_max_removals: int = Field(default=50, ge=1)
+    sweep_max_share: float = Field(default=0.2, gt=0, le=1)
+    sweep_dry_run: bool = False
+
+    # Processes
+    webhook_bind: str = "127.0.0.1:8080"
+    flower_basic_auth: SecretStr | None = None
+    log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: Any) -> Any:
+        ids = []
+        for part in _comma_separated(value):
+            if isinstance(part, int):
+                ids.append(part)
+                continue
+            if not str(part).isdigit() or int(part) == 0:
+                raise ValueError(f"{part!r} is not a Telegram user id (positive whole number)")
+            ids.append(int(part))
+        return frozenset(ids)
+
+    @field_validator("plans", mode="before")
+    @classmethod
+    def _parse_plans(cls, value: Any) -> Any:
+        return parse_plans(value) if isinstance(value, str) else value
+
+    @field_validator("reminder_days", mode="before")
+    @classmethod
+    def _parse_reminder_days(cls, value: Any) -> Any:
+        days = []
+        for part in _comma_separated(value):
+            if not str(part).isdigit() or not 0 < int(part) <= 60:
+                raise ValueError(f"{part!r} is not a number of days between 1 and 60")
+            days.append(int(part))
+        return tuple(sorted(set(days), reverse=True))
+
+    @field_validator("webhook_bind", "bot_webhook_bind")
+    @classmethod
+    def _check_bind(cls, value: str) -> str:
+        return _host_port(value, "host:port to listen on")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql", "postgres:")):
+            raise ValueError(f"expected a sqlite:/// or postgresql:// URL, got {value!r}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"expected a redis:// URL, got {value!r}")
+        return value or None
+
+    @field_validator("telegram_api_base", "cryptocloud_api_base", "bot_webhook_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s):// URL, got {value!r}")
+        return value.rstrip("/") if value else None
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> Settings:
+        given = [
+            name
+            for name in CRYPTOCLOUD_CREDENTIALS
+            if getattr(self, name.lower()) is not None
+        ]
+        if given and len(given) != len(CRYPTOCLOUD_CREDENTIALS):
+            missing = sorted(set(CRYPTOCLOUD_CREDENTIALS) - set(given))
+            raise ValueError(
+                f"{', '.join(missing)}: set all three CryptoCloud credentials, "
+                "or none of them for sandbox mode"
+            )
+        if self.bot_token is not None and self.channel_id is None:
+            raise ValueError("CHANNEL_ID: required when BOT_TOKEN is set")
+        if self.bot_webhook_url and not self.bot_webhook_secret:
+            raise ValueError("BOT_WEBHOOK_SECRET: required when BOT_WEBHOOK_URL is set")
+        return self
+
+    # Derived values: the rest of the code reads these, never the raw optional fields.
+
+    @property
+    def telegram_sandbox(self) -> bool:
+        return self.bot_token is None
+
+    @property
+    def cryptocloud_sandbox(self) -> bool:
+        return self.cryptocloud_api_key is None
+
+    @property
+    def sandbox(self) -> bool:
+        return self.telegram_sandbox or self.cryptocloud_sandbox
+
+    @property
+    def telegram_token(self) -> SecretStr:
+        return self.bot_token or SecretStr(SANDBOX_BOT_TOKEN)
+
+    @property
+    def telegram_base(self) -> str:
+        if self.telegram_api_base:
+            return self.telegram_api_base
+        return SANDBOX_TELEGRAM_API_BASE if self.telegram_sandbox else PRODUCTION_TELEGRAM_API_BASE
+
+    @property
+    def channel(self) -> int:
+        return self.channel_id if self.channel_id is not None else SANDBOX_CHANNEL_ID
+
+    @property
+    def admins(self) -> frozenset[int]:
+        if not self.admin_ids and self.telegram_sandbox:
+            return frozenset({SANDBOX_ADMIN_ID})
+        return self.admin_ids
+
+    @property
+    def cryptocloud_key(self) -> SecretStr:
+        return self.cryptocloud_api_key or SecretStr(SANDBOX_CRYPTOCLOUD_API_KEY)
+
+    @property
+    def cryptocloud_shop(self) -> SecretStr:
+        return self.cryptocloud_shop_id or SecretStr(SANDBOX_CRYPTOCLOUD_SHOP_ID)
+
+    @property
+    def cryptocloud_secrets(self) -> tuple[SecretStr, ...]:
+        """Keys a postback token may be signed with, current first."""
+        current = self.cryptocloud_secret_key or SecretStr(SANDBOX_CRYPTOCLOUD_SECRET_KEY)
+        previous = self.cryptocloud_previous_secret_key
+        return (current, previous) if previous else (current,)
+
+    @property
+    def cryptocloud_base(self) -> str:
+        if self.cryptocloud_api_base:
+            return self.cryptocloud_api_base
+        if self.cryptocloud_sandbox:
+            return SANDBOX_CRYPTOCLOUD_API_BASE
+        return PRODUCTION_CRYPTOCLOUD_API_BASE
+
+    @property
+    def broker_url(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(hours=self.grace_hours)
+
+    @property
+    def default_plan_price(self) -> Decimal:
+        return self.plans[0].price_usd
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if not first["loc"]:
+        return message  # a cross-field rule; its message names the variables itself
+    name = str(first["loc"][0]).upper()
+    value = first.get("input")
+    shown = "" if "SECRET" in name or "TOKEN" in name or "KEY" in name else f" (got {value!r})"
+    if isinstance(value, str | int | float) and name not in message and "got" not in message:
+        return f"{name}: {message}{shown}"
+    return f"{name}: {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment, `.env` and `overrides`; raise SettingsError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(_one_line(error)) from None
+
+
+def settings_or_exit() -> Settings:
+    """Entry points call this: a bad setting ends the process with one line, no traceback."""
+    try:
+        return load_settings()
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None

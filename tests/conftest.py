@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.databases",
     "tests.fixtures.sandboxes",
+    "tests.fixtures.postbacks",
 ]

@@ -1,0 +1,46 @@
+# Every command a developer or operator needs; `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+.DEFAULT_GOAL := help
+.PHONY: help run test migrate lint bench clean
+
+help: ## list the commands
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime-installed
+
+run: $(VENV)/.runtime-installed ## start everything (sandbox mode without credentials)
+	$(PY) -m infra.run
+
+test: $(VENV)/.dev-installed ## run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+migrate: $(VENV)/.runtime-installed ## apply migrations to DATABASE_URL and seed PLANS
+	$(PY) -m infra.migrate
+
+lint: $(VENV)/.dev-installed ## ruff, mypy, import-linter, shellcheck
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+	$(BIN)/lint-imports
+	@if command -v shellcheck >/dev/null; then shellcheck .ci/run $$(find infra -name '*.sh'); \
+	else echo "shellcheck not installed: skipped"; fi
+
+bench: $(VENV)/.dev-installed ## benchmarks, printed as ratios
+	$(PY) -m bench
+
+clean: ## remove the virtualenv and caches (keeps var/, your data)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,117 @@
+"""Celery configuration derived from the settings: reliability first.
+
+Every task is idempotent (its guarantees live in the database), so messages are acknowledged
+late and re-queued when a worker dies; the Redis visibility timeout is longer than anything
+that can keep a message unacknowledged on purpose (time limits, countdowns, retry backoff), so
+Redis never hands a message that is still being worked on to a second worker
+(../shared/reference/reliability.md, P1–P4 and pitfalls A–B).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery
+from kombu.entity import Queue
+
+from infra import task_names
+from infra.settings import Settings
+
+QUEUES = ("payments", "telegram", "sweeps", "default")
+
+# Upper bounds that the visibility timeout must exceed (asserted by tests/infra/test_celery_config).
+TASK_SOFT_TIME_LIMIT = 90
+TASK_TIME_LIMIT = 120
+RETRY_BACKOFF_MAX = 300
+MAX_COUNTDOWN = 300  # every explicit retry countdown (e.g. Telegram's retry_after) is capped here
+VISIBILITY_TIMEOUT = 1800
+
+# The modules whose tasks a worker registers; the doors never import them.
+WORKER_MODULES: tuple[str, ...] = (
+    "workers.payments.tasks",
+    "workers.access.tasks",
+    "workers.notifications.tasks",
+)
+
+ROUTES = {
+    "payments.*": {"queue": "payments"},
+    "access.*": {"queue": "telegram"},
+    "notifications.*": {"queue": "telegram"},
+    "sweeps.*": {"queue": "sweeps"},
+}
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Periodic tasks; each expires within its interval so a backlog never piles up."""
+
+    def every(seconds: int, name: str) -> dict[str, Any]:
+        return {
+            "task": name,
+            "schedule": timedelta(seconds=seconds),
+            "options": {"expires": max(seconds - 1, 1)},
+        }
+
+    return {
+        name: every(seconds, name)
+        for seconds, name in (
+            (settings.sweep_interval_seconds, task_names.EXPIRE_SUBSCRIPTIONS),
+            (settings.reminder_interval_seconds, task_names.SEND_RENEWAL_REMINDERS),
+            (settings.poll_interval_seconds, task_names.POLL_PENDING_INVOICES),
+            (30, task_names.RELAY_PAYMENT_INBOX),
+        )
+    }
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The whole Celery configuration as a plain dict (what `config_from_object` takes)."""
+    transport = {
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        # Bounded reads and keepalive: a worker must notice a dead or frozen Redis (P7).
+        "socket_timeout": 10,
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
+        "health_check_interval": 25,
+        "retry_on_timeout": True,
+    }
+    return {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": transport,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 5,
+        # The producer must fail fast when Redis is down: the gateway answers 503 or relies
+        # on its inbox instead of hanging the request.
+        "broker_connection_max_retries": 3,
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_soft_shutdown_timeout": 10.0,
+        "task_soft_time_limit": TASK_SOFT_TIME_LIMIT,
+        "task_time_limit": TASK_TIME_LIMIT,
+        # State lives in the database; nobody reads task results.
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_default_queue": "default",
+        "task_routes": ROUTES,
+        "task_create_missing_queues": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "beat_schedule": beat_schedule(settings),
+        "beat_max_loop_interval": 30,
+        "include": list(WORKER_MODULES),
+    }
+
+
+def create_celery(settings: Settings, *, main: str = "paywall") -> Celery:
+    """A configured Celery app: the worker's (celery_app.py) and the doors' producer."""
+    app = Celery(main)
+    app.config_from_object(celery_config(settings))
+    return app

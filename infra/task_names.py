@@ -1,0 +1,44 @@
+"""Every Celery task's explicit name, in one place.
+
+The doors (webhook_gateway, bot_frontend) send tasks by these names and never import workers;
+workers register their functions under the same names. Operators call them with
+`celery -A celery_app call NAME`.
+"""
+
+from __future__ import annotations
+
+# payments queue
+PROCESS_PAYMENT_EVENT = "payments.process_event"
+RELAY_PAYMENT_INBOX = "payments.relay_inbox"
+CHECKOUT = "payments.checkout"
+RECHECK_INVOICE = "payments.recheck_invoice"
+
+# telegram queue: everything that talks to the Bot API
+GRANT_INVITE = "access.grant_invite"
+HANDLE_JOIN_REQUEST = "access.handle_join_request"
+SEND_MESSAGE = "notifications.send_message"
+SEND_DOCUMENT = "notifications.send_document"
+
+# default queue: database-only use cases started by the bot
+ACCEPT_TERMS = "users.accept_terms"
+REGISTER_USER = "users.register"
+START_TRIAL = "access.start_trial"
+ADMIN_COMMAND = "admin.run_command"
+REQUEST_PAYOUT = "referrals.request_payout"
+DECIDE_PAYOUT = "referrals.decide_payout"
+
+# sweeps queue: beat's periodic work
+EXPIRE_SUBSCRIPTIONS = "sweeps.expire_subscriptions"
+SEND_RENEWAL_REMINDERS = "sweeps.send_renewal_reminders"
+POLL_PENDING_INVOICES = "sweeps.poll_pending_invoices"
+
+# bot frontend use cases (default queue unless a route above says otherwise)
+RESEND_INVITE = "users.resend_invite"
+ADMIN_AUDIT = "admin.audit"
+ADMIN_ACTIVATE = "admin.activate"
+ADMIN_EDIT = "admin.edit"
+ADMIN_EXPORT_USERS = "admin.export_users"
+ADMIN_ADD_REFERRER = "admin.add_referrer"
+ADMIN_REMOVE_REFERRER = "admin.remove_referrer"
+ADMIN_EXPORT_REFERRERS = "admin.export_referrers"
+CONFIRM_SWEEP_HOLD = "sweeps.confirm_hold"
