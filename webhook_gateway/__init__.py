@@ -1,0 +1,47 @@
+"""The webhook gateway: a thin Flask door for CryptoCloud postbacks, health and metrics.
+
+It verifies a postback, records it durably in the payment inbox and queues its processing; it
+never calls CryptoCloud or Telegram inside a request. `create_app()` is what gunicorn serves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from infra.celery_config import create_celery
+from infra.db import create_engine, make_session_factory
+from infra.logging import configure_logging
+from infra.settings import Settings, settings_or_exit
+from webhook_gateway.postback import MAX_BODY_BYTES
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the gateway; `test_config` may carry `settings` and overrides of Flask config."""
+    config = dict(test_config or {})
+    settings: Settings = config.pop("settings", None) or settings_or_exit()
+    configure_logging(settings)
+
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False, **config)
+    engine = create_engine(settings.database_url)
+    app.extensions["gateway"] = {
+        "settings": settings,
+        "engine": engine,
+        "sessions": make_session_factory(engine),
+        "celery": create_celery(settings, main="webhook_gateway"),
+    }
+
+    from webhook_gateway import health, views
+
+    app.register_blueprint(views.blueprint)
+    app.register_blueprint(health.blueprint)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> tuple[dict[str, str], int]:
+        # Every refusal is a short JSON body; nothing about the request is echoed back.
+        return {"error": error.name}, error.code or 500
+
+    return app

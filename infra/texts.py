@@ -1,0 +1,314 @@
+"""Every text a user or admin reads, in one place, so languages can be added without a hunt.
+
+Functions take plain values and return plain strings; nothing here formats HTML.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+
+def when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"]
+    return " ".join(parts)
+
+
+def usd(amount: Decimal) -> str:
+    return f"${amount:.2f}"
+
+
+# Payments ---------------------------------------------------------------------------------
+
+def pay_invoice(*, plan_title: str, amount: Decimal, expires_at: datetime | None) -> str:
+    deadline = f"\nPay before {when(expires_at)}." if expires_at else ""
+    return f"Your invoice for {plan_title}: {usd(amount)}.{deadline}"
+
+
+PAY_BUTTON = "Pay with crypto"
+
+
+def partial_payment(*, remainder: Decimal, time_left: timedelta) -> str:
+    return (
+        f"We received part of your payment. {usd(remainder)} is still missing; "
+        f"you have {duration(time_left)} to pay the rest on the same page."
+    )
+
+
+def payment_confirmed(*, paid_through: datetime, extra_days: int) -> str:
+    bonus = f" Your overpayment added {extra_days} extra day(s)." if extra_days else ""
+    return f"Payment received, thank you! Your access runs until {when(paid_through)}.{bonus}"
+
+
+def invoice_canceled() -> str:
+    return "Your invoice expired unpaid. Choose a plan again whenever you like."
+
+
+# Access -----------------------------------------------------------------------------------
+
+def invite(*, link: str, paid_through: datetime) -> str:
+    return (
+        f"Here is your personal invite link: {link}\n"
+        f"Open it and send the join request; it is approved automatically. "
+        f"Access until {when(paid_through)}."
+    )
+
+
+JOIN_BUTTON = "Join the channel"
+
+
+def already_member(*, paid_through: datetime) -> str:
+    return f"You are already in the channel. Your access now runs until {when(paid_through)}."
+
+
+# Admin alerts -----------------------------------------------------------------------------
+
+def alert_unknown_invoice(*, uuid: str) -> str:
+    return f"⚠️ Payment for an unknown invoice INV-{uuid}: no access granted. Check CryptoCloud."
+
+
+def alert_mismatch(*, uuid: str, user_id: int, expected: str, got: str) -> str:
+    return (
+        f"⚠️ Invoice INV-{uuid} of user {user_id} does not match CryptoCloud: expected "
+        f"{expected}, CryptoCloud says {got}. No access granted."
+    )
+
+
+# Bot: terms, plans, trial -----------------------------------------------------------------
+
+TERMS = (
+    "Welcome! This bot sells access to a private channel.\n\n"
+    "Terms: access is personal and lasts the days you paid for; payments are in crypto and "
+    "are not refunded; sharing your invite link gets it revoked. "
+    "Press the button below to accept and continue."
+)
+ACCEPT_TERMS_BUTTON = "I accept"
+ACCEPT_TERMS_FIRST = "Please accept the terms first: send /start."
+
+
+def choose_plan(*, trial_days: int | None) -> str:
+    trial = f"\nNew here? Try the channel free for {trial_days} day(s)." if trial_days else ""
+    return f"Choose a plan:{trial}"
+
+
+def plan_button(*, title: str, days: int, price: Decimal) -> str:
+    return f"{title} · {days} d · {usd(price)}"
+
+
+def trial_button(*, days: int) -> str:
+    return f"Free trial · {days} d"
+
+
+CREATING_INVOICE = "Creating your invoice…"
+STARTING_TRIAL = "Starting your free trial…"
+TRIAL_ALREADY_USED = "You have already used your free trial. Choose a plan to continue."
+TRIAL_HAS_ACCESS = "Your access is already running; a trial would add nothing."
+TRIAL_DISABLED = "Free trials are not available at the moment."
+
+
+# Bot: /myplan -----------------------------------------------------------------------------
+
+STATUS_NAMES = {
+    "none": "no subscription",
+    "trialing": "free trial",
+    "active": "active",
+    "grace": "ended (grace period)",
+    "expired": "expired",
+    "removed": "removed",
+}
+
+
+def my_plan(*, status: str, paid_through: datetime | None, days_left: int,
+            plan_title: str | None) -> str:
+    lines = [f"Status: {STATUS_NAMES.get(status, status)}"]
+    if plan_title:
+        lines.append(f"Plan: {plan_title}")
+    if paid_through is not None:
+        lines.append(f"Paid through: {when(paid_through)}")
+    lines.append(f"Days left: {days_left}")
+    return "\n".join(lines)
+
+
+RENEW_BUTTON = "Renew"
+RESEND_INVITE_BUTTON = "Send my invite again"
+RESENDING_INVITE = "Sending your invite link…"
+NO_ACCESS_FOR_INVITE = "You have no running access, so there is no invite to send. Choose a plan."
+
+
+# Bot: /referral and payouts ---------------------------------------------------------------
+
+NOT_A_REFERRER = (
+    "The referral programme is by invitation. Ask an admin if you would like to take part."
+)
+
+
+def referral_overview(*, link: str, pct: Decimal, referred: int, balance: Decimal,
+                      available: Decimal, recent: list[tuple[datetime, Decimal]]) -> str:
+    lines = [
+        f"Your personal link: {link}",
+        f"Commission: {pct}% of what the people you bring pay.",
+        f"People referred: {referred}",
+        f"Balance: {usd(balance)} (available for payout: {usd(available)})",
+    ]
+    if recent:
+        lines.append("Last commissions:")
+        lines += [f"  {when(moment)}  +{usd(amount)}" for moment, amount in recent]
+    return "\n".join(lines)
+
+
+PAYOUT_BUTTON = "Request a payout"
+PAYOUT_OPEN_EXISTS = "You already have an open payout request; please wait for the admin."
+PAYOUT_NOTHING_AVAILABLE = "There is nothing available for a payout yet."
+PAYOUT_CHOOSE_NETWORK = "Which network should the USDT be sent on?"
+
+
+def payout_ask_wallet(*, network: str) -> str:
+    return f"Send your {network} wallet address."
+
+
+def payout_bad_wallet(*, problem: str) -> str:
+    return f"That address does not look right ({problem}). Check it and send it again."
+
+
+def payout_ask_amount(*, available: Decimal) -> str:
+    return f"How much? Up to {usd(available)}, for example 12.50."
+
+
+def payout_bad_amount(*, available: Decimal, minimum: Decimal) -> str:
+    return f"Send an amount between {usd(minimum)} and {usd(available)}, like 12.50."
+
+
+def payout_confirm(*, network: str, wallet: str, amount: Decimal) -> str:
+    return f"Pay {usd(amount)} in USDT ({network}) to\n{wallet}\n\nIs that right?"
+
+
+CONFIRM_BUTTON = "Confirm"
+CANCEL_BUTTON = "Cancel"
+PAYOUT_CANCELED = "Payout request canceled."
+PAYOUT_SENDING = "Sending your payout request…"
+
+
+def payout_received(*, amount: Decimal) -> str:
+    return f"Your payout request for {usd(amount)} is with the admin."
+
+
+PAYOUT_REFUSALS = {
+    "open_request_exists": PAYOUT_OPEN_EXISTS,
+    "not_positive": "The amount must be above zero.",
+    "below_minimum": "The amount is below the minimum payout.",
+    "above_available": "The amount is more than your available balance.",
+    "not_a_referrer": NOT_A_REFERRER,
+    "bad_wallet": "The wallet address is not valid.",
+}
+
+
+def payout_refused(*, reason: str) -> str:
+    return f"Payout request not accepted: {PAYOUT_REFUSALS.get(reason, reason)}"
+
+
+def payout_approved(*, amount: Decimal, network: str, wallet: str) -> str:
+    return f"Your payout of {usd(amount)} was approved and is being sent ({network}) to {wallet}."
+
+
+def payout_rejected(*, amount: Decimal) -> str:
+    return f"Your payout request for {usd(amount)} was rejected. Contact the admin for details."
+
+
+# Bot: help --------------------------------------------------------------------------------
+
+HELP = (
+    "/start: plans and the free trial\n"
+    "/myplan: your status, renewal and your invite link\n"
+    "/referral: your referral link and balance\n"
+    "/help: this message"
+)
+COMMAND_DESCRIPTIONS = {
+    "start": "Plans and the free trial",
+    "myplan": "My subscription",
+    "referral": "My referral link and balance",
+    "help": "Help",
+}
+
+
+# Admin commands ---------------------------------------------------------------------------
+
+ADMIN_REFUSED = "This command is for admins only."
+ADMIN_QUEUED = "On it; you will get a message when it is done."
+USAGE_ACTIVATE = "Usage: /activate <user_id> <days>"
+USAGE_EDIT = "Usage: /edit <user_id> remove|setdays <days>|marktrial|resettrial"
+USAGE_REFREE_ADD = "Usage: /refree_add <user_id> <pct>  (pct above 0, at most 100)"
+USAGE_REFREE_REMOVE = "Usage: /refree_remove <user_id>"
+USAGE_HISTORY = "Usage: /history <user_id>"
+
+
+def unknown_user(*, user_id: int) -> str:
+    return f"User {user_id} has never talked to the bot."
+
+
+def admin_access_set(*, user_id: int, paid_through: datetime | None) -> str:
+    until = when(paid_through) if paid_through else "no access"
+    return f"Done: user {user_id} now has access until {until}."
+
+
+def admin_removed(*, user_id: int) -> str:
+    return f"Done: user {user_id} was removed from the channel."
+
+
+def admin_trial_marked(*, user_id: int, used: bool) -> str:
+    state = "used" if used else "available again"
+    return f"Done: the free trial of user {user_id} is {state}."
+
+
+def admin_referrer_added(*, user_id: int, pct: Decimal) -> str:
+    return f"Done: user {user_id} is a referrer at {pct}%."
+
+
+def admin_referrer_removed(*, user_id: int, existed: bool) -> str:
+    if not existed:
+        return f"User {user_id} was not a referrer; nothing changed."
+    return f"Done: user {user_id} no longer earns commission (their balance is kept)."
+
+
+EXPORT_USERS_CAPTION = "All users"
+EXPORT_REFERRERS_CAPTION = "Referrers"
+NO_HISTORY = "No history for this user."
+
+
+def history_line(*, moment: datetime, action: str, source: str, actor_id: int | None,
+                 after: datetime | None) -> str:
+    by = f" by {actor_id}" if actor_id else ""
+    until = f" → {when(after)}" if after else ""
+    return f"{when(moment)}  {action} ({source}{by}){until}"
+
+
+NO_OPEN_PAYOUTS = "No open payout requests."
+APPROVE_BUTTON = "Approve"
+REJECT_BUTTON = "Reject"
+
+
+def payout_line(*, request_id: int, referrer_id: int, amount: Decimal, network: str,
+                wallet: str, created_at: datetime) -> str:
+    return (f"#{request_id}: {usd(amount)} to user {referrer_id}, {network} {wallet} "
+            f"(asked {when(created_at)})")
+
+
+def payout_decided(*, request_id: int, approved: bool) -> str:
+    return f"Payout #{request_id} {'approved' if approved else 'rejected'}."
+
+
+def payout_already_decided(*, request_id: int) -> str:
+    return f"Payout #{request_id} was already decided; nothing changed."
+
+
+SWEEP_CONFIRM_SENT = "Sweep hold confirmation sent; the held removals will run."
+
+
+def payout_request_alert(*, request_id: int, referrer_id: int, amount: Decimal) -> str:
+    return f"New payout request #{request_id}: {usd(amount)} for user {referrer_id}. See /payouts."

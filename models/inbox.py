@@ -1,0 +1,84 @@
+"""Queries over the payment inbox: record an event once, find the ones still to process.
+
+The unique key (invoice, reported status) makes recording idempotent: CryptoCloud may send the
+same postback several times and the poll may report what a postback already did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from infra.db import insert_ignore
+from models.schema import PaymentEvent
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """Where an event stands after recording: its id, and whether it still needs processing."""
+
+    id: int
+    is_new: bool
+    processed: bool
+
+
+def record_payment_event(
+    session: Session,
+    *,
+    invoice_uuid: str,
+    reported_status: str,
+    source: str,
+    payload: str,
+    now: datetime,
+) -> InboxEntry:
+    """Insert the event unless (invoice, status) is already there; return the stored row."""
+    is_new = insert_ignore(
+        session,
+        PaymentEvent,
+        {
+            "invoice_uuid": invoice_uuid,
+            "reported_status": reported_status,
+            "source": source,
+            "payload": payload,
+            "received_at": now,
+        },
+        conflict=["invoice_uuid", "reported_status"],
+    )
+    row = session.execute(
+        select(PaymentEvent.id, PaymentEvent.processed_at).where(
+            PaymentEvent.invoice_uuid == invoice_uuid,
+            PaymentEvent.reported_status == reported_status,
+        )
+    ).one()
+    return InboxEntry(id=row.id, is_new=is_new, processed=row.processed_at is not None)
+
+
+def unprocessed_event_ids(session: Session, *, received_before: datetime, limit: int) -> list[int]:
+    """Events left unprocessed (a lost enqueue, a crashed worker), oldest first."""
+    return list(
+        session.scalars(
+            select(PaymentEvent.id)
+            .where(PaymentEvent.processed_at.is_(None), PaymentEvent.received_at < received_before)
+            .order_by(PaymentEvent.received_at)
+            .limit(limit)
+        )
+    )
+
+
+def mark_processed(session: Session, event_id: int, *, now: datetime) -> None:
+    session.execute(
+        update(PaymentEvent)
+        .where(PaymentEvent.id == event_id, PaymentEvent.processed_at.is_(None))
+        .values(processed_at=now)
+    )
+
+
+def note_failure(session: Session, event_id: int, *, error: str) -> None:
+    session.execute(
+        update(PaymentEvent)
+        .where(PaymentEvent.id == event_id)
+        .values(attempts=PaymentEvent.attempts + 1, last_error=error[:2000])
+    )

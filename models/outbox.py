@@ -1,0 +1,122 @@
+"""The outbox of Telegram side effects (the `telegram_effects` table).
+
+A use case that must message someone or grant an invite writes an effect row in the same
+transaction as the change that causes it; a task performs it after the commit and records the
+result under the same key. A retried task finds the key done and does nothing, and the relay
+re-queues effects that a lost message or a crash left pending.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from infra.db import insert_ignore
+from models.schema import TelegramEffect
+
+# Effect kinds; each is performed by its own task (see workers/notifications and workers/access).
+SEND_MESSAGE = "sendMessage"
+GRANT_ACCESS = "grantAccess"
+
+
+@dataclass(frozen=True)
+class Effect:
+    id: int
+    key: str
+    method: str
+    chat_id: int | None
+    status: str
+    payload: dict[str, Any]
+
+
+def add_effect(
+    session: Session,
+    *,
+    key: str,
+    method: str,
+    chat_id: int | None,
+    payload: dict[str, Any],
+    now: datetime,
+) -> int | None:
+    """Record an intended effect; return its id, or None if that key was recorded before."""
+    inserted = insert_ignore(
+        session,
+        TelegramEffect,
+        {
+            "key": key,
+            "method": method,
+            "chat_id": chat_id,
+            "status": "pending",
+            "request": json.dumps(payload, default=str, sort_keys=True),
+            "created_at": now,
+            "updated_at": now,
+        },
+        conflict=["key"],
+    )
+    if not inserted:
+        return None
+    return session.scalar(select(TelegramEffect.id).where(TelegramEffect.key == key))
+
+
+def load_effect(session: Session, effect_id: int) -> Effect | None:
+    row = session.get(TelegramEffect, effect_id)
+    if row is None:
+        return None
+    return Effect(
+        id=row.id,
+        key=row.key,
+        method=row.method,
+        chat_id=row.chat_id,
+        status=row.status,
+        payload=json.loads(row.request or "{}"),
+    )
+
+
+def finish_effect(
+    session: Session,
+    effect_id: int,
+    *,
+    status: str,
+    now: datetime,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> bool:
+    """Move a pending effect to done or failed; False if it was already finished."""
+    changed = session.execute(
+        update(TelegramEffect)
+        .where(TelegramEffect.id == effect_id, TelegramEffect.status == "pending")
+        .values(
+            status=status,
+            result=json.dumps(result, default=str, sort_keys=True) if result else None,
+            error=error[:2000] if error else None,
+            attempts=TelegramEffect.attempts + 1,
+            updated_at=now,
+        )
+    )
+    return bool(changed.rowcount)  # type: ignore[attr-defined]
+
+
+def note_attempt(session: Session, effect_id: int, *, error: str, now: datetime) -> None:
+    session.execute(
+        update(TelegramEffect)
+        .where(TelegramEffect.id == effect_id)
+        .values(attempts=TelegramEffect.attempts + 1, error=error[:2000], updated_at=now)
+    )
+
+
+def stale_pending_effects(
+    session: Session, *, updated_before: datetime, limit: int
+) -> list[tuple[int, str]]:
+    """(id, method) of effects still pending since before `updated_before`, oldest first."""
+    rows = session.execute(
+        select(TelegramEffect.id, TelegramEffect.method)
+        .where(TelegramEffect.status == "pending", TelegramEffect.updated_at < updated_before)
+        .order_by(TelegramEffect.updated_at)
+        .limit(limit)
+    )
+    return [(row.id, row.method) for row in rows]

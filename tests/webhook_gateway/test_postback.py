@@ -1,0 +1,98 @@
+"""Reading and verifying postbacks: content types, the token, the invoice it names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.settings import SANDBOX_CRYPTOCLOUD_SECRET_KEY
+from tests.fixtures import postbacks
+from webhook_gateway.postback import FORM, JSON, PostbackRejected, read_postback
+
+KEYS = [SANDBOX_CRYPTOCLOUD_SECRET_KEY]
+
+
+def read(content_type: str, body: bytes, keys: list[str] = KEYS):  # type: ignore[no-untyped-def]
+    return read_postback(content_type=content_type, body=body, keys=keys, leeway=5)
+
+
+def test_form_postback_is_read() -> None:
+    """A form-encoded postback yields the normalised invoice, its status and order id."""
+    got = read(FORM, postbacks.form_body(postbacks.fields("AB12CD34")))
+    assert (got.invoice_code, got.reported_status, got.order_id) == ("AB12CD34", "paid", "ord_1")
+
+
+def test_json_postback_with_nested_info_is_read() -> None:
+    """A JSON postback whose invoice_info is an object is read the same way."""
+    data = postbacks.fields("AB12CD34", status="overpaid")
+    data["invoice_info"] = json.loads(data["invoice_info"])
+    got = read(f"{JSON}; charset=utf-8", json.dumps(data).encode())
+    assert got.reported_status == "overpaid"
+
+
+@pytest.mark.parametrize(
+    "info",
+    ["{'uuid': 'INV-AB12CD34', 'status': 'paid'}", "not json at all", "", "[1, 2]"],
+)
+def test_invoice_info_is_parsed_leniently(info: str) -> None:
+    """A Python-repr or garbled invoice_info never breaks reading; unknown means 'success'."""
+    data = postbacks.fields("AB12CD34")
+    data["invoice_info"] = info
+    got = read(FORM, postbacks.form_body(data))
+    assert got.reported_status == ("paid" if info.startswith("{") else "success")
+
+
+def test_prefixed_id_claim_matches_the_plain_invoice_id() -> None:
+    """A token whose id carries INV- still names the invoice given without the prefix."""
+    data = postbacks.fields("AB12CD34", tok=postbacks.token("INV-AB12CD34"))
+    assert read(FORM, postbacks.form_body(data)).invoice_code == "AB12CD34"
+
+
+def test_previous_secret_is_accepted_during_a_rotation() -> None:
+    """A token signed with the previous key passes when that key is configured too."""
+    data = postbacks.fields("AB12CD34", tok=postbacks.token("AB12CD34", key="the-previous-key-long-enough-for-hs256!"))
+    assert read(FORM, postbacks.form_body(data), keys=["the-current-key-long-enough-for-hs256!!", "the-previous-key-long-enough-for-hs256!"]).invoice_code
+
+
+@pytest.mark.parametrize(
+    ("tok", "reason"),
+    [
+        (postbacks.token("AB12CD34", key="a-wrong-key-that-is-long-enough-for-hs256"), "signature"),
+        (postbacks.token("AB12CD34", exp_in=-60), "expired"),
+        (postbacks.unsigned_token("AB12CD34"), "invalid"),
+        (postbacks.token("AB12CD34", algorithm="HS512"), "invalid"),
+        (postbacks.token("ZZ99ZZ99"), "another invoice"),
+        (postbacks.token("AB12CD34", claims={"exp": None}), "invalid"),
+        ("not.a.jwt", "invalid"),
+    ],
+)
+def test_bad_tokens_are_refused_with_401(tok: str, reason: str) -> None:
+    """Wrong key, expiry, alg none, another algorithm, another invoice, no exp → 401."""
+    with pytest.raises(PostbackRejected) as refused:
+        read(FORM, postbacks.form_body(postbacks.fields("AB12CD34", tok=tok)))
+    assert refused.value.status == 401
+    assert reason in refused.value.reason
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status"),
+    [
+        ("text/plain", b"status=success", 415),
+        ("", b"status=success", 415),
+        (JSON, b"{not json", 400),
+        (JSON, b"[1, 2]", 400),
+        (FORM, b"status=success", 400),
+        (FORM, b"invoice_id=../../etc&token=x", 400),
+        (FORM, b"invoice_id=AB12CD34", 400),
+        (FORM, b"\xff\xfe", 400),
+        (FORM, b"a" * (64 * 1024 + 1), 413),
+    ],
+)
+def test_malformed_postbacks_get_a_precise_status(
+    content_type: str, body: bytes, status: int
+) -> None:
+    """Unsupported types 415, malformed bodies 400, oversized 413 — never an exception."""
+    with pytest.raises(PostbackRejected) as refused:
+        read(content_type, body)
+    assert refused.value.status == status
