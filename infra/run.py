@@ -1,0 +1,174 @@
+"""`make run`: the whole system on one machine.
+
+Checks the ports, starts the embedded Redis when REDIS_URL is unset, migrates and seeds the
+database, then hands the Procfile (plus both stand-ins in sandbox mode) to honcho. Ctrl-C stops
+honcho's processes first and the embedded Redis last, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from infra.embedded_redis import EmbeddedRedis, EmbeddedRedisError, port_is_free
+from infra.migrate import migrate_and_seed
+from infra.settings import EMBEDDED_REDIS_PORT, Settings, settings_or_exit
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+FLOWER_PORT = 5555
+
+
+@dataclass(frozen=True)
+class Port:
+    """A port this run needs, and the setting an operator changes when it is taken."""
+
+    port: int
+    what: str
+    setting: str
+
+
+def _port_of(url_or_bind: str) -> int:
+    if "://" in url_or_bind:
+        return urlsplit(url_or_bind).port or 80
+    return int(url_or_bind.rpartition(":")[2])
+
+
+def needed_ports(settings: Settings) -> list[Port]:
+    ports = [
+        Port(_port_of(settings.webhook_bind), "the webhook gateway", "WEBHOOK_BIND"),
+        Port(FLOWER_PORT, "Flower", "(stop what uses it)"),
+    ]
+    if settings.redis_url is None:
+        ports.append(Port(EMBEDDED_REDIS_PORT, "the embedded Redis", "REDIS_URL"))
+    if settings.telegram_sandbox:
+        ports.append(
+            Port(_port_of(settings.telegram_base), "the Telegram stand-in", "TELEGRAM_API_BASE")
+        )
+    if settings.cryptocloud_sandbox:
+        ports.append(
+            Port(
+                _port_of(settings.cryptocloud_base),
+                "the CryptoCloud stand-in",
+                "CRYPTOCLOUD_API_BASE",
+            )
+        )
+    if settings.bot_webhook_url:
+        ports.append(Port(_port_of(settings.bot_webhook_bind), "the bot", "BOT_WEBHOOK_BIND"))
+    return ports
+
+
+def taken_ports(settings: Settings) -> list[str]:
+    return [
+        f"port {p.port} ({p.what}) is already taken: free it or change {p.setting}"
+        for p in needed_ports(settings)
+        if not port_is_free(p.port)
+    ]
+
+
+def flower_auth(settings: Settings) -> str:
+    """FLOWER_BASIC_AUTH, or a password generated once and kept under var/."""
+    if settings.flower_basic_auth is not None:
+        return settings.flower_basic_auth.get_secret_value()
+    stored = VAR / "flower.auth"
+    if not stored.exists():
+        VAR.mkdir(exist_ok=True)
+        stored.write_text(f"admin:{secrets.token_urlsafe(9)}")
+        stored.chmod(0o600)
+    return stored.read_text().strip()
+
+
+def procfile(settings: Settings) -> str:
+    """The repository's Procfile plus the stand-ins this run needs."""
+    lines = [(ROOT / "Procfile").read_text().rstrip()]
+    python = sys.executable
+    if settings.telegram_sandbox:
+        bind = urlsplit(settings.telegram_base).netloc
+        lines.append(f"telegram-sandbox: {python} -m infra.sandbox telegram --bind {bind}")
+    if settings.cryptocloud_sandbox:
+        bind = urlsplit(settings.cryptocloud_base).netloc
+        notify = f"http://{settings.webhook_bind}/cryptocloud_webhook"
+        lines.append(
+            f"cryptocloud-sandbox: {python} -m infra.sandbox cryptocloud --bind {bind} "
+            f"--notify-url {notify}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def banner(settings: Settings, *, redis_url: str, flower_login: str) -> str:
+    user, _, password = flower_login.partition(":")
+    lines = ["", "=" * 72]
+    if settings.sandbox:
+        lines.append("Sandbox mode: local stand-ins, no real Telegram or CryptoCloud.")
+    if settings.telegram_sandbox:
+        lines.append(f"  Open the sandbox page:  {settings.telegram_base}/")
+    if settings.cryptocloud_sandbox:
+        lines.append(f"  CryptoCloud stand-in:   {settings.cryptocloud_base}/")
+    lines += [
+        f"  Flower:                 http://127.0.0.1:{FLOWER_PORT}/  (login {user} / {password})",
+        f"  Webhook gateway:        http://{settings.webhook_bind}/healthz",
+        f"  Data:                   {settings.database_url}  ·  Redis {redis_url}",
+        "  Stop:                   Ctrl-C (stops every process, the embedded Redis too)",
+        "=" * 72,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_honcho(run_file: Path, env: dict[str, str]) -> int:
+    """Run honcho until it stops; it shuts its processes down on SIGINT/SIGTERM."""
+    command = [sys.executable, "-m", "honcho", "start", "-f", str(run_file), "-d", str(ROOT)]
+    process = subprocess.Popen(command, env=env, cwd=ROOT)  # noqa: S603
+    # Ctrl-C reaches honcho directly (same process group); SIGTERM to us is passed on.
+    signal.signal(signal.SIGTERM, lambda *_: process.send_signal(signal.SIGTERM))
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            continue  # honcho got the same SIGINT and is stopping its processes: wait for it
+
+
+def main() -> int:
+    settings = settings_or_exit()
+    problems = taken_ports(settings)
+    if problems:
+        for problem in problems:
+            print(f"make run: {problem}", file=sys.stderr)  # noqa: T201
+        return 2
+
+    redis: EmbeddedRedis | None = None
+    env = dict(os.environ)
+    # The Procfile names `celery`, `gunicorn` and `python`: they are the virtualenv's.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if settings.redis_url is None:
+        redis = EmbeddedRedis(port=EMBEDDED_REDIS_PORT, data_dir=VAR / "redis")
+        try:
+            env["REDIS_URL"] = redis.start()
+        except EmbeddedRedisError as error:
+            print(f"make run: {error}", file=sys.stderr)  # noqa: T201
+            return 2
+    try:
+        migrate_and_seed(settings)
+        env["FLOWER_BASIC_AUTH"] = flower_auth(settings)
+        env.setdefault("WEBHOOK_BIND", settings.webhook_bind)
+        run_file = VAR / "Procfile.run"
+        run_file.write_text(procfile(settings))
+        print(  # noqa: T201
+            banner(settings, redis_url=env.get("REDIS_URL", settings.broker_url),
+                   flower_login=env["FLOWER_BASIC_AUTH"]),
+            flush=True,
+        )
+        return run_honcho(run_file, env)
+    finally:
+        if redis is not None:
+            redis.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

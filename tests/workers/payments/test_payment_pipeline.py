@@ -1,0 +1,212 @@
+"""Payments end to end in-process: checkout, settlement, exactly-once grant, poll, commission."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from infra import task_names
+from infra.settings import load_settings
+from infra.migrate import seed_plans
+from infra.telegram import TelegramBlocked
+from models import inbox
+from models.schema import (
+    Access,
+    AccessHistory,
+    CommissionEntry,
+    Invoice,
+    InviteLink,
+    Referral,
+    Referrer,
+    TelegramEffect,
+    User,
+)
+from tests.workers.harness import Pipeline, add_user, make_pipeline
+from workers.context import use_context
+
+SUBSCRIBER, REFERRER = 5001, 5002
+
+
+@pytest.fixture
+def pipeline(db_url: str, engine: Any, session_factory: sessionmaker[Session]) -> Pipeline:
+    """A context on a fresh database with the default plan seeded and one subscriber."""
+    with session_factory.begin() as session:
+        seed_plans(session, load_settings(_env_file=None))
+    add_user(session_factory, SUBSCRIBER)
+    ctx = make_pipeline(db_url=db_url, sessions=session_factory, engine=engine)
+    with use_context(ctx):
+        yield ctx
+
+
+def count(ctx: Pipeline, model: Any, *where: Any) -> int:
+    with ctx.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def checkout(ctx: Pipeline, request_key: str = "tap-1") -> Invoice:
+    ctx.send(task_names.CHECKOUT, SUBSCRIBER, "month", request_key)
+    ctx.drain()
+    with ctx.sessions() as session:
+        return session.scalars(select(Invoice).order_by(Invoice.id.desc())).first()  # type: ignore[return-value]
+
+
+def report(ctx: Pipeline, invoice: Invoice, status: str, **state: Any) -> None:
+    """CryptoCloud changes the invoice and a postback about it lands in the inbox."""
+    assert invoice.uuid is not None
+    ctx.payments.set_state(invoice.uuid, status, **state)  # type: ignore[attr-defined]
+    with ctx.sessions.begin() as session:
+        entry = inbox.record_payment_event(
+            session, invoice_uuid=invoice.uuid, reported_status=status, source="postback",
+            payload="{}", now=datetime.now(UTC),
+        )
+    ctx.send(task_names.PROCESS_PAYMENT_EVENT, entry.id)
+
+
+def texts_to(ctx: Pipeline, chat_id: int) -> list[str]:
+    return [call.text for call in ctx.telegram.calls_of("sendMessage") if call.chat_id == chat_id]
+
+
+def access_of(ctx: Pipeline, user_id: int = SUBSCRIBER) -> Access | None:
+    with ctx.sessions() as session:
+        return session.scalar(select(Access).where(Access.user_id == user_id))
+
+
+def test_checkout_sends_one_pay_link_and_reuses_the_open_invoice(pipeline: Pipeline) -> None:
+    """Two taps on a plan: one CryptoCloud invoice, two messages carrying its link."""
+    first = checkout(pipeline, "tap-1")
+    second = checkout(pipeline, "tap-2")
+    assert first.id == second.id and first.pay_link
+    assert len(pipeline.payments.created) == 1  # type: ignore[attr-defined]
+    buttons = [
+        call.reply_markup.inline_keyboard[0][0].url
+        for call in pipeline.telegram.calls_of("sendMessage")
+    ]
+    assert buttons == [first.pay_link, first.pay_link]
+
+
+def test_paid_invoice_grants_access_once_however_often_it_is_reported(pipeline: Pipeline) -> None:
+    """paid reported three times: one activation, one invite link, one DM with it."""
+    invoice = checkout(pipeline)
+    before = datetime.now(UTC)
+    for _ in range(3):
+        report(pipeline, invoice, "paid")
+        pipeline.drain()
+    access = access_of(pipeline)
+    assert access is not None and access.status == "active"
+    assert access.paid_through is not None
+    assert before + timedelta(days=30) <= access.paid_through <= datetime.now(UTC) + timedelta(
+        days=30)
+    assert count(pipeline, AccessHistory, AccessHistory.action == "payment_activated") == 1
+    assert len(pipeline.telegram.calls_of("createChatInviteLink")) == 1
+    assert count(pipeline, InviteLink) == 1
+    invites = [text for text in texts_to(pipeline, SUBSCRIBER) if "invite link" in text]
+    assert len(invites) == 1
+
+
+def test_commission_is_credited_once_to_the_referrer(pipeline: Pipeline) -> None:
+    """A referred subscriber pays: one ledger credit of pct × paid, never repeated."""
+    add_user(pipeline.sessions, REFERRER)
+    with pipeline.sessions.begin() as session:
+        now = datetime.now(UTC)
+        session.add(Referrer(user_id=REFERRER, pct=Decimal("12.50"), created_at=now,
+                             updated_at=now))
+        session.flush()
+        session.add(Referral(referred_user_id=SUBSCRIBER, referrer_id=REFERRER, created_at=now))
+    invoice = checkout(pipeline)
+    report(pipeline, invoice, "paid")
+    report(pipeline, invoice, "overpaid", paid_usd=Decimal("10.00"))
+    pipeline.drain()
+    with pipeline.sessions() as session:
+        credits = session.scalars(select(CommissionEntry)).all()
+    assert [(c.referrer_id, c.amount, c.invoice_id) for c in credits] == [
+        (REFERRER, Decimal("1.25"), invoice.id)
+    ]
+
+
+def test_partial_then_top_up_activates_once(pipeline: Pipeline) -> None:
+    """A partial payment tells the exact remainder; the top-up activates exactly once."""
+    invoice = checkout(pipeline)
+    report(pipeline, invoice, "partial", paid_usd=Decimal("4.00"))
+    pipeline.drain()
+    assert access_of(pipeline) is None
+    assert any("$6.00 is still missing" in text for text in texts_to(pipeline, SUBSCRIBER))
+    report(pipeline, invoice, "paid", paid_usd=Decimal("10.00"))
+    pipeline.drain()
+    access = access_of(pipeline)
+    assert access is not None and access.status == "active"
+    assert count(pipeline, AccessHistory, AccessHistory.action == "payment_activated") == 1
+
+
+def test_overpayment_becomes_extra_days(pipeline: Pipeline) -> None:
+    """$15 paid for a $10 / 30-day plan adds 15 days on top."""
+    invoice = checkout(pipeline)
+    report(pipeline, invoice, "overpaid", paid_usd=Decimal("15.00"))
+    pipeline.drain()
+    access = access_of(pipeline)
+    assert access is not None and access.paid_through is not None
+    assert access.paid_through > datetime.now(UTC) + timedelta(days=44)
+    with pipeline.sessions() as session:
+        stored = session.get_one(Invoice, invoice.id)
+    assert stored.surplus_usd == Decimal("5.00")
+
+
+def test_unknown_invoice_alerts_admins_and_grants_nothing(pipeline: Pipeline) -> None:
+    """A verified event about an invoice nobody ordered: history row, admin alert, no access."""
+    with pipeline.sessions.begin() as session:
+        entry = inbox.record_payment_event(
+            session, invoice_uuid="ZZZZ9999", reported_status="paid", source="postback",
+            payload="{}", now=datetime.now(UTC),
+        )
+    pipeline.send(task_names.PROCESS_PAYMENT_EVENT, entry.id)
+    pipeline.drain()
+    assert count(pipeline, Access) == 0
+    assert count(pipeline, AccessHistory, AccessHistory.action == "payment_unknown") == 1
+    admin = next(iter(pipeline.settings.admins))
+    assert any("unknown invoice" in text for text in texts_to(pipeline, admin))
+
+
+def test_amount_mismatch_grants_nothing(pipeline: Pipeline) -> None:
+    """CryptoCloud reporting another amount than we invoiced is refused and reported."""
+    invoice = checkout(pipeline)
+    with pipeline.sessions.begin() as session:
+        session.get_one(Invoice, invoice.id).amount_usd = Decimal("9.99")
+    report(pipeline, invoice, "paid")
+    pipeline.drain()
+    assert access_of(pipeline) is None
+    assert count(pipeline, AccessHistory, AccessHistory.action == "payment_mismatch") == 1
+
+
+def test_poll_finds_a_payment_whose_postback_never_came(pipeline: Pipeline) -> None:
+    """No postback at all: the fallback poll feeds the paid invoice into the same pipeline."""
+    invoice = checkout(pipeline)
+    assert invoice.uuid is not None
+    pipeline.payments.set_state(invoice.uuid, "paid")  # type: ignore[attr-defined]
+    pipeline.send(task_names.POLL_PENDING_INVOICES)
+    pipeline.drain()
+    access = access_of(pipeline)
+    assert access is not None and access.status == "active"
+    with pipeline.sessions() as session:
+        assert session.get_one(Invoice, invoice.id).last_polled_at is not None
+
+
+def test_blocked_subscriber_is_recorded_not_retried(pipeline: Pipeline) -> None:
+    """A user who blocked the bot: the DM effect fails once and the user is marked blocked."""
+    invoice = checkout(pipeline)
+    pipeline.telegram.fail_next(
+        "sendMessage", TelegramBlocked(user_id=SUBSCRIBER, description="bot was blocked")
+    )
+    report(pipeline, invoice, "paid")
+    pipeline.drain()
+    with pipeline.sessions() as session:
+        user = session.get_one(User, SUBSCRIBER)
+        failed = session.scalars(
+            select(TelegramEffect).where(TelegramEffect.status == "failed")).all()
+    assert user.blocked_bot_at is not None
+    assert len(failed) == 1
+    access = access_of(pipeline)
+    assert access is not None and access.status == "active"  # paid access is kept regardless

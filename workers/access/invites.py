@@ -1,0 +1,167 @@
+"""Personal invite links: grant them, and vet the join requests they produce.
+
+Links are created with `creates_join_request=True` and named after their owner. Telegram has no
+way to make a link personal: a `member_limit=1` link admits whoever opens it first, forwarded or
+not. A join-request link admits nobody by itself; the request arrives as an update, and we
+approve the owner while their access covers now and decline anyone else (revoking the leaked
+link). The link is stored before it is sent, so a retried grant reuses it instead of minting a
+second one (reliability.md S3).
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from infra import texts
+from infra.telegram import TelegramAlreadyDone, TelegramPermanent
+from models.domain import access as rules
+from models.history import record_history
+from models.outbox import Effect
+from models.schema import Access, InviteLink
+from workers.access.service import as_rule
+from workers.context import WorkerContext
+from workers.notifications.service import keyboard
+
+MEMBER_STATUSES = frozenset({"member", "administrator", "creator"})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def link_name(user_id: int) -> str:
+    return f"u{user_id}"[:32]
+
+
+def is_member(ctx: WorkerContext, *, chat_id: int, user_id: int) -> bool:
+    member = ctx.telegram.get_chat_member(chat_id=chat_id, user_id=user_id)
+    status = str(getattr(member, "status", ""))
+    return status in MEMBER_STATUSES or (status == "restricted" and bool(member.is_member))
+
+
+def _covered(session: Session, *, user_id: int, chat_id: int, now: datetime,
+             ctx: WorkerContext) -> Access | None:
+    row = session.scalar(select(Access).where(Access.user_id == user_id, Access.chat_id == chat_id))
+    if row is None or not rules.is_covered(as_rule(row), now=now, grace=ctx.settings.grace):
+        return None
+    return row
+
+
+def _usable_link(session: Session, *, user_id: int, chat_id: int) -> InviteLink | None:
+    return session.scalar(
+        select(InviteLink)
+        .where(InviteLink.user_id == user_id, InviteLink.chat_id == chat_id,
+               InviteLink.revoked_at.is_(None), InviteLink.used_at.is_(None))
+        .order_by(InviteLink.id.desc())
+    )
+
+
+def grant_access(ctx: WorkerContext, effect: Effect) -> dict[str, Any]:
+    """Make sure the user can get in: a confirmation if they are in, else their invite link."""
+    payload = effect.payload
+    user_id, chat_id = int(payload["user_id"]), int(payload["chat_id"])
+    with ctx.sessions.begin() as session:
+        access = _covered(session, user_id=user_id, chat_id=chat_id, now=_now(), ctx=ctx)
+        if access is None:
+            return {"skipped": "access no longer covers now"}
+        paid_through = access.paid_through
+        assert paid_through is not None
+        link = _usable_link(session, user_id=user_id, chat_id=chat_id)
+        link_url = link.link if link else None
+
+    if is_member(ctx, chat_id=chat_id, user_id=user_id):
+        message = ctx.telegram.send_message(
+            chat_id=user_id, text=texts.already_member(paid_through=paid_through)
+        )
+        return {"already_member": True, "message_id": message.message_id}
+
+    if link_url is None:
+        created = ctx.telegram.create_invite_link(
+            chat_id=chat_id, name=link_name(user_id), creates_join_request=True
+        )
+        link_url = created.invite_link
+        with ctx.sessions.begin() as session:
+            now = _now()
+            session.add(InviteLink(
+                link=link_url, name=link_name(user_id), user_id=user_id, chat_id=chat_id,
+                access_id=payload.get("access_id"), invoice_id=payload.get("invoice_id"),
+                creates_join_request=True, created_at=now,
+            ))
+            record_history(session, user_id=user_id, chat_id=chat_id, action="invite_created",
+                           source="system", now=now, invoice_id=payload.get("invoice_id"))
+
+    message = ctx.telegram.send_message(
+        chat_id=user_id,
+        text=texts.invite(link=link_url, paid_through=paid_through),
+        reply_markup=keyboard({"url_button": {"text": texts.JOIN_BUTTON, "url": link_url}}),
+    )
+    with ctx.sessions.begin() as session:
+        record_history(session, user_id=user_id, chat_id=chat_id, action="invite_sent",
+                       source="system", now=_now(), invoice_id=payload.get("invoice_id"))
+    return {"invite_link": link_url, "message_id": message.message_id}
+
+
+@dataclass(frozen=True)
+class JoinVerdict:
+    approve: bool
+    reason: str
+    revoke_link: str | None = None
+
+
+def judge_join_request(
+    session: Session, *, ctx: WorkerContext, user_id: int, chat_id: int,
+    invite_link: str | None, now: datetime,
+) -> JoinVerdict:
+    """Approve the link's owner while covered; decline anyone else and flag a leaked link."""
+    link = None
+    if invite_link:
+        link = session.scalar(select(InviteLink).where(InviteLink.link == invite_link))
+    if link is not None and link.user_id != user_id:
+        return JoinVerdict(False, "link belongs to someone else", revoke_link=link.link)
+    if _covered(session, user_id=user_id, chat_id=chat_id, now=now, ctx=ctx) is None:
+        return JoinVerdict(False, "no access covers now")
+    return JoinVerdict(True, "owner with access")
+
+
+def handle_join_request(
+    ctx: WorkerContext, *, user_id: int, chat_id: int, invite_link: str | None
+) -> str:
+    with ctx.sessions.begin() as session:
+        verdict = judge_join_request(session, ctx=ctx, user_id=user_id, chat_id=chat_id,
+                                     invite_link=invite_link, now=_now())
+    try:
+        if verdict.approve:
+            ctx.telegram.approve_join_request(chat_id=chat_id, user_id=user_id)
+        else:
+            ctx.telegram.decline_join_request(chat_id=chat_id, user_id=user_id)
+    except TelegramAlreadyDone:
+        pass  # an earlier attempt of this task already answered the request
+    # A used link is revoked too: it was personal, and a new one is minted if ever needed.
+    used_link = invite_link if verdict.approve and invite_link else None
+    for link in filter(None, (verdict.revoke_link, used_link)):
+        # A link that is not ours (e.g. the primary link) cannot be revoked: nothing to do.
+        with suppress(TelegramPermanent):
+            ctx.telegram.revoke_invite_link(chat_id=chat_id, invite_link=link)
+    with ctx.sessions.begin() as session:
+        now = _now()
+        if used_link:
+            session.execute(update(InviteLink)
+                            .where(InviteLink.link == used_link, InviteLink.used_at.is_(None))
+                            .values(used_at=now, revoked_at=now, revoke_reason="used"))
+        if verdict.revoke_link:
+            session.execute(update(InviteLink)
+                            .where(InviteLink.link == verdict.revoke_link,
+                                   InviteLink.revoked_at.is_(None))
+                            .values(revoked_at=now, revoke_reason="used by someone else"))
+            record_history(session, user_id=user_id, chat_id=chat_id, action="link_revoked",
+                           source="system", now=now, details={"link": verdict.revoke_link})
+        record_history(session, user_id=user_id, chat_id=chat_id,
+                       action="join_approved" if verdict.approve else "join_declined",
+                       source="system", now=now, details={"reason": verdict.reason})
+    return "approved" if verdict.approve else "declined"

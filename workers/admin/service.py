@@ -1,0 +1,246 @@
+"""Admin use cases: grant, edit and remove access, trial flags, referrers, CSV exports, audit.
+
+Every change records access_history with source "admin", the admin's id and the command text.
+A command is applied once: its reply to the admin is an outbox effect keyed by the admin's
+message, claimed first in the same transaction, so a redelivered task finds the claim and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from infra import texts
+from infra.db import insert_ignore
+from models import outbox
+from models.domain import access as rules
+from models.domain import ledger
+from models.history import record_history
+from models.schema import (
+    Access,
+    CommissionEntry,
+    Invoice,
+    Plan,
+    Referral,
+    Referrer,
+    TelegramEffect,
+    User,
+)
+from workers.access.service import as_rule, extend_access, locked_access, store
+from workers.users.service import Effects, grant
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    """Who asked for what: the admin, the command text, and a key unique to that message."""
+
+    actor_id: int
+    text: str
+    request_key: str
+
+
+@dataclass
+class Done:
+    """What a command produced: outbox effects, and a chat to remove the user from."""
+
+    effects: Effects = field(default_factory=list)
+    ban_chat: int | None = None
+
+
+def audit(session: Session, *, command: Command, user_id: int, action: str,
+          now: datetime) -> None:
+    record_history(session, user_id=user_id, action=action, source="admin", now=now,
+                   actor_id=command.actor_id, command=command.text)
+
+
+def _claim(session: Session, *, command: Command, now: datetime) -> int | None:
+    """Reserve the reply to this command; None if an earlier delivery already applied it."""
+    return outbox.add_effect(
+        session, key=f"admin_reply:{command.request_key}", method=outbox.SEND_MESSAGE,
+        chat_id=command.actor_id, payload={"chat_id": command.actor_id, "text": ""}, now=now,
+    )
+
+
+def _reply(session: Session, effect_id: int, *, command: Command, text: str) -> Effects:
+    payload = {"chat_id": command.actor_id, "text": text}
+    session.execute(update(TelegramEffect).where(TelegramEffect.id == effect_id)
+                    .values(request=json.dumps(payload, sort_keys=True)))
+    return [(effect_id, outbox.SEND_MESSAGE)]
+
+
+def activate(session: Session, *, command: Command, user_id: int, days: int, chat_id: int,
+             now: datetime) -> Done:
+    """Add `days` on top of what is left and send the invite, as a payment would."""
+    reply = _claim(session, command=command, now=now)
+    if reply is None:
+        return Done()
+    change = extend_access(session, user_id=user_id, chat_id=chat_id, days=days, now=now,
+                           plan_id=None, action="admin_activated", source="admin",
+                           actor_id=command.actor_id, command=command.text,
+                           details={"days": days})
+    effects = grant(session, key=f"grant:admin:{command.request_key}", user_id=user_id,
+                    chat_id=chat_id, access_id=change.access_id, now=now)
+    text = texts.admin_access_set(user_id=user_id, paid_through=change.after)
+    return Done(effects + _reply(session, reply, command=command, text=text))
+
+
+def set_days(session: Session, *, command: Command, user_id: int, days: int, chat_id: int,
+             now: datetime) -> Done:
+    """Make access end `days` from now, whatever was left; 0 ends it now."""
+    reply = _claim(session, command=command, now=now)
+    if reply is None:
+        return Done()
+    row = locked_access(session, user_id=user_id, chat_id=chat_id, now=now)
+    before = row.paid_through
+    store(row, rules.set_days(as_rule(row), days=days, now=now), now=now)
+    session.flush()
+    record_history(session, user_id=user_id, chat_id=chat_id, action="admin_set_days",
+                   source="admin", now=now, actor_id=command.actor_id, command=command.text,
+                   before=before, after=row.paid_through, details={"days": days})
+    text = texts.admin_access_set(user_id=user_id, paid_through=row.paid_through)
+    return Done(_reply(session, reply, command=command, text=text))
+
+
+def remove(session: Session, *, command: Command, user_id: int, chat_id: int,
+           now: datetime) -> Done:
+    """End access now; the task then bans and unbans, which removes without a lasting ban."""
+    reply = _claim(session, command=command, now=now)
+    row = locked_access(session, user_id=user_id, chat_id=chat_id, now=now)
+    if reply is None:
+        # Redelivered: the removal committed, the kick may not have happened yet.
+        return Done(ban_chat=chat_id if row.removed_at is not None else None)
+    before = row.paid_through
+    store(row, rules.remove(as_rule(row), now=now), now=now)
+    session.flush()
+    record_history(session, user_id=user_id, chat_id=chat_id, action="admin_removed",
+                   source="admin", now=now, actor_id=command.actor_id, command=command.text,
+                   before=before, after=row.paid_through)
+    text = texts.admin_removed(user_id=user_id)
+    return Done(_reply(session, reply, command=command, text=text), ban_chat=chat_id)
+
+
+def set_trial_used(session: Session, *, command: Command, user_id: int, used: bool,
+                   now: datetime) -> Done:
+    """marktrial (used=True) spends the trial; resettrial (used=False) gives it back."""
+    reply = _claim(session, command=command, now=now)
+    if reply is None:
+        return Done()
+    session.execute(update(User).where(User.id == user_id)
+                    .values(trial_used_at=now if used else None))
+    record_history(session, user_id=user_id, action="admin_mark_trial" if used
+                   else "admin_reset_trial", source="admin", now=now,
+                   actor_id=command.actor_id, command=command.text)
+    text = texts.admin_trial_marked(user_id=user_id, used=used)
+    return Done(_reply(session, reply, command=command, text=text))
+
+
+def add_referrer(session: Session, *, command: Command, user_id: int, pct: Decimal,
+                 now: datetime) -> Done:
+    """Make the user a referrer at `pct` percent, or change the rate of one."""
+    reply = _claim(session, command=command, now=now)
+    if reply is None:
+        return Done()
+    values = {"user_id": user_id, "pct": pct, "active": True, "created_at": now,
+              "updated_at": now}
+    if not insert_ignore(session, Referrer, values, conflict=["user_id"]):
+        session.execute(update(Referrer).where(Referrer.user_id == user_id)
+                        .values(pct=pct, active=True, updated_at=now))
+    record_history(session, user_id=user_id, action="referrer_added", source="admin", now=now,
+                   actor_id=command.actor_id, command=command.text, details={"pct": str(pct)})
+    text = texts.admin_referrer_added(user_id=user_id, pct=pct)
+    return Done(_reply(session, reply, command=command, text=text))
+
+
+def remove_referrer(session: Session, *, command: Command, user_id: int,
+                    now: datetime) -> Done:
+    """Stop future commissions; the ledger and its balance stay (it is still owed)."""
+    reply = _claim(session, command=command, now=now)
+    if reply is None:
+        return Done()
+    changed = session.execute(update(Referrer).where(Referrer.user_id == user_id)
+                              .values(active=False, updated_at=now))
+    existed = bool(changed.rowcount)  # type: ignore[attr-defined]
+    if existed:
+        record_history(session, user_id=user_id, action="referrer_removed", source="admin",
+                       now=now, actor_id=command.actor_id, command=command.text)
+    text = texts.admin_referrer_removed(user_id=user_id, existed=existed)
+    return Done(_reply(session, reply, command=command, text=text))
+
+
+# Exports ----------------------------------------------------------------------------------
+
+USER_COLUMNS = ("user_id", "username", "first_name", "status", "plan", "paid_through",
+                "trial_used_at", "referrer_id", "blocked_bot_at", "created_at")
+REFERRER_COLUMNS = ("referrer_id", "username", "pct", "active", "referred", "paid_invoices",
+                    "earned_usd", "paid_out_usd", "balance_usd")
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+def _csv(header: Iterable[str], rows: Iterable[Iterable[object]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def users_csv(session: Session, *, chat_id: int, grace: timedelta, now: datetime) -> bytes:
+    """Every user with their live status in `chat_id` (computed now, not the stored column)."""
+    rows = session.execute(
+        select(User, Access, Plan.code)
+        .outerjoin(Access, (Access.user_id == User.id) & (Access.chat_id == chat_id))
+        .outerjoin(Plan, Plan.id == Access.plan_id)
+        .order_by(User.id)
+    ).all()
+    return _csv(USER_COLUMNS, (
+        (user.id, user.username or "", user.first_name or "",
+         rules.status_at(as_rule(access) if access else None, now=now, grace=grace).value,
+         plan_code or "", _iso(access.paid_through if access else None),
+         _iso(user.trial_used_at), user.referred_by_id or "", _iso(user.blocked_bot_at),
+         _iso(user.created_at))
+        for user, access, plan_code in rows
+    ))
+
+
+def ledger_entries(session: Session, *, referrer_id: int) -> list[ledger.LedgerEntry]:
+    rows = session.execute(select(CommissionEntry.kind, CommissionEntry.amount)
+                           .where(CommissionEntry.referrer_id == referrer_id)).all()
+    return [ledger.LedgerEntry(kind=ledger.EntryKind(kind), amount=amount)
+            for kind, amount in rows]
+
+
+def _total(entries: list[ledger.LedgerEntry], kind: ledger.EntryKind) -> Decimal:
+    return ledger.balance(entry for entry in entries if entry.kind is kind).copy_abs()
+
+
+def referrers_csv(session: Session) -> bytes:
+    """One line per referrer: rate, people referred, paid invoices, earned, paid out, balance."""
+    lines = []
+    for referrer, username in session.execute(
+        select(Referrer, User.username).join(User, User.id == Referrer.user_id)
+        .order_by(Referrer.user_id)
+    ).all():
+        referred = session.scalar(select(func.count()).select_from(Referral)
+                                  .where(Referral.referrer_id == referrer.user_id))
+        paid = session.scalar(
+            select(func.count()).select_from(Invoice)
+            .join(Referral, Referral.referred_user_id == Invoice.user_id)
+            .where(Referral.referrer_id == referrer.user_id, Invoice.activated_at.is_not(None))
+        )
+        entries = ledger_entries(session, referrer_id=referrer.user_id)
+        lines.append((referrer.user_id, username or "", referrer.pct, referrer.active,
+                      referred, paid, _total(entries, ledger.EntryKind.CREDIT),
+                      _total(entries, ledger.EntryKind.DEBIT), ledger.balance(entries)))
+    return _csv(REFERRER_COLUMNS, lines)

@@ -1,0 +1,138 @@
+"""Celery tasks behind the admin commands: parse nothing, call one admin use case, dispatch.
+
+The bot has already checked the arguments and that the user exists; `command` is a dict with
+the admin's id, the command text and a key unique to the admin's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from celery import Task, shared_task
+from sqlalchemy.orm import Session
+
+from infra import task_names, texts
+from infra.celery_config import MAX_COUNTDOWN
+from infra.logging import get_logger
+from infra.telegram import TelegramPermanent, TelegramTransient, retry_countdown
+from workers import lifecycle  # noqa: F401 - registers the per-process hooks
+from workers.admin import service
+from workers.context import WorkerContext, context
+from workers.dispatch import dispatch
+from workers.users.tasks import DB_RETRYING
+
+log = get_logger("workers.admin")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _run(use_case: Callable[[Session, datetime], service.Done]) -> service.Done:
+    with context().sessions.begin() as session:
+        done = use_case(session, _now())
+    dispatch(done.effects)
+    return done
+
+
+@shared_task(name=task_names.ADMIN_AUDIT, **DB_RETRYING)
+def audit(command: dict[str, Any], user_id: int, action: str) -> None:
+    with context().sessions.begin() as session:
+        service.audit(session, command=service.Command(**command), user_id=user_id,
+                      action=action, now=_now())
+
+
+@shared_task(name=task_names.ADMIN_ACTIVATE, **DB_RETRYING)
+def activate(command: dict[str, Any], user_id: int, days: int) -> int:
+    chat_id = context().settings.channel
+    done = _run(lambda session, now: service.activate(
+        session, command=service.Command(**command), user_id=user_id, days=days,
+        chat_id=chat_id, now=now))
+    return len(done.effects)
+
+
+def _kick(task: Task, ctx: WorkerContext, *, chat_id: int, user_id: int) -> None:
+    # Ban then unban: the user leaves the channel but may come back after paying again.
+    try:
+        ctx.telegram.ban(chat_id=chat_id, user_id=user_id)
+        ctx.telegram.unban(chat_id=chat_id, user_id=user_id)
+    except TelegramTransient as failure:
+        raise task.retry(countdown=retry_countdown(failure, task.request.retries,
+                                                   cap=MAX_COUNTDOWN)) from None
+    except TelegramPermanent as refused:
+        log.error("admin_kick_refused", user_id=user_id, error=str(refused))
+
+
+@shared_task(name=task_names.ADMIN_EDIT, bind=True, **DB_RETRYING)
+def edit(self: Task, command: dict[str, Any], user_id: int, action: str,
+         days: int | None = None) -> str:
+    ctx = context()
+    cmd, chat_id = service.Command(**command), ctx.settings.channel
+    if action == "remove":
+        done = _run(lambda session, now: service.remove(
+            session, command=cmd, user_id=user_id, chat_id=chat_id, now=now))
+        if done.ban_chat is not None:
+            _kick(self, ctx, chat_id=done.ban_chat, user_id=user_id)
+    elif action == "setdays" and days is not None:
+        _run(lambda session, now: service.set_days(
+            session, command=cmd, user_id=user_id, days=days, chat_id=chat_id, now=now))
+    elif action in ("marktrial", "resettrial"):
+        _run(lambda session, now: service.set_trial_used(
+            session, command=cmd, user_id=user_id, used=action == "marktrial", now=now))
+    else:
+        log.error("admin_edit_unknown_action", action=action)
+        return "unknown action"
+    return action
+
+
+@shared_task(name=task_names.ADMIN_ADD_REFERRER, **DB_RETRYING)
+def add_referrer(command: dict[str, Any], user_id: int, pct: str) -> None:
+    _run(lambda session, now: service.add_referrer(
+        session, command=service.Command(**command), user_id=user_id, pct=Decimal(pct),
+        now=now))
+
+
+@shared_task(name=task_names.ADMIN_REMOVE_REFERRER, **DB_RETRYING)
+def remove_referrer(command: dict[str, Any], user_id: int) -> None:
+    _run(lambda session, now: service.remove_referrer(
+        session, command=service.Command(**command), user_id=user_id, now=now))
+
+
+def _send_export(task: Task, *, command: service.Command, action: str, filename: str,
+                 caption: str, build: Callable[[Session, datetime], bytes]) -> str:
+    ctx = context()
+    with ctx.sessions.begin() as session:
+        now = _now()
+        data = build(session, now)
+        service.audit(session, command=command, user_id=command.actor_id, action=action,
+                      now=now)
+    try:
+        ctx.telegram.send_document(chat_id=command.actor_id, filename=filename, data=data,
+                                   caption=caption)
+    except TelegramTransient as failure:
+        raise task.retry(countdown=retry_countdown(failure, task.request.retries,
+                                                   cap=MAX_COUNTDOWN)) from None
+    return filename
+
+
+@shared_task(name=task_names.ADMIN_EXPORT_USERS, bind=True, **DB_RETRYING)
+def export_users(self: Task, command: dict[str, Any]) -> str:
+    settings = context().settings
+    return _send_export(
+        self, command=service.Command(**command), action="admin_export_users",
+        filename="users.csv", caption=texts.EXPORT_USERS_CAPTION,
+        build=lambda session, now: service.users_csv(
+            session, chat_id=settings.channel, grace=settings.grace, now=now),
+    )
+
+
+@shared_task(name=task_names.ADMIN_EXPORT_REFERRERS, bind=True, **DB_RETRYING)
+def export_referrers(self: Task, command: dict[str, Any]) -> str:
+    return _send_export(
+        self, command=service.Command(**command), action="admin_export_referrers",
+        filename="referrers.csv", caption=texts.EXPORT_REFERRERS_CAPTION,
+        build=lambda session, now: service.referrers_csv(session),
+    )

@@ -1,0 +1,68 @@
+"""Running one outbox effect with the failure policy every Telegram side effect shares.
+
+Transient failures (429, 5xx, network) retry with `retry_after` or backoff; a user who blocked
+the bot is recorded on the user and the effect fails without retrying; any other refusal is
+recorded and never retried. A finished effect is never performed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Task
+from sqlalchemy import update
+
+from infra.celery_config import MAX_COUNTDOWN
+from infra.logging import get_logger
+from infra.telegram import TelegramBlocked, TelegramPermanent, TelegramTransient, retry_countdown
+from models.outbox import Effect, finish_effect, load_effect, note_attempt
+from models.schema import User
+from workers.context import WorkerContext, context
+
+log = get_logger("workers.effects")
+EFFECT_MAX_RETRIES = 12  # then the effect stays pending and the relay tries again later
+
+Perform = Callable[[WorkerContext, Effect], dict[str, Any]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_effect(task: Task, effect_id: int, perform: Perform) -> str:
+    """Perform the pending effect `effect_id` once; return what became of it."""
+    ctx = context()
+    with ctx.sessions.begin() as session:
+        effect = load_effect(session, effect_id)
+    if effect is None or effect.status != "pending":
+        return "already finished"
+    bound = log.bind(effect_id=effect_id, effect=effect.key)
+    try:
+        result = perform(ctx, effect)
+    except TelegramTransient as failure:
+        with ctx.sessions.begin() as session:
+            note_attempt(session, effect_id, error=str(failure), now=_now())
+        countdown = retry_countdown(failure, task.request.retries, cap=MAX_COUNTDOWN)
+        bound.warning("effect_retry", countdown=round(countdown, 2), error=str(failure))
+        raise task.retry(countdown=countdown, max_retries=EFFECT_MAX_RETRIES) from None
+    except TelegramBlocked as blocked:
+        with ctx.sessions.begin() as session:
+            finish_effect(session, effect_id, status="failed", now=_now(), error=str(blocked))
+            if effect.chat_id is not None and effect.chat_id > 0:
+                session.execute(
+                    update(User)
+                    .where(User.id == effect.chat_id, User.blocked_bot_at.is_(None))
+                    .values(blocked_bot_at=_now())
+                )
+        bound.info("effect_user_unreachable", error=str(blocked))
+        return "blocked"
+    except TelegramPermanent as refused:
+        with ctx.sessions.begin() as session:
+            finish_effect(session, effect_id, status="failed", now=_now(), error=str(refused))
+        bound.error("effect_refused", error=str(refused))
+        return "failed"
+    with ctx.sessions.begin() as session:
+        finish_effect(session, effect_id, status="done", now=_now(), result=result)
+    return "done"

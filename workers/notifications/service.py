@@ -1,0 +1,32 @@
+"""Sending a message the outbox holds: text plus optional URL or callback buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from models.outbox import Effect
+from workers.context import WorkerContext
+
+
+def keyboard(payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
+    """Inline keyboard from the effect payload: `url_button` and/or rows of `buttons`."""
+    rows: list[list[InlineKeyboardButton]] = []
+    if "url_button" in payload:
+        button = payload["url_button"]
+        rows.append([InlineKeyboardButton(text=button["text"], url=button["url"])])
+    for row in payload.get("buttons", []):
+        rows.append([
+            InlineKeyboardButton(text=b["text"], url=b.get("url"), callback_data=b.get("data"))
+            for b in row
+        ])
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def send_message(ctx: WorkerContext, effect: Effect) -> dict[str, Any]:
+    payload = effect.payload
+    message = ctx.telegram.send_message(
+        chat_id=payload["chat_id"], text=payload["text"], reply_markup=keyboard(payload)
+    )
+    return {"message_id": message.message_id}

@@ -1,0 +1,368 @@
+"""Payment use cases: start a checkout, settle an invoice from CryptoCloud's word, poll.
+
+CryptoCloud's `merchant/info` answer is the truth; a postback is only a reason to ask. Settling
+is one transaction: the invoice moves forward only (models.domain.invoices), access is granted
+by the conditional update that sets `activated_at` (so exactly once, however many postbacks,
+polls and redeliveries arrive), and the referral commission is a ledger row unique per invoice.
+Messages and invites are written to the outbox in the same transaction and sent after it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from infra import texts
+from infra.cryptocloud import InvoiceState
+from infra.db import insert_ignore
+from models import outbox
+from models.domain import money
+from models.domain.invoices import InvoiceStatus, grants_access, next_status, time_left
+from models.history import record_history
+from models.schema import CommissionEntry, Invoice, Plan, PlanChat, Referral, Referrer, User
+from workers.access.service import extend_access
+
+# Access history has no row for "nobody": events about invoices we do not know use user 0.
+UNKNOWN_USER = 0
+OPEN_STATUSES = (InvoiceStatus.CREATED.value, InvoiceStatus.PARTIAL.value)
+# An open invoice closer than this to its expiry is not offered again: the user needs time.
+REUSE_MARGIN = timedelta(minutes=5)
+
+
+class Outcome(StrEnum):
+    ACTIVATED = "activated"
+    PARTIAL = "partial"
+    CANCELED = "canceled"
+    UNCHANGED = "unchanged"
+    UNKNOWN_INVOICE = "unknown_invoice"
+    MISMATCH = "mismatch"
+
+
+@dataclass(frozen=True)
+class Settlement:
+    outcome: Outcome
+    invoice_id: int | None = None
+    effects: list[tuple[int, str]] = field(default_factory=list)  # (effect id, method)
+
+
+def _alert_admins(
+    session: Session, *, admins: frozenset[int], key: str, text: str, now: datetime
+) -> list[tuple[int, str]]:
+    effects = []
+    for admin in sorted(admins):
+        effect_id = outbox.add_effect(
+            session, key=f"{key}:admin:{admin}", method=outbox.SEND_MESSAGE, chat_id=admin,
+            payload={"chat_id": admin, "text": text}, now=now,
+        )
+        if effect_id is not None:
+            effects.append((effect_id, outbox.SEND_MESSAGE))
+    return effects
+
+
+def _message(
+    session: Session, *, key: str, chat_id: int, text: str, now: datetime,
+    button: tuple[str, str] | None = None,
+) -> list[tuple[int, str]]:
+    payload: dict[str, object] = {"chat_id": chat_id, "text": text}
+    if button is not None:
+        payload["url_button"] = {"text": button[0], "url": button[1]}
+    effect_id = outbox.add_effect(
+        session, key=key, method=outbox.SEND_MESSAGE, chat_id=chat_id, payload=payload, now=now
+    )
+    return [] if effect_id is None else [(effect_id, outbox.SEND_MESSAGE)]
+
+
+def _find_invoice(session: Session, state: InvoiceState) -> Invoice | None:
+    invoice = session.scalar(select(Invoice).where(Invoice.uuid == state.uuid).with_for_update())
+    if invoice is None and state.order_id:
+        invoice = session.scalar(
+            select(Invoice).where(Invoice.order_id == state.order_id).with_for_update()
+        )
+    return invoice
+
+
+def _mismatch(invoice: Invoice, state: InvoiceState) -> tuple[str, str] | None:
+    if invoice.uuid is not None and invoice.uuid != state.uuid:
+        return f"invoice INV-{invoice.uuid}", f"INV-{state.uuid}"
+    if invoice.amount_usd != money.to_money(state.amount_usd) or invoice.currency != state.currency:
+        return (f"{invoice.amount_usd} {invoice.currency}",
+                f"{money.to_money(state.amount_usd)} {state.currency}")
+    return None
+
+
+def _credit_commission(
+    session: Session, *, invoice: Invoice, paid: Decimal, now: datetime
+) -> None:
+    referrer = session.scalar(
+        select(Referrer)
+        .join(Referral, Referral.referrer_id == Referrer.user_id)
+        .where(Referral.referred_user_id == invoice.user_id, Referrer.active.is_(True))
+    )
+    if referrer is None or referrer.user_id == invoice.user_id:
+        return
+    amount = money.commission(amount_paid_usd=paid, pct=referrer.pct)
+    if amount <= 0:
+        return
+    credited = insert_ignore(
+        session, CommissionEntry,
+        {"referrer_id": referrer.user_id, "kind": "credit", "amount": amount,
+         "invoice_id": invoice.id, "created_at": now},
+        conflict=["invoice_id"],
+    )
+    if credited:
+        record_history(
+            session, user_id=referrer.user_id, action="commission_credited", source="payment",
+            now=now, invoice_id=invoice.id,
+            details={"amount_usd": str(amount), "pct": str(referrer.pct),
+                     "referred_user_id": invoice.user_id},
+        )
+
+
+def _activate(
+    session: Session, *, invoice: Invoice, paid: Decimal, now: datetime
+) -> list[tuple[int, str]]:
+    """Grant the plan's days once; later calls for the same invoice change nothing."""
+    claimed = session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice.id, Invoice.activated_at.is_(None))
+        .values(activated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        return []
+    plan = session.get_one(Plan, invoice.plan_id)
+    assessment = money.assess_payment(expected_usd=invoice.amount_usd, paid_usd=paid)
+    extra_days = 0
+    if assessment.kind is money.PaymentKind.OVER:
+        invoice.surplus_usd = assessment.surplus_usd
+        extra_days = money.surplus_days(
+            surplus_usd=assessment.surplus_usd, plan_price_usd=invoice.amount_usd,
+            plan_days=plan.days,
+        )
+    effects: list[tuple[int, str]] = []
+    chats = session.scalars(select(PlanChat.chat_id).where(PlanChat.plan_id == plan.id)).all()
+    for chat_id in chats:
+        change = extend_access(
+            session, user_id=invoice.user_id, chat_id=chat_id, days=plan.days + extra_days,
+            now=now, plan_id=plan.id, action="payment_activated", source="payment",
+            invoice_id=invoice.id,
+            details={"plan": plan.code, "paid_usd": str(paid), "extra_days": extra_days},
+        )
+        effect_id = outbox.add_effect(
+            session, key=f"grant:invoice:{invoice.id}:{chat_id}", method=outbox.GRANT_ACCESS,
+            chat_id=invoice.user_id,
+            payload={"user_id": invoice.user_id, "chat_id": chat_id,
+                     "access_id": change.access_id, "invoice_id": invoice.id,
+                     "extra_days": extra_days},
+            now=now,
+        )
+        if effect_id is not None:
+            effects.append((effect_id, outbox.GRANT_ACCESS))
+    _credit_commission(session, invoice=invoice, paid=paid, now=now)
+    return effects
+
+
+def unknown_invoice(
+    session: Session, *, uuid: str, now: datetime, admins: frozenset[int],
+    details: dict[str, object] | None = None,
+) -> Settlement:
+    """A verified payment event we cannot match: no access, a history row, an admin alert."""
+    record_history(
+        session, user_id=UNKNOWN_USER, action="payment_unknown", source="payment", now=now,
+        details={"uuid": uuid, **(details or {})},
+    )
+    effects = _alert_admins(session, admins=admins, key=f"alert:unknown:{uuid}",
+                            text=texts.alert_unknown_invoice(uuid=uuid), now=now)
+    return Settlement(Outcome.UNKNOWN_INVOICE, effects=effects)
+
+
+def settle_invoice(
+    session: Session, *, state: InvoiceState, now: datetime, admins: frozenset[int]
+) -> Settlement:
+    """Apply CryptoCloud's current view of one invoice to ours, in the caller's transaction."""
+    invoice = _find_invoice(session, state)
+    if invoice is None:
+        return unknown_invoice(session, uuid=state.uuid, now=now, admins=admins,
+                               details={"order_id": state.order_id, "status": state.status})
+
+    mismatch = _mismatch(invoice, state)
+    if mismatch is not None:
+        record_history(
+            session, user_id=invoice.user_id, action="payment_mismatch", source="payment",
+            now=now, invoice_id=invoice.id,
+            details={"ours": mismatch[0], "cryptocloud": mismatch[1], "status": state.status},
+        )
+        effects = _alert_admins(
+            session, admins=admins, key=f"alert:mismatch:{invoice.id}:{state.uuid}",
+            text=texts.alert_mismatch(uuid=state.uuid, user_id=invoice.user_id,
+                                      expected=mismatch[0], got=mismatch[1]),
+            now=now,
+        )
+        return Settlement(Outcome.MISMATCH, invoice.id, effects)
+
+    if invoice.uuid is None:
+        invoice.uuid = state.uuid  # created at CryptoCloud, crashed before we stored the id
+    # A status word we do not know moves nothing.
+    reported = InvoiceStatus(state.status) if state.status in set(InvoiceStatus) else None
+    paid = money.to_money(state.paid_usd)
+    if reported is not None and grants_access(reported) and paid <= 0:
+        paid = invoice.amount_usd  # the provider confirmed without telling us the amount
+    current = InvoiceStatus(invoice.status)
+    new = next_status(current, reported) if reported is not None else None
+    topped_up = (current is reported is InvoiceStatus.PARTIAL
+                 and paid > (invoice.paid_usd or Decimal(0)))
+    if new is None and not topped_up:
+        return Settlement(Outcome.UNCHANGED, invoice.id)
+
+    invoice.status = (new or current).value
+    invoice.paid_usd = paid
+    invoice.updated_at = now
+    if invoice.status == InvoiceStatus.CANCELED:
+        return Settlement(Outcome.CANCELED, invoice.id)
+    if invoice.status == InvoiceStatus.PARTIAL:
+        return Settlement(Outcome.PARTIAL, invoice.id,
+                          _tell_remainder(session, invoice=invoice, paid=paid, now=now))
+    return Settlement(Outcome.ACTIVATED, invoice.id, _activate(session, invoice=invoice,
+                                                                 paid=paid, now=now))
+
+
+def _tell_remainder(
+    session: Session, *, invoice: Invoice, paid: Decimal, now: datetime
+) -> list[tuple[int, str]]:
+    remainder = money.assess_payment(expected_usd=invoice.amount_usd, paid_usd=paid)
+    record_history(
+        session, user_id=invoice.user_id, action="payment_partial", source="payment",
+        now=now, invoice_id=invoice.id,
+        details={"paid_usd": str(paid), "remainder_usd": str(remainder.remainder_usd)},
+    )
+    left = (time_left(expires_at=invoice.expires_at, now=now) if invoice.expires_at
+            else timedelta(0))
+    return _message(
+        session, key=f"partial:{invoice.id}:{paid}", chat_id=invoice.user_id, now=now,
+        text=texts.partial_payment(remainder=remainder.remainder_usd, time_left=left),
+        button=(texts.PAY_BUTTON, invoice.pay_link) if invoice.pay_link else None,
+    )
+
+
+# Checkout ---------------------------------------------------------------------------------
+
+
+class CheckoutRefused(Exception):
+    """The checkout cannot start; the message is for logs, the user gets a friendly text."""
+
+
+@dataclass(frozen=True)
+class CheckoutStart:
+    invoice_id: int
+    needs_provider_invoice: bool
+
+
+def start_checkout(
+    session: Session, *, user_id: int, plan_code: str, now: datetime
+) -> CheckoutStart:
+    """Reuse the user's open invoice for the plan, or record a new one (serialised per user)."""
+    user = session.scalar(select(User).where(User.id == user_id).with_for_update())
+    if user is None:
+        raise CheckoutRefused(f"unknown user {user_id}")
+    plan = session.scalar(select(Plan).where(Plan.code == plan_code, Plan.active.is_(True)))
+    if plan is None:
+        raise CheckoutRefused(f"no active plan {plan_code!r}")
+    open_invoices = session.scalars(
+        select(Invoice)
+        .where(Invoice.user_id == user_id, Invoice.plan_id == plan.id,
+               Invoice.status == InvoiceStatus.CREATED.value)
+        .order_by(Invoice.id.desc())
+    ).all()
+    for invoice in open_invoices:
+        if invoice.uuid is None or invoice.expires_at is None:
+            return CheckoutStart(invoice.id, needs_provider_invoice=True)
+        if invoice.expires_at > now + REUSE_MARGIN:
+            return CheckoutStart(invoice.id, needs_provider_invoice=False)
+    invoice = Invoice(
+        order_id=f"ord_{user_id}_{secrets.token_hex(6)}", user_id=user_id, plan_id=plan.id,
+        amount_usd=plan.price_usd, currency="USD", status=InvoiceStatus.CREATED.value,
+        created_at=now, updated_at=now,
+    )
+    session.add(invoice)
+    session.flush()
+    return CheckoutStart(invoice.id, needs_provider_invoice=True)
+
+
+def store_provider_invoice(
+    session: Session, *, invoice_id: int, uuid: str, link: str, expires_at: datetime
+) -> bool:
+    """Attach CryptoCloud's invoice to ours unless another attempt already did."""
+    stored = session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice_id, Invoice.uuid.is_(None))
+        .values(uuid=uuid, pay_link=link, expires_at=expires_at)
+    )
+    return bool(stored.rowcount)  # type: ignore[attr-defined]
+
+
+def send_pay_link(
+    session: Session, *, invoice_id: int, request_key: str, now: datetime
+) -> list[tuple[int, str]]:
+    invoice = session.get_one(Invoice, invoice_id)
+    plan = session.get_one(Plan, invoice.plan_id)
+    if invoice.pay_link is None:
+        return []
+    return _message(
+        session, key=f"paylink:{invoice.id}:{request_key}", chat_id=invoice.user_id, now=now,
+        text=texts.pay_invoice(plan_title=plan.title, amount=invoice.amount_usd,
+                               expires_at=invoice.expires_at),
+        button=(texts.PAY_BUTTON, invoice.pay_link),
+    )
+
+
+# Fallback poll ----------------------------------------------------------------------------
+
+
+def invoices_to_poll(session: Session, *, now: datetime, limit: int) -> list[str]:
+    """Open invoices polled longest ago (never-polled first), stamped as polled now."""
+    rows = session.execute(
+        select(Invoice.id, Invoice.uuid)
+        .where(Invoice.status.in_(OPEN_STATUSES), Invoice.uuid.is_not(None))
+        .order_by(Invoice.last_polled_at.is_not(None), Invoice.last_polled_at)
+        .limit(limit)
+    ).all()
+    if rows:
+        session.execute(
+            update(Invoice).where(Invoice.id.in_([row.id for row in rows]))
+            .values(last_polled_at=now)
+        )
+    return [row.uuid for row in rows if row.uuid]
+
+
+def poll_report_key(state: InvoiceState) -> str | None:
+    """The inbox status for a poll answer worth processing, or None when nothing happened.
+
+    A partial payment is keyed with its amount so that a top-up is a new event.
+    """
+    if state.status == InvoiceStatus.PARTIAL:
+        return f"partial@{money.to_money(state.paid_usd)}"
+    if state.status in (InvoiceStatus.PAID, InvoiceStatus.OVERPAID, InvoiceStatus.CANCELED):
+        return state.status
+    return None
+
+
+def expired_unknown_to_provider(
+    session: Session, *, uuids: list[str], answered: set[str], now: datetime
+) -> int:
+    """Cancel our open invoices past expiry that CryptoCloud no longer reports at all."""
+    missing = [uuid for uuid in uuids if uuid not in answered]
+    if not missing:
+        return 0
+    canceled = session.execute(
+        update(Invoice)
+        .where(Invoice.uuid.in_(missing), Invoice.status == InvoiceStatus.CREATED.value,
+               Invoice.expires_at < now)
+        .values(status=InvoiceStatus.CANCELED.value, updated_at=now)
+    )
+    return int(canceled.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,135 @@
+"""Referral payouts: a referrer asks to be paid, an admin approves or rejects.
+
+A request reserves nothing in the ledger; approval writes the debit, unique per request, so a
+request is paid out once however often the approval runs. At most one request is open per
+referrer (a partial unique index), and the amount is checked against the available balance
+under a lock on the referrer's row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import exists, select, text, update
+from sqlalchemy.orm import Session
+
+from infra import texts
+from infra.db import insert_ignore
+from models.domain import ledger
+from models.history import record_history
+from models.schema import CommissionEntry, PayoutRequest, Referrer
+from workers.admin.service import ledger_entries
+from workers.users.service import Effects, message
+
+NOT_A_REFERRER = "not_a_referrer"
+BAD_WALLET = "bad_wallet"
+
+
+def _refused(session: Session, *, user_id: int, request_key: str, reason: str,
+             now: datetime) -> Effects:
+    return message(session, key=f"payout_refused:{request_key}", chat_id=user_id,
+                   text=texts.payout_refused(reason=reason), now=now)
+
+
+def request_payout(session: Session, *, user_id: int, network: str, wallet: str,
+                   amount: Decimal, request_key: str, admins: frozenset[int],
+                   now: datetime) -> Effects:
+    """Open a payout request if every rule allows it; tell the user either way."""
+    referrer = session.scalar(select(Referrer).where(Referrer.user_id == user_id)
+                              .with_for_update())
+    if referrer is None:
+        return _refused(session, user_id=user_id, request_key=request_key,
+                        reason=NOT_A_REFERRER, now=now)
+    try:
+        address = ledger.validate_wallet(ledger.PayoutNetwork(network), wallet)
+    except (ledger.InvalidWallet, ValueError):
+        return _refused(session, user_id=user_id, request_key=request_key, reason=BAD_WALLET,
+                        now=now)
+    has_open = bool(session.scalar(select(exists().where(
+        PayoutRequest.referrer_id == user_id, PayoutRequest.status == "open"))))
+    available = ledger.available_for_payout(
+        entries=ledger_entries(session, referrer_id=user_id), open_request_amount=Decimal("0.00"))
+    try:
+        ledger.check_payout_request(amount=amount, available=available, has_open_request=has_open)
+    except ledger.PayoutRefused as refused:
+        # A redelivered task meets its own open request here: the refusal key is the same
+        # request key, so the user hears about it at most once.
+        if refused.reason is ledger.PayoutRefusal.OPEN_REQUEST_EXISTS and _already_sent(
+                session, request_key=request_key):
+            return []
+        return _refused(session, user_id=user_id, request_key=request_key,
+                        reason=refused.reason.value, now=now)
+    inserted = insert_ignore(
+        session, PayoutRequest,
+        {"referrer_id": user_id, "amount": amount, "network": network, "wallet": address,
+         "status": "open", "created_at": now},
+        conflict=["referrer_id"], where=text("status = 'open'"),
+    )
+    if not inserted:
+        return _refused(session, user_id=user_id, request_key=request_key,
+                        reason=ledger.PayoutRefusal.OPEN_REQUEST_EXISTS.value, now=now)
+    request_id = session.scalar(select(PayoutRequest.id).where(
+        PayoutRequest.referrer_id == user_id, PayoutRequest.status == "open"))
+    assert request_id is not None
+    record_history(session, user_id=user_id, action="payout_requested", source="user", now=now,
+                   details={"request_id": request_id, "amount_usd": str(amount),
+                            "network": network})
+    effects = message(session, key=f"payout_received:{request_key}", chat_id=user_id,
+                      text=texts.payout_received(amount=amount), now=now)
+    for admin in sorted(admins):
+        effects += message(session, key=f"payout_alert:{request_id}:{admin}", chat_id=admin,
+                           text=texts.payout_request_alert(request_id=request_id,
+                                                           referrer_id=user_id, amount=amount),
+                           now=now)
+    return effects
+
+
+def _already_sent(session: Session, *, request_key: str) -> bool:
+    from models.schema import TelegramEffect
+
+    return bool(session.scalar(select(exists().where(
+        TelegramEffect.key == f"payout_received:{request_key}"))))
+
+
+@dataclass(frozen=True)
+class Decision:
+    decided: bool
+    effects: Effects
+
+
+def decide_payout(session: Session, *, request_id: int, approve: bool, actor_id: int,
+                  command: str, now: datetime) -> Decision:
+    """Close an open request; approval debits the ledger exactly once and tells the referrer."""
+    status = "approved" if approve else "rejected"
+    closed = session.execute(
+        update(PayoutRequest)
+        .where(PayoutRequest.id == request_id, PayoutRequest.status == "open")
+        .values(status=status, decided_at=now, decided_by=actor_id)
+        .execution_options(synchronize_session=False)
+    )
+    if not closed.rowcount:  # type: ignore[attr-defined]
+        return Decision(False, message(
+            session, key=f"payout_already_decided:{request_id}:{actor_id}", chat_id=actor_id,
+            text=texts.payout_already_decided(request_id=request_id), now=now))
+    request = session.get_one(PayoutRequest, request_id)
+    if approve:
+        # The unique payout_request_id is the exactly-once guard, whatever runs this twice.
+        insert_ignore(session, CommissionEntry,
+                      {"referrer_id": request.referrer_id, "kind": "debit",
+                       "amount": request.amount, "payout_request_id": request_id,
+                       "created_at": now},
+                      conflict=["payout_request_id"])
+    record_history(session, user_id=request.referrer_id, action=f"payout_{status}",
+                   source="admin", now=now, actor_id=actor_id, command=command,
+                   details={"request_id": request_id, "amount_usd": str(request.amount)})
+    told = (texts.payout_approved(amount=request.amount, network=request.network,
+                                  wallet=request.wallet)
+            if approve else texts.payout_rejected(amount=request.amount))
+    effects = message(session, key=f"payout_decided:{request_id}", chat_id=request.referrer_id,
+                      text=told, now=now)
+    effects += message(session, key=f"payout_decided_admin:{request_id}", chat_id=actor_id,
+                       text=texts.payout_decided(request_id=request_id, approved=approve),
+                       now=now)
+    return Decision(True, effects)

@@ -1,0 +1,147 @@
+"""Subscriber use cases the bot starts: register, accept the terms, free trial, resend invite.
+
+Each runs in the caller's transaction and returns the outbox effects it wrote; the task
+dispatches them after the commit. Safe to run twice: the user row is an upsert, the referral
+is first-touch by its primary key, and the trial is guarded by `trial_used_at` on a locked row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
+
+from infra import texts
+from infra.db import insert_ignore
+from models import outbox
+from models.domain import access as rules
+from models.history import record_history
+from models.schema import Invoice, Referral, User
+from workers.access.service import as_rule, locked_access, store
+
+Effects = list[tuple[int, str]]
+
+TRIAL_REFUSAL_TEXTS = {
+    rules.TrialRefusal.ALREADY_USED: texts.TRIAL_ALREADY_USED,
+    rules.TrialRefusal.HAS_ACCESS: texts.TRIAL_HAS_ACCESS,
+    rules.TrialRefusal.DISABLED: texts.TRIAL_DISABLED,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    """What Telegram tells us about a user; names change, so every contact refreshes them."""
+
+    user_id: int
+    username: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    language_code: str | None = None
+
+
+def upsert_user(session: Session, *, profile: Profile, now: datetime) -> None:
+    names = {"username": profile.username, "first_name": profile.first_name,
+             "last_name": profile.last_name, "language_code": profile.language_code}
+    inserted = insert_ignore(session, User, {"id": profile.user_id, "created_at": now, **names},
+                             conflict=["id"])
+    if not inserted:
+        session.execute(update(User).where(User.id == profile.user_id).values(**names))
+
+
+def has_paid(session: Session, *, user_id: int) -> bool:
+    return bool(session.scalar(select(exists().where(
+        Invoice.user_id == user_id, Invoice.activated_at.is_not(None)))))
+
+
+def register(session: Session, *, profile: Profile, referrer_id: int | None,
+             now: datetime) -> bool:
+    """Record the user; attach the referrer if this is the first one; True if attached.
+
+    A referrer is kept only if they are a known user other than this one, the user has no
+    referrer yet (first touch wins) and has never paid (a paying customer was not "brought").
+    """
+    upsert_user(session, profile=profile, now=now)
+    user_id = profile.user_id
+    if referrer_id is None or referrer_id == user_id or session.get(User, referrer_id) is None:
+        return False
+    if has_paid(session, user_id=user_id):
+        return False
+    attached = insert_ignore(
+        session, Referral,
+        {"referred_user_id": user_id, "referrer_id": referrer_id, "created_at": now},
+        conflict=["referred_user_id"],
+    )
+    if attached:
+        session.execute(update(User).where(User.id == user_id, User.referred_by_id.is_(None))
+                        .values(referred_by_id=referrer_id))
+        record_history(session, user_id=user_id, action="referred", source="user", now=now,
+                       details={"referrer_id": referrer_id})
+    return attached
+
+
+def accept_terms(session: Session, *, profile: Profile, now: datetime) -> None:
+    upsert_user(session, profile=profile, now=now)
+    session.execute(update(User).where(User.id == profile.user_id,
+                                       User.terms_accepted_at.is_(None))
+                    .values(terms_accepted_at=now))
+
+
+def message(session: Session, *, key: str, chat_id: int, text: str, now: datetime,
+            buttons: list[list[dict[str, str]]] | None = None) -> Effects:
+    """Write one message to the outbox under `key`; [] if that key was written before."""
+    payload: dict[str, object] = {"chat_id": chat_id, "text": text}
+    if buttons:
+        payload["buttons"] = buttons
+    effect_id = outbox.add_effect(session, key=key, method=outbox.SEND_MESSAGE, chat_id=chat_id,
+                                  payload=payload, now=now)
+    return [] if effect_id is None else [(effect_id, outbox.SEND_MESSAGE)]
+
+
+def grant(session: Session, *, key: str, user_id: int, chat_id: int, access_id: int,
+          now: datetime) -> Effects:
+    """Write a grant effect: the invite (or "already in") arrives as after a payment."""
+    effect_id = outbox.add_effect(
+        session, key=key, method=outbox.GRANT_ACCESS, chat_id=user_id,
+        payload={"user_id": user_id, "chat_id": chat_id, "access_id": access_id}, now=now,
+    )
+    return [] if effect_id is None else [(effect_id, outbox.GRANT_ACCESS)]
+
+
+def start_trial(session: Session, *, user_id: int, chat_id: int, days: int,
+                now: datetime) -> Effects:
+    """Start the once-per-user trial, or tell the user why not."""
+    user = session.scalar(select(User).where(User.id == user_id).with_for_update())
+    if user is None:
+        return []
+    row = locked_access(session, user_id=user_id, chat_id=chat_id, now=now)
+    try:
+        new = rules.start_trial(trial_used_at=user.trial_used_at, days=days, now=now,
+                                current=as_rule(row))
+    except rules.TrialUnavailable as refused:
+        # Keyed on the state refused, so a retry does not repeat it but a later ask answers.
+        return message(session, key=f"trial_refused:{user_id}:{refused.reason}:{now:%Y%m%d%H%M}",
+                       chat_id=user_id, text=TRIAL_REFUSAL_TEXTS[refused.reason], now=now)
+    before = row.paid_through
+    store(row, new, now=now)
+    user.trial_used_at = now
+    session.flush()
+    record_history(session, user_id=user_id, chat_id=chat_id, action="trial_started",
+                   source="trial", now=now, before=before, after=row.paid_through,
+                   details={"days": days})
+    return grant(session, key=f"grant:trial:{user_id}:{chat_id}:{now.isoformat()}",
+                 user_id=user_id, chat_id=chat_id, access_id=row.id, now=now)
+
+
+def resend_invite(session: Session, *, user_id: int, chat_id: int, request_key: str,
+                  grace: timedelta, now: datetime) -> Effects:
+    """Queue the invite again (a fresh effect key) while access covers now."""
+    if session.get(User, user_id) is None:
+        return []
+    row = locked_access(session, user_id=user_id, chat_id=chat_id, now=now)
+    if not rules.is_covered(as_rule(row), now=now, grace=grace):
+        return message(session, key=f"resend_refused:{request_key}", chat_id=user_id,
+                       text=texts.NO_ACCESS_FOR_INVITE, now=now)
+    return grant(session, key=f"grant:resend:{user_id}:{chat_id}:{request_key}",
+                 user_id=user_id, chat_id=chat_id, access_id=row.id, now=now)

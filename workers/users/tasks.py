@@ -1,0 +1,64 @@
+"""Celery tasks for what a subscriber does in the bot: thin wrappers around users.service."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import shared_task
+from sqlalchemy.exc import DBAPIError
+
+from infra import task_names
+from infra.celery_config import RETRY_BACKOFF_MAX
+from workers import lifecycle  # noqa: F401 - registers the per-process hooks
+from workers.context import context
+from workers.dispatch import dispatch
+from workers.users import service
+
+# Database-only use cases: a lost connection or a lock timeout is worth another try; every
+# use case here is idempotent, so a retry after a commit changes nothing.
+DB_RETRYING: dict[str, Any] = {
+    "autoretry_for": (DBAPIError,),
+    "retry_backoff": True,
+    "retry_backoff_max": RETRY_BACKOFF_MAX,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@shared_task(name=task_names.REGISTER_USER, **DB_RETRYING)
+def register(profile: dict[str, Any], referrer_id: int | None = None) -> bool:
+    with context().sessions.begin() as session:
+        return service.register(session, profile=service.Profile(**profile),
+                                referrer_id=referrer_id, now=_now())
+
+
+@shared_task(name=task_names.ACCEPT_TERMS, **DB_RETRYING)
+def accept_terms(profile: dict[str, Any]) -> None:
+    with context().sessions.begin() as session:
+        service.accept_terms(session, profile=service.Profile(**profile), now=_now())
+
+
+@shared_task(name=task_names.START_TRIAL, **DB_RETRYING)
+def start_trial(user_id: int) -> int:
+    ctx = context()
+    with ctx.sessions.begin() as session:
+        effects = service.start_trial(session, user_id=user_id, chat_id=ctx.settings.channel,
+                                      days=ctx.settings.trial_days, now=_now())
+    dispatch(effects)
+    return len(effects)
+
+
+@shared_task(name=task_names.RESEND_INVITE, **DB_RETRYING)
+def resend_invite(user_id: int, request_key: str) -> int:
+    ctx = context()
+    with ctx.sessions.begin() as session:
+        effects = service.resend_invite(session, user_id=user_id, chat_id=ctx.settings.channel,
+                                        request_key=request_key, grace=ctx.settings.grace,
+                                        now=_now())
+    dispatch(effects)
+    return len(effects)
