@@ -1,0 +1,79 @@
+"""The database schema: SQLAlchemy 2.0 typed tables; Alembic migrations create them.
+
+Databases are built by `models.migrations` only (never `metadata.create_all`): the migrations
+also install what the models cannot express, such as the append-only triggers.
+Status columns are plain strings limited by CHECK constraints to the values listed here, which
+are the string values of the domain's enums.
+"""
+
+from models.schema.access import (
+    ACCESS_STATUSES,
+    HISTORY_SOURCES,
+    Access,
+    AccessHistory,
+    AppendOnlyError,
+    InviteLink,
+    Plan,
+    PlanChat,
+    RenewalReminder,
+    User,
+)
+from models.schema.base import NAMING_CONVENTION, Base
+from models.schema.operations import (
+    EFFECT_STATUSES,
+    SWEEP_HOLD_STATUSES,
+    DeadLetter,
+    SweepHold,
+    TaskAttempt,
+    TelegramEffect,
+)
+from models.schema.payments import (
+    INVOICE_STATUSES,
+    PAYMENT_EVENT_SOURCES,
+    Invoice,
+    PaymentEvent,
+)
+from models.schema.referrals import (
+    LEDGER_KINDS,
+    PAYOUT_NETWORKS,
+    PAYOUT_STATUSES,
+    CommissionEntry,
+    PayoutRequest,
+    Referral,
+    Referrer,
+)
+
+metadata = Base.metadata
+
+__all__ = [
+    "ACCESS_STATUSES",
+    "EFFECT_STATUSES",
+    "HISTORY_SOURCES",
+    "INVOICE_STATUSES",
+    "LEDGER_KINDS",
+    "NAMING_CONVENTION",
+    "PAYMENT_EVENT_SOURCES",
+    "PAYOUT_NETWORKS",
+    "PAYOUT_STATUSES",
+    "SWEEP_HOLD_STATUSES",
+    "Access",
+    "AccessHistory",
+    "AppendOnlyError",
+    "Base",
+    "CommissionEntry",
+    "DeadLetter",
+    "InviteLink",
+    "Invoice",
+    "PaymentEvent",
+    "PayoutRequest",
+    "Plan",
+    "PlanChat",
+    "Referral",
+    "Referrer",
+    "RenewalReminder",
+    "SweepHold",
+    "TaskAttempt",
+    "TelegramEffect",
+    "User",
+    "metadata",
+]

@@ -1,0 +1,88 @@
+"""Payments: invoices at CryptoCloud and the inbox of payment notifications about them.
+
+Invoice uuids are stored normalised, without CryptoCloud's `INV-` prefix, here and in the
+inbox, so a postback and a poll about the same invoice meet on one key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.schema.base import Base, one_of, utcnow
+from models.types import Money
+
+INVOICE_STATUSES = ("created", "paid", "partial", "overpaid", "canceled")
+PAYMENT_EVENT_SOURCES = ("postback", "poll", "manual")
+
+
+class Invoice(Base):
+    """An order for a plan, and the CryptoCloud invoice that collects it."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        # The fallback poll takes the open invoices polled longest ago.
+        Index("ix_invoices_status_last_polled_at", "status", "last_polled_at"),
+        # "Reuse the open invoice" for the same user and plan.
+        Index("ix_invoices_user_id_plan_id_status", "user_id", "plan_id", "status"),
+        CheckConstraint("uuid NOT LIKE 'INV-%'", name="uuid_normalised"),
+        CheckConstraint("amount_usd > 0", name="amount_positive"),
+        one_of("status", INVOICE_STATUSES),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # CryptoCloud's id; NULL until the invoice exists there.
+    uuid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    amount_usd: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(8), default="USD", server_default="USD")
+    status: Mapped[str] = mapped_column(String(16), default="created", server_default="created")
+    pay_link: Mapped[str | None] = mapped_column(String(512))
+    expires_at: Mapped[datetime | None]
+    last_polled_at: Mapped[datetime | None]
+    paid_usd: Mapped[Decimal | None] = mapped_column(Money)
+    surplus_usd: Mapped[Decimal | None] = mapped_column(Money)
+    # Set once, by `UPDATE ... WHERE activated_at IS NULL`: the exactly-once guard of the grant.
+    activated_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PaymentEvent(Base):
+    """The inbox: one row per (invoice, reported status), however often it is reported."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (
+        UniqueConstraint("invoice_uuid", "reported_status"),
+        # The relay scans `processed_at IS NULL` oldest first.
+        Index("ix_payment_events_processed_at_received_at", "processed_at", "received_at"),
+        CheckConstraint("invoice_uuid NOT LIKE 'INV-%'", name="invoice_uuid_normalised"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        one_of("source", PAYMENT_EVENT_SOURCES),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_uuid: Mapped[str] = mapped_column(String(64))
+    # CryptoCloud's word for it, kept verbatim: the provider's vocabulary is not ours to limit.
+    reported_status: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    # The raw body as received (the gateway bounds its size).
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
