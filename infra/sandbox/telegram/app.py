@@ -1,0 +1,35 @@
+"""`create_app(world)`: the aiohttp app serving the Bot API, the control API and the page."""
+
+from __future__ import annotations
+
+import threading
+
+from aiohttp import web
+
+from infra.sandbox.telegram import bot_api, control, page
+from infra.sandbox.telegram.bot_api import CLOSING, WORLD
+from infra.sandbox.telegram.params import MAX_UPLOAD_BYTES
+from infra.sandbox.telegram.webhook import WebhookDeliveries
+from infra.sandbox.telegram.world import TelegramWorld
+
+
+def create_app(world: TelegramWorld) -> web.Application:
+    app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
+    app[WORLD] = world
+    app[CLOSING] = threading.Event()
+    bot_api.add_routes(app)
+    control.add_routes(app)
+    page.add_routes(app)
+    app.cleanup_ctx.append(WebhookDeliveries(world).run)
+    app.on_shutdown.append(_end_long_polls)
+    return app
+
+
+async def _end_long_polls(app: web.Application) -> None:
+    """Waiting getUpdates calls answer at once, so shutdown does not wait out their timeouts."""
+    app[CLOSING].set()
+    world = app[WORLD]
+    with world.lock:
+        queues = [bot.updates for bot in world.bots.values()]
+    for queue in queues:
+        queue.wake_all()

@@ -1,0 +1,199 @@
+"""What a person does in a Telegram client, turned into world changes and bot updates.
+
+Writing to the bot, pressing an inline button, opening an invite link, leaving the channel,
+blocking the bot. Refusals raise `ControlError` (the control API answers them as JSON).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from infra.sandbox.telegram import serialize
+from infra.sandbox.telegram.records import (
+    PARTICIPANT_STATUSES,
+    BotRecord,
+    CallbackQueryRecord,
+    JoinRequestRecord,
+    MessageRecord,
+    UserRecord,
+)
+from infra.sandbox.telegram.world import TelegramWorld
+
+_COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]{3,32})?")
+JoinOutcome = Literal["joined", "requested"]
+
+
+class ControlError(Exception):
+    """A person's action that Telegram's client or server would not allow."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def create_user(
+    world: TelegramWorld, *, first_name: str, user_id: int | None = None,
+    last_name: str | None = None, username: str | None = None,
+    language_code: str | None = None,
+) -> UserRecord:
+    """Create (or update, when `user_id` exists) a person."""
+    if not first_name.strip():
+        raise ControlError(400, "first_name must not be empty")
+    with world.lock:
+        existing = world.users.get(user_id) if user_id is not None else None
+        if existing is not None and existing.is_bot:
+            raise ControlError(409, f"{user_id} is a bot")
+        return world.add_user(
+            user_id=user_id if user_id is not None else world.next_user_id(),
+            first_name=first_name.strip(), last_name=last_name, username=username,
+            language_code=language_code,
+        )
+
+
+def send_text(
+    world: TelegramWorld, *, user_id: int, text: str, bot_id: int | None = None,
+) -> MessageRecord:
+    """The person writes to the bot; a leading /command gets its bot_command entity."""
+    if not text.strip():
+        raise ControlError(400, "text must not be empty")
+    with world.lock:
+        bot, person = _bot(world, bot_id), _person(world, user_id)
+        chat = world.private_chat(bot.id, person.id)
+        if chat.blocked:
+            # Like the client's "Restart" button: writing to a blocked bot unblocks it first.
+            set_blocked(world, user_id=user_id, blocked=False, bot_id=bot.id)
+        chat.started = True
+        entities: list[dict[str, object]] = []
+        command = _COMMAND.match(text)
+        if command:
+            entities.append({"type": "bot_command", "offset": 0, "length": len(command.group())})
+        message = world.add_message(
+            chat, sender_id=person.id, from_bot=False, text=text, entities=entities,
+        )
+        world.emit(bot, "message", serialize.message(world, message))
+        return message
+
+
+def press_button(
+    world: TelegramWorld, *, user_id: int, message_id: int, data: str,
+    bot_id: int | None = None,
+) -> CallbackQueryRecord:
+    """The person presses the inline button carrying `data` on one of the bot's messages."""
+    with world.lock:
+        bot, person = _bot(world, bot_id), _person(world, user_id)
+        chat = world.private_chat(bot.id, person.id)
+        if chat.blocked:
+            raise ControlError(409, "the user has blocked the bot")
+        message = next(
+            (m for m in chat.messages if m.message_id == message_id and not m.deleted), None,
+        )
+        if message is None or not message.from_bot:
+            raise ControlError(404, f"no bot message {message_id} in this chat")
+        if data not in _callback_data(message.reply_markup):
+            raise ControlError(404, f"message {message_id} has no button with that data")
+        query = CallbackQueryRecord(
+            id=str(world.rng.randrange(10**17, 10**18)), bot_id=bot.id, user_id=person.id,
+            chat_id=person.id, message_id=message_id, data=data, created_at=world.now(),
+        )
+        world.callback_queries[query.id] = query
+        world.touch()
+        world.emit(bot, "callback_query", serialize.callback_query(world, query))
+        return query
+
+
+def open_invite_link(world: TelegramWorld, *, user_id: int, invite_link: str) -> JoinOutcome:
+    """The person opens an invite link: joins, or files a join request for approval links."""
+    with world.lock:
+        person = _person(world, user_id)
+        found = world.find_link(invite_link.strip())
+        if found is None:
+            raise ControlError(404, "invite link not found")
+        channel, link = found
+        if link.is_revoked:
+            raise ControlError(409, "invite link was revoked")
+        if link.expire_date is not None and link.expire_date <= world.now():
+            raise ControlError(409, "invite link has expired")
+        standing = world.member(channel, person.id).status
+        if standing in PARTICIPANT_STATUSES:
+            raise ControlError(409, "the user is already a member of the channel")
+        if standing == "kicked":
+            raise ControlError(409, "the user is banned from the channel")
+        if link.creates_join_request:
+            if person.id in channel.join_requests:
+                raise ControlError(409, "a join request is already pending")
+            request = JoinRequestRecord(user_id=person.id, date=world.now(), link_url=link.url)
+            channel.join_requests[person.id] = request
+            world.touch()
+            # Join requests reach administrators allowed to process them (can_invite_users).
+            for bot in world.admin_bots(channel):
+                if (world.member(channel, bot.id).rights or {}).get("can_invite_users"):
+                    world.emit(bot, "chat_join_request",
+                               serialize.join_request(world, channel, request))
+            return "requested"
+        if link.member_limit and world.link_members(channel, link.url) >= link.member_limit:
+            raise ControlError(409, "the invite link's member limit has been reached")
+        link.joined_count += 1
+        world.set_member_status(channel, person.id, "member", actor_id=person.id,
+                                via_link=link.url)
+        return "joined"
+
+
+def leave_channel(world: TelegramWorld, *, user_id: int, chat_id: int | None = None) -> None:
+    with world.lock:
+        person = _person(world, user_id)
+        channel = world.channels.get(chat_id if chat_id is not None else world.channel_id)
+        if channel is None:
+            raise ControlError(404, "channel not found")
+        standing = world.member(channel, person.id).status
+        if standing == "creator":
+            raise ControlError(409, "the owner cannot leave the channel in the sandbox")
+        if standing not in PARTICIPANT_STATUSES:
+            raise ControlError(409, "the user is not a member of the channel")
+        world.set_member_status(channel, person.id, "left", actor_id=person.id)
+
+
+def set_blocked(
+    world: TelegramWorld, *, user_id: int, blocked: bool, bot_id: int | None = None,
+) -> None:
+    """Block or unblock the bot; the bot learns it from a `my_chat_member` update."""
+    with world.lock:
+        bot, person = _bot(world, bot_id), _person(world, user_id)
+        chat = world.private_chat(bot.id, person.id)
+        if chat.blocked == blocked:
+            return
+        chat.blocked = blocked
+        world.touch()
+        member = serialize.user(bot.user)
+        kicked: dict[str, object] = {"status": "kicked", "user": member, "until_date": 0}
+        active: dict[str, object] = {"status": "member", "user": member}
+        world.emit(bot, "my_chat_member", serialize.chat_member_updated(
+            world, chat=serialize.private_chat(person), actor_id=person.id,
+            old=active if blocked else kicked, new=kicked if blocked else active,
+        ))
+
+
+def _bot(world: TelegramWorld, bot_id: int | None) -> BotRecord:
+    try:
+        return world.bot_by_id(bot_id)
+    except KeyError:
+        raise ControlError(404, f"bot {bot_id} not found") from None
+
+
+def _person(world: TelegramWorld, user_id: int) -> UserRecord:
+    person = world.users.get(user_id)
+    if person is None or person.is_bot:
+        raise ControlError(404, f"user {user_id} not found")
+    return person
+
+
+def _callback_data(markup: dict[str, object] | None) -> set[str]:
+    rows = (markup or {}).get("inline_keyboard")
+    found: set[str] = set()
+    if isinstance(rows, list):
+        for row in rows:
+            for button in row if isinstance(row, list) else []:
+                if isinstance(button, dict) and isinstance(button.get("callback_data"), str):
+                    found.add(button["callback_data"])
+    return found
