@@ -1,0 +1,140 @@
+"""`FakeTelegramGateway`: an in-memory `TelegramPort` for unit tests of code that calls Telegram.
+
+It records every aiogram method object it is given (failed calls too), answers with plausible
+results, keeps the channel membership that approve/ban/unban imply so `get_chat_member` agrees
+with them, and lets a test script failures: `fail_next("sendMessage", TelegramBlocked(...))`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from aiogram.methods import (
+    ApproveChatJoinRequest,
+    BanChatMember,
+    CreateChatInviteLink,
+    DeclineChatJoinRequest,
+    GetChatMember,
+    RevokeChatInviteLink,
+    SendDocument,
+    SendMessage,
+    TelegramMethod,
+    UnbanChatMember,
+)
+from aiogram.types import (
+    BufferedInputFile,
+    Chat,
+    ChatInviteLink,
+    ChatMemberBanned,
+    ChatMemberLeft,
+    ChatMemberMember,
+    Document,
+    Message,
+    User,
+)
+
+from infra.telegram.errors import TelegramFailure
+from infra.telegram.port import TelegramPort
+
+T = TypeVar("T")
+MemberStatus = Literal["member", "left", "kicked"]
+
+BOT_USER = User(id=123456789, is_bot=True, first_name="Fake bot", username="fake_bot")
+_FOREVER = datetime.fromtimestamp(0, UTC)  # what Telegram's until_date=0 parses to
+
+
+class FakeTelegramGateway(TelegramPort):
+    """Records calls in `calls`; membership in `members[(chat_id, user_id)]` (default "left")."""
+
+    def __init__(self) -> None:
+        self.calls: list[TelegramMethod[Any]] = []
+        self.members: dict[tuple[int, int], MemberStatus] = {}
+        self.closed = False
+        self._failures: defaultdict[str, deque[TelegramFailure]] = defaultdict(deque)
+        self._next_id = 0
+
+    def fail_next(self, method: str, failure: TelegramFailure, *, times: int = 1) -> None:
+        """Make the next `times` calls of `method` (API name: "sendMessage") raise `failure`."""
+        self._failures[method].extend([failure] * times)
+
+    def calls_of(self, method: str) -> list[TelegramMethod[Any]]:
+        """The recorded calls of one API method, oldest first."""
+        return [call for call in self.calls if call.__api_method__ == method]
+
+    def call(self, method: TelegramMethod[T], *, chat_id_for_budget: int | None = None) -> T:
+        self.calls.append(method)
+        if failures := self._failures[method.__api_method__]:
+            raise failures.popleft()
+        result: T = self._answer(method)
+        return result
+
+    def close(self) -> None:
+        self.closed = True
+
+    def _answer(self, method: TelegramMethod[Any]) -> Any:  # noqa: PLR0911 (one branch per method)
+        self._next_id += 1
+        now = datetime.now(UTC)
+        match method:
+            case SendMessage(chat_id=int(chat_id), text=text):
+                return Message(message_id=self._next_id, date=now, chat=_chat(chat_id), text=text)
+            case SendDocument(chat_id=int(chat_id), document=BufferedInputFile() as file):
+                document = Document(
+                    file_id=f"fake-file-{self._next_id}",
+                    file_unique_id=f"fake-{self._next_id}",
+                    file_name=file.filename,
+                )
+                return Message(
+                    message_id=self._next_id, date=now, chat=_chat(chat_id), document=document
+                )
+            case CreateChatInviteLink(expire_date=datetime() | None as expire_date):
+                return ChatInviteLink(
+                    invite_link=f"https://t.me/+fake{self._next_id:08d}",
+                    creator=BOT_USER,
+                    creates_join_request=bool(method.creates_join_request),
+                    is_primary=False,
+                    is_revoked=False,
+                    name=method.name,
+                    expire_date=expire_date,
+                    member_limit=method.member_limit,
+                )
+            case RevokeChatInviteLink(invite_link=link):
+                return ChatInviteLink(
+                    invite_link=link,
+                    creator=BOT_USER,
+                    creates_join_request=False,
+                    is_primary=False,
+                    is_revoked=True,
+                )
+            case ApproveChatJoinRequest(chat_id=int(chat_id), user_id=user_id):
+                self.members[chat_id, user_id] = "member"
+                return True
+            case DeclineChatJoinRequest():
+                return True
+            case BanChatMember(chat_id=int(chat_id), user_id=user_id):
+                self.members[chat_id, user_id] = "kicked"
+                return True
+            case UnbanChatMember(chat_id=int(chat_id), user_id=user_id):
+                status = self.members.get((chat_id, user_id), "left")
+                if status == "kicked" or not method.only_if_banned:
+                    self.members[chat_id, user_id] = "left"
+                return True
+            case GetChatMember(chat_id=int(chat_id), user_id=user_id):
+                return _member(self.members.get((chat_id, user_id), "left"), user_id)
+        raise NotImplementedError(f"FakeTelegramGateway does not answer {method.__api_method__}")
+
+
+def _chat(chat_id: int) -> Chat:
+    return Chat(id=chat_id, type="private" if chat_id > 0 else "channel")
+
+
+def _member(
+    status: MemberStatus, user_id: int
+) -> ChatMemberMember | ChatMemberLeft | ChatMemberBanned:
+    user = User(id=user_id, is_bot=False, first_name=f"User {user_id}")
+    if status == "member":
+        return ChatMemberMember(user=user)
+    if status == "kicked":
+        return ChatMemberBanned(user=user, until_date=_FOREVER)
+    return ChatMemberLeft(user=user)

@@ -1,0 +1,118 @@
+"""What workers depend on to talk to Telegram: `call` plus the handful of calls they make.
+
+The real `TelegramGateway` and the recording `FakeTelegramGateway` both implement `call`; the
+convenience methods below build aiogram method objects once, for both, so the fake accepts
+exactly the arguments the real gateway does and records the very objects it would send.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime
+from types import TracebackType
+from typing import Self, TypeVar
+
+from aiogram.methods import (
+    ApproveChatJoinRequest,
+    BanChatMember,
+    CreateChatInviteLink,
+    DeclineChatJoinRequest,
+    GetChatMember,
+    RevokeChatInviteLink,
+    SendDocument,
+    SendMessage,
+    TelegramMethod,
+    UnbanChatMember,
+)
+from aiogram.types import (
+    BufferedInputFile,
+    ChatInviteLink,
+    Message,
+    ReplyMarkupUnion,
+    ResultChatMemberUnion,
+)
+
+T = TypeVar("T")
+
+
+def _aware(moment: datetime | None, name: str) -> datetime | None:
+    # aiogram sends a datetime as a unix timestamp; a naive one would be read as local time.
+    if moment is not None and moment.utcoffset() is None:
+        raise ValueError(f"{name} must be an aware datetime (UTC)")
+    return moment
+
+
+class TelegramPort(ABC):
+    """The Bot API as workers see it; every failure is one of `infra.telegram.errors`."""
+
+    @abstractmethod
+    def call(self, method: TelegramMethod[T], *, chat_id_for_budget: int | None = None) -> T:
+        """Run one Bot API method and return its result, or raise a `TelegramFailure`."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; the port is not used afterwards."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def send_message(
+        self, *, chat_id: int, text: str, reply_markup: ReplyMarkupUnion | None = None
+    ) -> Message:
+        return self.call(SendMessage(chat_id=chat_id, text=text, reply_markup=reply_markup))
+
+    def send_document(
+        self, *, chat_id: int, filename: str, data: bytes, caption: str | None = None
+    ) -> Message:
+        document = BufferedInputFile(data, filename=filename)
+        return self.call(SendDocument(chat_id=chat_id, document=document, caption=caption))
+
+    def create_invite_link(
+        self,
+        *,
+        chat_id: int,
+        name: str | None = None,
+        expire_date: datetime | None = None,
+        member_limit: int | None = None,
+        creates_join_request: bool = False,
+    ) -> ChatInviteLink:
+        return self.call(
+            CreateChatInviteLink(
+                chat_id=chat_id,
+                name=name,
+                expire_date=_aware(expire_date, "expire_date"),
+                member_limit=member_limit,
+                creates_join_request=creates_join_request,
+            )
+        )
+
+    def revoke_invite_link(self, *, chat_id: int, invite_link: str) -> ChatInviteLink:
+        return self.call(RevokeChatInviteLink(chat_id=chat_id, invite_link=invite_link))
+
+    def approve_join_request(self, *, chat_id: int, user_id: int) -> bool:
+        return self.call(ApproveChatJoinRequest(chat_id=chat_id, user_id=user_id))
+
+    def decline_join_request(self, *, chat_id: int, user_id: int) -> bool:
+        return self.call(DeclineChatJoinRequest(chat_id=chat_id, user_id=user_id))
+
+    def ban(self, *, chat_id: int, user_id: int, until_date: datetime | None = None) -> bool:
+        """Remove and ban; without `until_date` the ban is forever."""
+        until = _aware(until_date, "until_date")
+        return self.call(BanChatMember(chat_id=chat_id, user_id=user_id, until_date=until))
+
+    def unban(self, *, chat_id: int, user_id: int, only_if_banned: bool = True) -> bool:
+        """Lift a ban; with `only_if_banned=False` this also removes a current member (a kick)."""
+        return self.call(
+            UnbanChatMember(chat_id=chat_id, user_id=user_id, only_if_banned=only_if_banned)
+        )
+
+    def get_chat_member(self, *, chat_id: int, user_id: int) -> ResultChatMemberUnion:
+        return self.call(GetChatMember(chat_id=chat_id, user_id=user_id))

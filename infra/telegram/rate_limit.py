@@ -1,0 +1,158 @@
+"""The send budget every worker process shares: token buckets kept in Redis.
+
+Telegram allows about 30 messages/s per bot and about 1/s per chat (telegram.md §3); beyond
+that it answers 429. Every worker process takes a token here before each call, so the limits
+hold for the whole fleet, not per process.
+
+One Lua script updates the global bucket and the chat's bucket atomically: it grants only when
+both have a token and then takes one from each, or takes nothing and returns how long to wait.
+It reads the clock with Redis TIME, so the workers' clocks never enter the arithmetic.
+
+A bucket is a hash {tokens, s, us}: the level at the Redis time (s, us). A key expires once its
+bucket would be full again, which is the same as a missing key, so idle chats cost nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import redis
+from aiogram.methods import TelegramMethod
+
+from infra.telegram.errors import TelegramTransient
+
+# Methods that put a message into a chat, and so count against that chat's bucket too.
+_MESSAGE_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendDocument",
+        "sendPhoto",
+        "sendVideo",
+        "sendAnimation",
+        "sendAudio",
+        "sendVoice",
+        "sendVideoNote",
+        "sendMediaGroup",
+        "sendSticker",
+        "sendLocation",
+        "sendVenue",
+        "sendContact",
+        "sendPoll",
+        "sendDice",
+        "sendInvoice",
+        "copyMessage",
+        "copyMessages",
+        "forwardMessage",
+        "forwardMessages",
+    }
+)
+
+_BUCKETS = """
+-- KEYS[1] global bucket, KEYS[2] the chat's bucket (optional)
+-- ARGV: global rate/s, global capacity, chat rate/s, chat capacity
+-- Returns 0 when granted, else the wait in whole microseconds (rounded up).
+local now = redis.call('TIME')
+local buckets = {{KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])}}
+if #KEYS > 1 then
+  buckets[2] = {KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4])}
+end
+
+local wait = 0
+for _, bucket in ipairs(buckets) do
+  local key, rate, capacity = bucket[1], bucket[2], bucket[3]
+  local state = redis.call('HMGET', key, 'tokens', 's', 'us')
+  local tokens = capacity
+  if state[1] then
+    -- seconds and microseconds apart: two small integers keep full precision
+    local elapsed = (tonumber(now[1]) - tonumber(state[2]))
+      + (tonumber(now[2]) - tonumber(state[3])) / 1000000
+    tokens = math.min(capacity, tonumber(state[1]) + math.max(0, elapsed) * rate)
+  end
+  bucket[4] = tokens
+  if tokens < 1 then
+    wait = math.max(wait, (1 - tokens) / rate)
+  end
+end
+if wait > 0 then
+  return math.ceil(wait * 1000000)
+end
+
+for _, bucket in ipairs(buckets) do
+  local key, rate, capacity, tokens = bucket[1], bucket[2], bucket[3], bucket[4] - 1
+  redis.call('HSET', key, 'tokens', tostring(tokens), 's', now[1], 'us', now[2])
+  redis.call('PEXPIRE', key, math.ceil((capacity - tokens) / rate * 1000) + 1000)
+end
+return 0
+"""
+
+
+class BudgetTimeout(TelegramTransient):
+    """No token within the caller's timeout; `retry_after` is the last wait the budget quoted."""
+
+
+class SendBudget:
+    """Global and per-chat token buckets shared through Redis by every worker process.
+
+    `burst` is the global bucket's capacity; by default 200 ms worth of sends, so any one-second
+    window sees at most 1.2 × `per_second`. A chat's bucket holds one token: Telegram tolerates
+    short bursts to one chat, but 1/s is all its FAQ promises.
+    """
+
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        *,
+        per_second: float,
+        per_chat_per_second: float = 1.0,
+        burst: int | None = None,
+        key_prefix: str = "tg:budget",
+    ) -> None:
+        if per_second <= 0 or per_chat_per_second <= 0:
+            raise ValueError("rates must be positive")
+        if burst is not None and burst < 1:
+            raise ValueError("burst must be at least 1")
+        self.per_second = per_second
+        self.per_chat_per_second = per_chat_per_second
+        self.burst = burst if burst is not None else max(1, math.ceil(per_second / 5))
+        self._prefix = key_prefix
+        self._script = redis_client.register_script(_BUCKETS)
+
+    def try_acquire(self, chat_id: int | str | None = None) -> float:
+        """Take a token (and one of `chat_id`'s, if given): 0.0 when granted, else the wait in s."""
+        keys = [f"{self._prefix}:global"]
+        if chat_id is not None:
+            keys.append(f"{self._prefix}:chat:{chat_id}")
+        micros = self._script(
+            keys=keys, args=[self.per_second, self.burst, self.per_chat_per_second, 1]
+        )
+        return int(micros) / 1_000_000
+
+    def acquire(self, chat_id: int | str | None = None, *, timeout: float) -> None:
+        """Block until a token is granted; raise BudgetTimeout when that would exceed `timeout`."""
+        deadline = time.monotonic() + timeout
+        while (wait := self.try_acquire(chat_id)) > 0:
+            # Sleeping past the deadline just to fail then helps nobody: fail now, say when.
+            if time.monotonic() + wait > deadline:
+                raise BudgetTimeout(
+                    retry_after=wait, description=f"send budget exhausted for {timeout:g} s"
+                )
+            time.sleep(wait)
+
+
+def budget_chat_id(
+    method: TelegramMethod[Any], chat_id_for_budget: int | str | None = None
+) -> int | str | None:
+    """The chat whose bucket `method` draws on, or None when it only counts globally.
+
+    Message-sending and message-editing methods count against their own `chat_id`; an explicit
+    `chat_id_for_budget` wins over that and makes any method count against that chat.
+    """
+    if chat_id_for_budget is not None:
+        return chat_id_for_budget
+    name = method.__api_method__
+    if name not in _MESSAGE_METHODS and not name.startswith("editMessage"):
+        return None
+    chat_id = getattr(method, "chat_id", None)
+    return chat_id if isinstance(chat_id, int | str) else None
