@@ -32,6 +32,9 @@ WORKER_MODULES: tuple[str, ...] = (
     "workers.payments.tasks",
     "workers.access.tasks",
     "workers.notifications.tasks",
+    "workers.users.tasks",
+    "workers.admin.tasks",
+    "workers.referrals.tasks",
 )
 
 ROUTES = {
@@ -58,7 +61,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             (settings.sweep_interval_seconds, task_names.EXPIRE_SUBSCRIPTIONS),
             (settings.reminder_interval_seconds, task_names.SEND_RENEWAL_REMINDERS),
             (settings.poll_interval_seconds, task_names.POLL_PENDING_INVOICES),
-            (30, task_names.RELAY_PAYMENT_INBOX),
+            (settings.relay_interval_seconds, task_names.RELAY_PAYMENT_INBOX),
         )
     }
 

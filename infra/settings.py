@@ -11,6 +11,7 @@ side talks to the CryptoCloud stand-in. Nothing else changes between sandbox and
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import timedelta
 from decimal import Decimal
@@ -104,6 +105,9 @@ class Settings(BaseSettings):
     poll_interval_seconds: int = Field(default=60, ge=5, le=3600)
     sweep_interval_seconds: int = Field(default=300, ge=10, le=86400)
     reminder_interval_seconds: int = Field(default=900, ge=10, le=86400)
+    # The inbox relay re-queues events still unprocessed this long after they arrived.
+    relay_interval_seconds: int = Field(default=30, ge=1, le=3600)
+    relay_after_seconds: int = Field(default=120, ge=1, le=86400)
     sweep_max_removals: int = Field(default=50, ge=1)
     sweep_max_share: float = Field(default=0.2, gt=0, le=1)
     sweep_dry_run: bool = False
@@ -271,7 +275,12 @@ def _one_line(error: ValidationError) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings from the environment, `.env` and `overrides`; raise SettingsError."""
+    """Build the settings from the environment, `.env` and `overrides`; raise SettingsError.
+
+    ENV_FILE names another file than `.env`; empty reads none (tests run child processes so).
+    """
+    if "_env_file" not in overrides:
+        overrides["_env_file"] = os.environ.get("ENV_FILE", ".env") or None
     try:
         return Settings(**overrides)
     except ValidationError as error:

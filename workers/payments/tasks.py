@@ -33,7 +33,6 @@ RETRYING: dict[str, Any] = {
     "max_retries": 8,
 }
 POLL_BATCH = 100  # merchant/info takes at most 100 ids per call
-RELAY_AFTER = timedelta(minutes=2)
 EFFECT_RELAY_AFTER = timedelta(minutes=10)  # longer than any retry countdown of an effect
 
 
@@ -75,8 +74,10 @@ def relay_inbox() -> int:
     ctx = context()
     now = _now()
     with ctx.sessions.begin() as session:
-        event_ids = inbox.unprocessed_event_ids(session, received_before=now - RELAY_AFTER,
-                                                limit=500)
+        event_ids = inbox.unprocessed_event_ids(
+            session, received_before=now - timedelta(seconds=ctx.settings.relay_after_seconds),
+            limit=500,
+        )
         effects = stale_pending_effects(session, updated_before=now - EFFECT_RELAY_AFTER,
                                         limit=500)
     for event_id in event_ids:
