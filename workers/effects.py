@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
+from redis.exceptions import RedisError
 from sqlalchemy import update
 
 from infra.celery_config import MAX_COUNTDOWN
@@ -41,7 +42,10 @@ def run_effect(task: Task, effect_id: int, perform: Perform) -> str:
     bound = log.bind(effect_id=effect_id, effect=effect.key)
     try:
         result = perform(ctx, effect)
-    except TelegramTransient as failure:
+    except (TelegramTransient, RedisError) as error:
+        # The send budget lives in Redis: a Redis hiccup is as transient as a 429.
+        failure = error if isinstance(error, TelegramTransient) else TelegramTransient(
+            description=f"send budget unavailable: {type(error).__name__}")
         with ctx.sessions.begin() as session:
             note_attempt(session, effect_id, error=str(failure), now=_now())
         countdown = retry_countdown(failure, task.request.retries, cap=MAX_COUNTDOWN)

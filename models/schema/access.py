@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.schema.base import Base, one_of, utcnow
+from models.schema.base import Base, now_utc, one_of
 from models.types import Money
 
 ACCESS_STATUSES = ("none", "trialing", "active", "grace", "expired", "removed")
@@ -45,7 +45,7 @@ class User(Base):
     first_name: Mapped[str | None] = mapped_column(String(255))
     last_name: Mapped[str | None] = mapped_column(String(255))
     language_code: Mapped[str | None] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
     terms_accepted_at: Mapped[datetime | None]
     trial_used_at: Mapped[datetime | None]
     blocked_bot_at: Mapped[datetime | None]
@@ -67,7 +67,7 @@ class Plan(Base):
     days: Mapped[int]
     price_usd: Mapped[Decimal] = mapped_column(Money)
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 
 class PlanChat(Base):
@@ -99,8 +99,8 @@ class Access(Base):
     status: Mapped[str] = mapped_column(String(16))
     is_trial: Mapped[bool] = mapped_column(default=False, server_default=false())
     removed_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
     # Optimistic lock: a flush over a concurrently changed row raises StaleDataError.
     # Bulk update() statements bypass it, so they must bump it themselves.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
@@ -123,7 +123,7 @@ class InviteLink(Base):
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     creates_join_request: Mapped[bool] = mapped_column(default=False, server_default=false())
     expire_date: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
     used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     revoke_reason: Mapped[str | None] = mapped_column(String(255))
@@ -143,7 +143,7 @@ class RenewalReminder(Base):
     days_before: Mapped[int]
     # The paid_through the reminder was about: a renewal opens a new period.
     period_end: Mapped[datetime]
-    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 
 class AccessHistory(Base):
@@ -168,7 +168,7 @@ class AccessHistory(Base):
     paid_through_before: Mapped[datetime | None]
     paid_through_after: Mapped[datetime | None]
     details: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 
 class AppendOnlyError(RuntimeError):

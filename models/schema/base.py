@@ -40,6 +40,6 @@ def one_of(column: str, values: Iterable[str], *, name: str | None = None) -> Ch
     return CheckConstraint(f"{column} IN ({allowed})", name=name or column)
 
 
-def utcnow() -> datetime:
+def now_utc() -> datetime:
     """Default for created/updated columns; services may pass their own clock's `now` instead."""
     return datetime.now(UTC)

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.schema.base import Base, one_of, utcnow
+from models.schema.base import Base, now_utc, one_of
 
 EFFECT_STATUSES = ("pending", "done", "failed")
 SWEEP_HOLD_STATUSES = ("held", "confirmed", "superseded")
@@ -37,8 +37,8 @@ class TelegramEffect(Base):
     result: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
 
 
 class SweepHold(Base):
@@ -48,7 +48,7 @@ class SweepHold(Base):
     __table_args__ = (one_of("status", SWEEP_HOLD_STATUSES),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
     due_count: Mapped[int]
     member_count: Mapped[int | None]
     reason: Mapped[str] = mapped_column(Text)
@@ -67,7 +67,7 @@ class DeadLetter(Base):
     task_id: Mapped[str | None] = mapped_column(String(255))
     args: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
     replayed_at: Mapped[datetime | None]
 
 
@@ -80,4 +80,4 @@ class TaskAttempt(Base):
     task_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     task_name: Mapped[str] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)

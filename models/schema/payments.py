@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.schema.base import Base, one_of, utcnow
+from models.schema.base import Base, now_utc, one_of
 from models.types import Money
 
 INVOICE_STATUSES = ("created", "paid", "partial", "overpaid", "canceled")
@@ -58,8 +58,8 @@ class Invoice(Base):
     surplus_usd: Mapped[Decimal | None] = mapped_column(Money)
     # Set once, by `UPDATE ... WHERE activated_at IS NULL`: the exactly-once guard of the grant.
     activated_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
 
 
 class PaymentEvent(Base):
@@ -82,7 +82,7 @@ class PaymentEvent(Base):
     source: Mapped[str] = mapped_column(String(16))
     # The raw body as received (the gateway bounds its size).
     payload: Mapped[str] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=now_utc)
     processed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -12,7 +12,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.schema.base import Base, one_of, utcnow
+from models.schema.base import Base, now_utc, one_of
 from models.types import Money, Percent
 
 LEDGER_KINDS = ("credit", "debit")
@@ -30,8 +30,8 @@ class Referrer(Base):
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"), primary_key=True)
     pct: Mapped[Decimal] = mapped_column(Percent)
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
 
 
 class Referral(Base):
@@ -47,7 +47,7 @@ class Referral(Base):
         BigInteger, ForeignKey("users.id"), primary_key=True, autoincrement=False
     )
     referrer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 
 class CommissionEntry(Base):
@@ -74,7 +74,7 @@ class CommissionEntry(Base):
     payout_request_id: Mapped[int | None] = mapped_column(
         ForeignKey("payout_requests.id"), unique=True
     )
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 
 class PayoutRequest(Base):
@@ -102,7 +102,7 @@ class PayoutRequest(Base):
     network: Mapped[str] = mapped_column(String(8))
     wallet: Mapped[str] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
     decided_at: Mapped[datetime | None]
     # The admin's Telegram id.
     decided_by: Mapped[int | None] = mapped_column(BigInteger)

@@ -25,8 +25,8 @@ from infra.settings import Settings, load_settings
 from models.schema import (
     AccessHistory,
     CommissionEntry,
-    Invoice,
     InviteLink,
+    Invoice,
     PaymentEvent,
     Referral,
     Referrer,
@@ -82,7 +82,8 @@ class Journey:
                 return session.scalar(select(Invoice).where(Invoice.pay_link.is_not(None)))
 
         invoice = eventually(stored, what="the invoice to be created")
-        eventually(lambda: any(invoice.pay_link in str(m) for m in self.user_messages()),
+        link = str(invoice.pay_link)
+        eventually(lambda: any(link in str(m) for m in self.user_messages()),
                    what="the pay link in the user's chat")
         return invoice
 

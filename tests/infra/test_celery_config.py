@@ -35,8 +35,8 @@ def test_visibility_timeout_exceeds_every_deliberate_delay(conf) -> None:  # typ
     visibility = conf.broker_transport_options["visibility_timeout"]
     assert conf.visibility_timeout == visibility
     assert conf.task_soft_time_limit < conf.task_time_limit < visibility
-    assert celery_config.RETRY_BACKOFF_MAX < visibility
-    assert celery_config.MAX_COUNTDOWN < visibility
+    assert visibility > celery_config.RETRY_BACKOFF_MAX
+    assert visibility > celery_config.MAX_COUNTDOWN
     # Every periodic task expires within its own interval, so a backlog cannot pile up.
     for entry in conf.beat_schedule.values():
         assert entry["options"]["expires"] <= entry["schedule"].total_seconds()

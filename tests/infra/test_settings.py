@@ -106,7 +106,11 @@ def test_bad_values_name_the_variable(
 
 @pytest.mark.parametrize(
     ("env", "expected"),
-    [("ADMIN_IDS=abc", "ADMIN_IDS"), ("PLANS=month:x:10", "PLANS"), ("TRIAL_DAYS=-1", "TRIAL_DAYS")],
+    [
+        ("ADMIN_IDS=abc", "ADMIN_IDS"),
+        ("PLANS=month:x:10", "PLANS"),
+        ("TRIAL_DAYS=-1", "TRIAL_DAYS"),
+    ],
 )
 def test_a_process_with_a_bad_value_stops_with_one_line(env: str, expected: str) -> None:
     """An entry point exits with status 2 and a single line on stderr, no traceback."""

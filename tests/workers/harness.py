@@ -38,7 +38,7 @@ class Pipeline(WorkerContext):
 
         for module in WORKER_MODULES:
             importlib.import_module(module)
-        results = []
+        results: list[tuple[str, Any]] = []
         for _ in range(limit):
             if not self.queued:
                 return results

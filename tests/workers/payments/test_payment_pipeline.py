@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,16 +12,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names
-from infra.settings import load_settings
 from infra.migrate import seed_plans
+from infra.settings import load_settings
 from infra.telegram import TelegramBlocked
 from models import inbox
 from models.schema import (
     Access,
     AccessHistory,
     CommissionEntry,
-    Invoice,
     InviteLink,
+    Invoice,
     Referral,
     Referrer,
     TelegramEffect,
@@ -33,7 +34,9 @@ SUBSCRIBER, REFERRER = 5001, 5002
 
 
 @pytest.fixture
-def pipeline(db_url: str, engine: Any, session_factory: sessionmaker[Session]) -> Pipeline:
+def pipeline(
+    db_url: str, engine: Any, session_factory: sessionmaker[Session]
+) -> Iterator[Pipeline]:
     """A context on a fresh database with the default plan seeded and one subscriber."""
     with session_factory.begin() as session:
         seed_plans(session, load_settings(_env_file=None))

@@ -21,8 +21,7 @@ _INT32_MAX = 2**31 - 1
 
 @method("createChatInviteLink")
 def create_chat_invite_link(call: MethodCall) -> object:
-    where = lookup.channel(call)
-    lookup.require_right(call, where, "can_invite_users", errors.NO_INVITE_RIGHTS)
+    where = _channel_where_bot_can(call, "can_invite_users")
     link = InviteLinkRecord(
         url=f"https://t.me/+{call.world.random_id(16)}", creator_id=call.bot.id,
         created_at=call.world.now(),
@@ -35,8 +34,7 @@ def create_chat_invite_link(call: MethodCall) -> object:
 
 @method("editChatInviteLink")
 def edit_chat_invite_link(call: MethodCall) -> object:
-    where = lookup.channel(call)
-    lookup.require_right(call, where, "can_invite_users", errors.NO_INVITE_RIGHTS)
+    where = _channel_where_bot_can(call, "can_invite_users")
     link = _own_link(call, where)
     if link.is_revoked:
         raise bad_request(errors.INVITE_HASH_EXPIRED)
@@ -48,8 +46,7 @@ def edit_chat_invite_link(call: MethodCall) -> object:
 
 @method("revokeChatInviteLink")
 def revoke_chat_invite_link(call: MethodCall) -> object:
-    where = lookup.channel(call)
-    lookup.require_right(call, where, "can_invite_users", errors.NO_INVITE_RIGHTS)
+    where = _channel_where_bot_can(call, "can_invite_users")
     link = _own_link(call, where)
     link.is_revoked = True
     call.world.touch()
@@ -58,8 +55,7 @@ def revoke_chat_invite_link(call: MethodCall) -> object:
 
 @method("approveChatJoinRequest")
 def approve_chat_join_request(call: MethodCall) -> object:
-    where = lookup.channel(call)
-    lookup.require_right(call, where, "can_invite_users", errors.NO_INVITE_RIGHTS)
+    where = _channel_where_bot_can(call, "can_invite_users")
     person = lookup.user(call)
     request = where.join_requests.pop(person.id, None)
     if request is None:
@@ -79,8 +75,7 @@ def approve_chat_join_request(call: MethodCall) -> object:
 
 @method("declineChatJoinRequest")
 def decline_chat_join_request(call: MethodCall) -> object:
-    where = lookup.channel(call)
-    lookup.require_right(call, where, "can_invite_users", errors.NO_INVITE_RIGHTS)
+    where = _channel_where_bot_can(call, "can_invite_users")
     person = lookup.user(call)
     if where.join_requests.pop(person.id, None) is None:
         raise bad_request(errors.HIDE_REQUESTER_MISSING)
@@ -90,8 +85,7 @@ def decline_chat_join_request(call: MethodCall) -> object:
 
 @method("banChatMember")
 def ban_chat_member(call: MethodCall) -> object:
-    where = lookup.channel(call)
-    lookup.require_right(call, where, "can_restrict_members", errors.NO_RESTRICT_RIGHTS)
+    where = _channel_where_bot_can(call, "can_restrict_members")
     person = lookup.user(call)
     _refuse_for_admins(call, where, person.id)
     until = _ban_until(call)
@@ -105,8 +99,7 @@ def ban_chat_member(call: MethodCall) -> object:
 
 @method("unbanChatMember")
 def unban_chat_member(call: MethodCall) -> object:
-    where = lookup.channel(call)
-    lookup.require_right(call, where, "can_restrict_members", errors.NO_RESTRICT_RIGHTS)
+    where = _channel_where_bot_can(call, "can_restrict_members")
     person = lookup.user(call)
     status = call.world.member(where, person.id).status
     if call.params.boolean("only_if_banned") and status != "kicked":
@@ -153,6 +146,19 @@ def get_chat_member_count(call: MethodCall) -> object:
 @method("getChat")
 def get_chat(call: MethodCall) -> object:
     return serialize.chat_full_info(call.world, lookup.chat_id_of(lookup.chat(call)))
+
+
+_REFUSALS = {
+    "can_invite_users": errors.NO_INVITE_RIGHTS,
+    "can_restrict_members": errors.NO_RESTRICT_RIGHTS,
+}
+
+
+def _channel_where_bot_can(call: MethodCall, right: str) -> ChannelRecord:
+    """The channel `chat_id` names, provided the calling bot holds `right` there."""
+    where = lookup.channel(call)
+    lookup.require_right(call, where, right, _REFUSALS[right])
+    return where
 
 
 def _apply_link_settings(call: MethodCall, link: InviteLinkRecord) -> None:
