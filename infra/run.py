@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from infra import task_names
 from infra.embedded_redis import EmbeddedRedis, EmbeddedRedisError, port_is_free
 from infra.migrate import migrate_and_seed
 from infra.settings import EMBEDDED_REDIS_PORT, Settings, settings_or_exit
@@ -23,6 +25,12 @@ from infra.settings import EMBEDDED_REDIS_PORT, Settings, settings_or_exit
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 FLOWER_PORT = 5555
+# Buttons on the sandbox page, so a person need not wait for beat to see a sweep's effect.
+OPERATOR_ACTIONS = (
+    ("Run the expiry sweep now", task_names.EXPIRE_SUBSCRIPTIONS),
+    ("Send renewal reminders now", task_names.SEND_RENEWAL_REMINDERS),
+    ("Poll open invoices now", task_names.POLL_PENDING_INVOICES),
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,13 @@ def procfile(settings: Settings) -> str:
     python = sys.executable
     if settings.telegram_sandbox:
         bind = urlsplit(settings.telegram_base).netloc
-        lines.append(f"telegram-sandbox: {python} -m infra.sandbox telegram --bind {bind}")
+        actions = " ".join(
+            f"--action {shlex.quote(f'{label}={python} -m celery -A celery_app call {task}')}"
+            for label, task in OPERATOR_ACTIONS
+        )
+        lines.append(
+            f"telegram-sandbox: {python} -m infra.sandbox telegram --bind {bind} {actions}"
+        )
     if settings.cryptocloud_sandbox:
         bind = urlsplit(settings.cryptocloud_base).netloc
         notify = f"http://{settings.webhook_bind}/cryptocloud_webhook"

@@ -6,20 +6,24 @@ import threading
 
 from aiohttp import web
 
-from infra.sandbox.telegram import bot_api, control, page
+from infra.sandbox.telegram import bot_api, control, operator_actions, page
 from infra.sandbox.telegram.bot_api import CLOSING, WORLD
+from infra.sandbox.telegram.operator_actions import OperatorAction
 from infra.sandbox.telegram.params import MAX_UPLOAD_BYTES
 from infra.sandbox.telegram.webhook import WebhookDeliveries
 from infra.sandbox.telegram.world import TelegramWorld
 
 
-def create_app(world: TelegramWorld) -> web.Application:
+def create_app(
+    world: TelegramWorld, *, actions: list[OperatorAction] | None = None
+) -> web.Application:
     app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
     app[WORLD] = world
     app[CLOSING] = threading.Event()
     bot_api.add_routes(app)
     control.add_routes(app)
     page.add_routes(app)
+    operator_actions.add_routes(app, actions or [])
     app.cleanup_ctx.append(WebhookDeliveries(world).run)
     app.on_shutdown.append(_end_long_polls)
     return app

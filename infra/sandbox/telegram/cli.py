@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from infra.sandbox.server import run_forever
 from infra.sandbox.telegram.app import create_app
+from infra.sandbox.telegram.operator_actions import OperatorAction
 from infra.sandbox.telegram.world import TelegramWorld
 from infra.settings import (
     SANDBOX_ADMIN_ID,
@@ -32,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the channel owner, who may use admin commands")
     parser.add_argument("--flood-limits", action="store_true",
                         help="answer bursts with 429 like Telegram (off by default)")
+    parser.add_argument("--action", action="append", default=[], metavar="LABEL=COMMAND",
+                        help="a button on the page that runs COMMAND (repeatable)")
     return parser
 
 
@@ -39,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if ":" not in args.token or not args.token.split(":", 1)[0].isdigit():
         sys.stderr.write("--token must look like <digits>:<secret>\n")
+        return 2
+    try:
+        actions = [OperatorAction.parse(spec) for spec in args.action]
+    except ValueError as error:
+        sys.stderr.write(f"--action: {error}\n")
         return 2
     world = TelegramWorld(
         token=args.token, bot_username=args.username, channel_id=args.channel_id,
@@ -54,5 +62,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{', flood limits on' if args.flood_limits else ''}\n"
     )
     sys.stdout.flush()
-    run_forever(create_app(world), args.bind)
+    run_forever(create_app(world, actions=actions), args.bind)
     return 0

@@ -7,6 +7,7 @@ from typing import Self
 
 from infra.sandbox.server import BackgroundServer
 from infra.sandbox.telegram.app import create_app
+from infra.sandbox.telegram.operator_actions import OperatorAction
 from infra.sandbox.telegram.world import TelegramWorld
 
 
@@ -15,9 +16,11 @@ class TelegramSandbox:
 
     def __init__(
         self, *, world: TelegramWorld | None = None, host: str = "127.0.0.1", port: int = 0,
+        actions: list[OperatorAction] | None = None,
     ) -> None:
         self.world = world or TelegramWorld()
-        self._server = BackgroundServer(create_app(self.world), host=host, port=port)
+        app = create_app(self.world, actions=actions)
+        self._server = BackgroundServer(app, host=host, port=port)
 
     @property
     def base_url(self) -> str:

@@ -352,10 +352,32 @@ function wire() {
   });
 }
 
+// Operator actions: commands configured when the stand-in was started (e.g. "run the sweep").
+async function loadOperatorActions() {
+  let actions = [];
+  try { actions = await api("GET", "/control/actions"); } catch (error) { return; }
+  if (!actions.length) return;
+  const box = $("operator-actions");
+  for (const action of actions) {
+    const button = el("button", { type: "button", "data-testid": `operator-action-${action.id}` },
+      action.label);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      $("operator-output").textContent = `${action.label}…`;
+      const done = await act(api("POST", `/control/actions/${action.id}`));
+      if (done) $("operator-output").textContent = `${done.label} → exit ${done.returncode}\n${done.output}`;
+      button.disabled = false;
+    });
+    box.append(button);
+  }
+  $("operator").hidden = false;
+}
+
 async function loop() {
   try { await refresh(); } catch (error) { $("bot-info").textContent = `offline: ${error.message}`; }
   setTimeout(loop, POLL_MS);
 }
 
 wire();
+loadOperatorActions();
 loop();
