@@ -35,6 +35,7 @@ WORKER_MODULES: tuple[str, ...] = (
     "workers.users.tasks",
     "workers.admin.tasks",
     "workers.referrals.tasks",
+    "workers.sweeps.tasks",
 )
 
 ROUTES = {

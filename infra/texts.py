@@ -312,3 +312,37 @@ SWEEP_CONFIRM_SENT = "Sweep hold confirmation sent; the held removals will run."
 
 def payout_request_alert(*, request_id: int, referrer_id: int, amount: Decimal) -> str:
     return f"New payout request #{request_id}: {usd(amount)} for user {referrer_id}. See /payouts."
+
+
+# Sweeps: expiry, renewal reminders, the circuit breaker --------------------------------------
+
+def access_expired(*, paid_through: datetime) -> str:
+    return (f"Your access to the channel ended on {when(paid_through)}. "
+            "Renew any time to get back in.")
+
+
+def renewal_reminder(*, paid_through: datetime, days_before: int) -> str:
+    span = "1 day" if days_before == 1 else f"{days_before} days"
+    return (f"Your access ends in less than {span}, on {when(paid_through)}. "
+            "Renew now to stay in the channel.")
+
+
+def sweep_held(*, hold_id: int, due: int, members: int, reason: str) -> str:
+    return (f"⚠️ Expiry sweep on hold (#{hold_id}): it would remove {due} of {members} members "
+            f"({reason}). Nobody was removed. Check payments, then send /sweep_confirm to "
+            "run the removal once.")
+
+
+def sweep_confirmed(*, hold_id: int, removed: int, expired: int) -> str:
+    return (f"Sweep hold #{hold_id} confirmed: {removed} removed from the channel, "
+            f"{expired} marked expired in all.")
+
+
+TRY_AGAIN_LATER = "Something went wrong on our side. Please try again in a minute."
+
+
+def usage_without_arguments(*, command: str) -> str:
+    return f"Usage: /{command}  (it takes no arguments)"
+
+
+PAYOUT_EXPIRED = "This payout conversation has ended; start again from /referral."

@@ -41,7 +41,8 @@ def link_name(user_id: int) -> str:
 
 def is_member(ctx: WorkerContext, *, chat_id: int, user_id: int) -> bool:
     member = ctx.telegram.get_chat_member(chat_id=chat_id, user_id=user_id)
-    status = str(getattr(member, "status", ""))
+    raw = getattr(member, "status", "")
+    status = str(getattr(raw, "value", raw))  # aiogram's ChatMemberStatus is a str Enum
     return status in MEMBER_STATUSES or (status == "restricted" and bool(member.is_member))
 
 

@@ -60,7 +60,10 @@ def store(row: Access, new: rules.Access, *, now: datetime) -> None:
     row.paid_through = new.paid_through
     row.is_trial = new.is_trial
     row.removed_at = new.removed_at
-    row.status = rules.status_at(new, now=now).value
+    status = rules.status_at(new, now=now)
+    # Only the expiry sweep marks a row expired, after it has removed the member; a row whose
+    # time just ran out (e.g. `/edit setdays 0`) waits in grace for the sweep to act on it.
+    row.status = (rules.AccessStatus.GRACE if status is rules.AccessStatus.EXPIRED else status).value
     row.updated_at = now
 
 

@@ -1,0 +1,133 @@
+"""The sweep against the Telegram stand-in over HTTP: real gateway, real send budget on Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from redis import Redis
+from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
+
+from infra import task_names
+from infra.settings import SANDBOX_BOT_TOKEN
+from infra.telegram import SendBudget, TelegramGateway
+from models.schema import User
+from tests.workers.harness import Pipeline
+from tests.workers.sweeps.conftest import access_of, subscriber, sweep_pipeline
+from workers.context import use_context
+
+if TYPE_CHECKING:
+    from infra.sandbox.telegram import TelegramSandbox
+
+ANN = 7201
+CREATOR = 100  # the stand-in's channel owner
+
+
+@pytest.fixture
+def control(telegram_sandbox: TelegramSandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"{telegram_sandbox.base_url}/control", timeout=5.0) as client:
+        yield client
+
+
+@pytest.fixture
+def live(db_url: str, engine: Any, session_factory: sessionmaker[Session],
+         telegram_sandbox: TelegramSandbox, redis_url: str) -> Iterator[Pipeline]:
+    """A pipeline whose Telegram is the stand-in over HTTP; the owner is not a configured admin."""
+    ctx = sweep_pipeline(db_url, engine, session_factory, admin_ids="9999",
+                         telegram_api_base=telegram_sandbox.base_url)
+    redis = Redis.from_url(redis_url)
+    budget = SendBudget(redis, per_second=1000, per_chat_per_second=100)
+    ctx.telegram = TelegramGateway(token=SecretStr(SANDBOX_BOT_TOKEN),
+                                   api_base=telegram_sandbox.base_url, budget=budget)
+    try:
+        with use_context(ctx):
+            yield ctx
+    finally:
+        ctx.telegram.close()
+        redis.close()
+
+
+def ok(response: httpx.Response) -> Any:
+    body = response.json()
+    assert body["ok"], body
+    return body["result"]
+
+
+def member_in_channel(ctx: Pipeline, control: httpx.Client, user_id: int) -> None:
+    """A person who started the bot and joined the channel with a link the bot made."""
+    ok(control.post("/users", json={"id": user_id, "first_name": f"user{user_id}"}))
+    ok(control.post(f"/users/{user_id}/messages", json={"text": "/start"}))
+    joined = join(ctx, control, user_id)
+    assert joined["channel_status"] == "member"
+
+
+def join(ctx: Pipeline, control: httpx.Client, user_id: int) -> Any:
+    link = ctx.telegram.create_invite_link(chat_id=ctx.settings.channel, name=f"u{user_id}")
+    return ok(control.post(f"/users/{user_id}/join", json={"invite_link": link.invite_link}))
+
+
+def channel_status(control: httpx.Client, user_id: int) -> str:
+    users = ok(control.get("/users"))
+    return str(next(user["channel_status"] for user in users if user["id"] == user_id))
+
+
+def sweep(ctx: Pipeline) -> Any:
+    ctx.send(task_names.EXPIRE_SUBSCRIPTIONS)
+    return ctx.drain()[0][1]
+
+
+def lapsed(ctx: Pipeline, control: httpx.Client, user_id: int = ANN) -> None:
+    member_in_channel(ctx, control, user_id)
+    subscriber(ctx, user_id, paid_through=datetime.now(UTC) - timedelta(hours=1), member=False)
+
+
+def test_an_expired_member_leaves_and_can_rejoin_after_paying(
+    live: Pipeline, control: httpx.Client
+) -> None:
+    """ban + unban(only_if_banned): out of the channel, told, and not banned for good."""
+    lapsed(live, control)
+    subscriber(live, CREATOR, paid_through=datetime.now(UTC) - timedelta(hours=1), member=False)
+
+    report = sweep(live)
+
+    assert (report["removed"], report["kept"]) == (1, 1)
+    assert channel_status(control, ANN) == "left"
+    assert channel_status(control, CREATOR) == "creator"
+    told = ok(control.get("/messages", params={"chat_id": ANN, "direction": "bot_to_user"}))
+    assert ["ended on" in message["text"] for message in told] == [True]
+    assert join(live, control, ANN)["channel_status"] == "member"
+
+
+def test_flood_control_is_honoured_and_the_removal_completes(
+    live: Pipeline, control: httpx.Client
+) -> None:
+    """A 429 with retry_after on the ban: the task retries and the user is removed once."""
+    lapsed(live, control)
+    ok(control.post("/faults", json={"method": "banChatMember", "fail_next": 1,
+                                     "fail_next_with": "retry_after", "retry_after": 1}))
+
+    with capture_logs() as logs:
+        report = sweep(live)
+
+    assert [line["countdown"] for line in logs if line["event"] == "sweep_retry"] == [1.0]
+    assert report["removed"] == 1 and channel_status(control, ANN) == "left"
+    bans = ok(control.get("/calls", params={"method": "banChatMember"}))
+    assert len(bans) == 2  # the refused attempt and the retry
+    assert access_of(live, ANN).status == "expired"
+
+
+def test_a_user_who_blocked_the_bot_is_recorded(live: Pipeline, control: httpx.Client) -> None:
+    """The expiry message to a user who blocked the bot fails once and marks them blocked."""
+    lapsed(live, control)
+    ok(control.post(f"/users/{ANN}/block"))
+
+    report = sweep(live)
+
+    assert report["removed"] == 1 and channel_status(control, ANN) == "left"
+    with live.sessions() as session:
+        assert session.get_one(User, ANN).blocked_bot_at is not None

@@ -1,0 +1,1 @@
+"""The access lifecycle sweeps: expiry with its circuit breaker, and renewal reminders."""

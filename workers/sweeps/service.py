@@ -1,0 +1,423 @@
+"""The access lifecycle sweeps: expire what is due (behind a circuit breaker) and remind.
+
+`expire_subscriptions` finds due access by the (status, paid_through) index, moves rows into
+`grace`, and removes each due subscriber with ban + unban(only_if_banned) so they may come back
+after paying again. Admins, the channel's owner and administrators are never removed. A run that
+would remove suspiciously many people removes nobody and waits for an admin (`SweepHold`).
+
+Removal is idempotent without holding a database lock across Telegram calls (on SQLite a
+transaction locks the whole database): the row is re-checked under lock, the Telegram calls are
+made outside any transaction (banning, and lifting a ban, are idempotent), and the row moves to
+`expired` with its history and message in one locked transaction that re-checks again. A retry
+finds the row expired and does nothing; a payment that lands while the kick runs is seen by the
+second check and answered with a fresh invite instead of the expiry.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+
+from redis.exceptions import RedisError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from infra import texts
+from infra.db import insert_ignore
+from infra.logging import get_logger
+from infra.settings import Settings
+from infra.telegram import TelegramAlreadyDone, TelegramPermanent, TelegramTransient
+from models.domain import access as rules
+from models.history import record_history
+from models.schema import Access, AccessHistory, RenewalReminder, SweepHold
+from workers.access.service import as_rule
+from workers.context import WorkerContext
+from workers.users.service import Effects, grant, message
+
+log = get_logger("workers.sweeps")
+
+RUNNING = (rules.AccessStatus.TRIALING.value, rules.AccessStatus.ACTIVE.value)
+# Rows the sweep has not finished with: everyone in them is (or may be) in the channel.
+UNSWEPT = (*RUNNING, rules.AccessStatus.GRACE.value)
+EXPIRED = rules.AccessStatus.EXPIRED.value
+PROTECTED_STATUSES = frozenset({"creator", "administrator"})
+EXPIRY_ACTIONS = ("expired_removed", "expired", "expired_kept")
+RENEW_BUTTONS = [[{"text": texts.RENEW_BUTTON, "data": "renew"}]]
+
+
+@dataclass(frozen=True)
+class Due:
+    access_id: int
+    user_id: int
+    chat_id: int
+    paid_through: datetime
+
+
+@dataclass
+class SweepSummary:
+    """What one run did; `report()` is what an operator's `celery call` prints."""
+
+    due: int = 0
+    removed: int = 0  # kicked out of the channel
+    expired: int = 0  # rows marked expired (the removed, and those who were not members)
+    kept: int = 0  # admins, the owner and administrators: marked expired, never removed
+    paid_meanwhile: int = 0
+    refused: int = 0  # Telegram refused the removal; the next run tries again
+    to_grace: int = 0
+    hold_id: int | None = None
+    dry_run: bool = False
+    effects: Effects = field(default_factory=list)
+    # A transient Telegram failure stopped the run; the task retries after dispatching.
+    interrupted: TelegramTransient | None = None
+
+    def report(self) -> dict[str, int | bool | None]:
+        internal = ("effects", "interrupted")
+        return {item.name: getattr(self, item.name) for item in fields(self)
+                if item.name not in internal}
+
+
+def breaker_reason(*, due: int, members: int, max_removals: int, max_share: float) -> str | None:
+    """Why removing `due` of `members` is suspicious, or None if the run may proceed."""
+    if due > max_removals:
+        return f"more than {max_removals} removals in one run"
+    if members and due / members > max_share:
+        return f"more than {max_share:.0%} of the members"
+    return None
+
+
+# Queries ----------------------------------------------------------------------------------
+
+def due_access(session: Session, *, chat_id: int, cutoff: datetime) -> list[Due]:
+    """Unswept rows whose paid time (plus grace) ended at or before `cutoff`, oldest first."""
+    rows = session.execute(
+        select(Access.id, Access.user_id, Access.chat_id, Access.paid_through)
+        .where(Access.status.in_(UNSWEPT), Access.paid_through <= cutoff,
+               Access.chat_id == chat_id)
+        .order_by(Access.paid_through, Access.id)
+    )
+    return [Due(row.id, row.user_id, row.chat_id, row.paid_through) for row in rows]
+
+
+def member_count(session: Session, *, chat_id: int) -> int:
+    """Members as far as we know (bots cannot list a channel): covered or due rows."""
+    return int(session.scalar(select(func.count()).select_from(Access)
+                              .where(Access.status.in_(UNSWEPT), Access.chat_id == chat_id))
+               or 0)
+
+
+def move_into_grace(session: Session, *, chat_id: int, now: datetime, grace: timedelta) -> int:
+    """Mark running rows whose paid time is over but whose grace is not; return how many."""
+    if not grace:
+        return 0
+    changed = session.execute(
+        update(Access)
+        .where(Access.status.in_(RUNNING), Access.paid_through <= now,
+               Access.paid_through > now - grace, Access.chat_id == chat_id)
+        # A bulk update bypasses the ORM's optimistic lock, so it bumps the version itself.
+        .values(status=rules.AccessStatus.GRACE.value, updated_at=now,
+                version=Access.version + 1)
+    )
+    return int(changed.rowcount)  # type: ignore[attr-defined]
+
+
+def open_hold(session: Session) -> SweepHold | None:
+    return session.scalar(select(SweepHold).where(SweepHold.status == "held")
+                          .order_by(SweepHold.id.desc()))
+
+
+# Expiry -----------------------------------------------------------------------------------
+
+def expire_subscriptions(ctx: WorkerContext, *, now: datetime) -> SweepSummary:
+    """One run of the expiry sweep at `now`, judged by the circuit breaker."""
+    settings = ctx.settings
+    chat_id, cutoff = settings.channel, now - settings.grace
+    with ctx.sessions.begin() as session:
+        if settings.sweep_dry_run:
+            return _dry_run(session, settings=settings, cutoff=cutoff)
+        hold = open_hold(session)
+        if hold is not None:
+            log.warning("sweep_on_hold", hold_id=hold.id, due=hold.due_count)
+            return SweepSummary(hold_id=hold.id)
+        to_grace = move_into_grace(session, chat_id=chat_id, now=now, grace=settings.grace)
+        verdict = _judge(session, settings=settings, cutoff=cutoff)
+        if verdict.reason is not None:
+            return _hold(session, settings=settings, verdict=verdict, now=now,
+                         to_grace=to_grace)
+    summary = remove_due(ctx, verdict.due, now=now)
+    summary.to_grace = to_grace
+    return summary
+
+
+@dataclass(frozen=True)
+class Verdict:
+    due: list[Due]
+    removable: int
+    members: int
+    reason: str | None
+
+
+def _judge(session: Session, *, settings: Settings, cutoff: datetime) -> Verdict:
+    """The due rows and the circuit breaker's verdict on removing them."""
+    due = due_access(session, chat_id=settings.channel, cutoff=cutoff)
+    members = member_count(session, chat_id=settings.channel)
+    # Configured admins are never removed, so they do not count towards the breaker.
+    removable = sum(1 for row in due if row.user_id not in settings.admins)
+    reason = breaker_reason(due=removable, members=members,
+                            max_removals=settings.sweep_max_removals,
+                            max_share=settings.sweep_max_share)
+    return Verdict(due, removable, members, reason)
+
+
+def _dry_run(session: Session, *, settings: Settings, cutoff: datetime) -> SweepSummary:
+    verdict = _judge(session, settings=settings, cutoff=cutoff)
+    for row in verdict.due:
+        log.info("sweep_dry_run_would_expire", user_id=row.user_id,
+                 paid_through=row.paid_through.isoformat(),
+                 admin=row.user_id in settings.admins)
+    if verdict.reason is not None:
+        log.warning("sweep_dry_run_would_hold", due=verdict.removable,
+                    members=verdict.members, reason=verdict.reason)
+    return SweepSummary(due=len(verdict.due), dry_run=True)
+
+
+def _hold(session: Session, *, settings: Settings, verdict: Verdict, now: datetime,
+          to_grace: int) -> SweepSummary:
+    assert verdict.reason is not None  # only a refused run is held
+    hold = SweepHold(due_count=verdict.removable, member_count=verdict.members,
+                     reason=verdict.reason, status="held", created_at=now)
+    session.add(hold)
+    session.flush()
+    text = texts.sweep_held(hold_id=hold.id, due=verdict.removable, members=verdict.members,
+                            reason=verdict.reason)
+    effects: Effects = []
+    for admin in sorted(settings.admins):
+        effects += message(session, key=f"sweep_hold:{hold.id}:{admin}", chat_id=admin,
+                           text=text, now=now)
+    log.warning("sweep_held", hold_id=hold.id, due=verdict.removable, members=verdict.members,
+                reason=verdict.reason)
+    return SweepSummary(due=len(verdict.due), hold_id=hold.id, to_grace=to_grace,
+                        effects=effects)
+
+
+def remove_due(ctx: WorkerContext, due: list[Due], *, now: datetime) -> SweepSummary:
+    """Expire each due row (removing the person if in the channel); no breaker here."""
+    summary = SweepSummary(due=len(due))
+    for row in due:
+        try:
+            _expire_one(ctx, row, now=now, summary=summary)
+        except (TelegramTransient, RedisError) as error:
+            # The send budget lives in Redis: a Redis hiccup is as transient as a 429.
+            summary.interrupted = error if isinstance(error, TelegramTransient) else (
+                TelegramTransient(description=f"send budget unavailable: {error!r}"))
+            log.warning("sweep_interrupted", user_id=row.user_id, error=str(error))
+            break
+    log.info("sweep_done", **summary.report())
+    return summary
+
+
+def _locked(session: Session, access_id: int) -> Access:
+    return session.scalars(select(Access).where(Access.id == access_id).with_for_update()).one()
+
+
+def _still_due(row: Access, *, settings: Settings, now: datetime) -> bool:
+    return row.status in UNSWEPT and rules.is_due_for_removal(
+        as_rule(row), now=now, grace=settings.grace)
+
+
+def _standing(ctx: WorkerContext, row: Due) -> str:
+    """"admin" for configured admins, else the person's status in the channel."""
+    if row.user_id in ctx.settings.admins:
+        return "admin"
+    member = ctx.telegram.get_chat_member(chat_id=row.chat_id, user_id=row.user_id)
+    status = getattr(member, "status", "left")
+    # aiogram gives a ChatMemberStatus (a str enum whose str() is its name): compare values.
+    status = str(getattr(status, "value", status))
+    if status == "restricted":
+        return "member" if member.is_member else "left"
+    return status
+
+
+def _kick(ctx: WorkerContext, row: Due) -> None:
+    # Ban then lift the ban: the person leaves the channel and may come back after paying.
+    with suppress(TelegramAlreadyDone):
+        ctx.telegram.ban(chat_id=row.chat_id, user_id=row.user_id)
+    with suppress(TelegramAlreadyDone):
+        ctx.telegram.unban(chat_id=row.chat_id, user_id=row.user_id, only_if_banned=True)
+
+
+def _expire_one(ctx: WorkerContext, due: Due, *, now: datetime, summary: SweepSummary) -> None:
+    settings = ctx.settings
+    bound = log.bind(user_id=due.user_id, access_id=due.access_id)
+    with ctx.sessions.begin() as session:  # re-check right before acting
+        if not _still_due(_locked(session, due.access_id), settings=settings, now=now):
+            summary.paid_meanwhile += 1
+            bound.info("sweep_skip_no_longer_due")
+            return
+    standing = _standing(ctx, due)
+    protected = standing == "admin" or standing in PROTECTED_STATUSES
+    # "kicked" on a row we have not expired yet is our own ban that a crash left in place.
+    kicked = not protected and standing in ("member", "kicked")
+    if kicked:
+        try:
+            _kick(ctx, due)
+        except TelegramPermanent as refused:
+            summary.refused += 1
+            bound.error("sweep_removal_refused", error=str(refused))
+            return
+    with ctx.sessions.begin() as session:
+        row = _locked(session, due.access_id)
+        if not _still_due(row, settings=settings, now=now):
+            summary.paid_meanwhile += 1
+            if kicked and rules.is_covered(as_rule(row), now=now, grace=settings.grace):
+                _reinvite(session, row, now=now, summary=summary)
+            return
+        before_status = row.status
+        row.status = EXPIRED
+        row.updated_at = now
+        session.flush()
+        action = "expired_kept" if protected else "expired_removed" if kicked else "expired"
+        record_history(session, user_id=row.user_id, chat_id=row.chat_id, action=action,
+                       source="sweep", now=now, before=row.paid_through, after=row.paid_through,
+                       details={"status_before": before_status, "status_after": EXPIRED,
+                                "standing": standing})
+        summary.expired += 1
+        if protected:
+            summary.kept += 1
+            bound.info("sweep_kept_protected", standing=standing)
+            return
+        summary.removed += kicked
+        assert row.paid_through is not None  # due rows have paid time by the query
+        summary.effects += message(
+            session, key=f"sweep_expired:{row.id}:{row.paid_through.isoformat()}",
+            chat_id=row.user_id, text=texts.access_expired(paid_through=row.paid_through),
+            buttons=RENEW_BUTTONS, now=now)
+    bound.info("sweep_expired", removed=kicked, paid_through=due.paid_through.isoformat())
+
+
+def _reinvite(session: Session, row: Access, *, now: datetime, summary: SweepSummary) -> None:
+    """A payment landed while we removed them: let them back in as after any payment."""
+    assert row.paid_through is not None  # covered rows have paid time
+    record_history(session, user_id=row.user_id, chat_id=row.chat_id,
+                   action="sweep_removed_paid_meanwhile", source="sweep", now=now,
+                   after=row.paid_through)
+    summary.effects += grant(
+        session, key=f"grant:sweep:{row.id}:{row.paid_through.isoformat()}",
+        user_id=row.user_id, chat_id=row.chat_id, access_id=row.id, now=now)
+    log.warning("sweep_removed_paid_meanwhile", user_id=row.user_id)
+
+
+# The breaker's confirmation ---------------------------------------------------------------
+
+@dataclass
+class Confirmation:
+    outcome: str  # "confirmed", "nothing held", "not an admin", "dry run"
+    summary: SweepSummary | None = None
+
+
+def confirm_hold(ctx: WorkerContext, *, admin_id: int, now: datetime) -> Confirmation:
+    """An admin confirms the open hold: remove what was due then, once, without the breaker.
+
+    Only rows already due when the hold was made are removed; anyone due since is judged
+    afresh by the next regular run. A confirmed removal that a flood limit interrupted is
+    resumed by the task's retry (or the next confirmation): nothing is held any more, but
+    the rows the admin approved are still due under the confirmed hold's cutoff.
+    """
+    settings = ctx.settings
+    if admin_id not in settings.admins:
+        log.warning("sweep_confirm_refused", admin_id=admin_id)
+        return Confirmation("not an admin")
+    if settings.sweep_dry_run:
+        log.info("sweep_dry_run_would_confirm", admin_id=admin_id)
+        return Confirmation("dry run")
+    with ctx.sessions.begin() as session:
+        hold, outcome = _confirm_open_hold(session, admin_id=admin_id, now=now), "confirmed"
+        if hold is None:
+            hold, outcome = _last_confirmed_hold(session), "resumed"
+        if hold is None:
+            log.info("sweep_confirm_nothing_held", admin_id=admin_id)
+            return Confirmation("nothing held")
+        hold_id, confirmed_at = hold.id, hold.confirmed_at or now
+        due = due_access(session, chat_id=settings.channel,
+                         cutoff=min(now, hold.created_at) - settings.grace)
+    if outcome == "resumed" and not due:
+        log.info("sweep_confirm_nothing_held", admin_id=admin_id)
+        return Confirmation("nothing held")
+    summary = remove_due(ctx, due, now=now)
+    summary.hold_id = hold_id
+    if summary.interrupted is None:
+        with ctx.sessions.begin() as session:
+            removed, expired = _sweep_totals(session, since=confirmed_at)
+            summary.effects += message(
+                session, key=f"sweep_confirmed:{hold_id}", chat_id=admin_id, now=now,
+                text=texts.sweep_confirmed(hold_id=hold_id, removed=removed, expired=expired))
+    log.warning("sweep_hold_confirmed", hold_id=hold_id, admin_id=admin_id, outcome=outcome,
+                removed=summary.removed)
+    return Confirmation(outcome, summary)
+
+
+def _confirm_open_hold(session: Session, *, admin_id: int, now: datetime) -> SweepHold | None:
+    hold = open_hold(session)
+    if hold is None:
+        return None
+    confirmed = session.execute(
+        update(SweepHold).where(SweepHold.id == hold.id, SweepHold.status == "held")
+        .values(status="confirmed", confirmed_by=admin_id, confirmed_at=now))
+    if not confirmed.rowcount:  # type: ignore[attr-defined]
+        return None  # a concurrent confirmation won
+    # Holds a concurrent run may have opened alongside are settled by this confirmation.
+    session.execute(update(SweepHold).where(SweepHold.status == "held")
+                    .values(status="superseded"))
+    session.refresh(hold)
+    return hold
+
+
+def _last_confirmed_hold(session: Session) -> SweepHold | None:
+    return session.scalar(select(SweepHold).where(SweepHold.status == "confirmed")
+                          .order_by(SweepHold.id.desc()).limit(1))
+
+
+def _sweep_totals(session: Session, *, since: datetime) -> tuple[int, int]:
+    """(removed, expired in all) by the sweep since `since`, for the admin's summary."""
+    rows = session.execute(
+        select(AccessHistory.action, func.count())
+        .where(AccessHistory.source == "sweep", AccessHistory.created_at >= since,
+               AccessHistory.action.in_(EXPIRY_ACTIONS))
+        .group_by(AccessHistory.action))
+    actions = {action: int(total) for action, total in rows}
+    return actions.get("expired_removed", 0), sum(actions.values())
+
+
+# Renewal reminders ------------------------------------------------------------------------
+
+def send_renewal_reminders(session: Session, *, chat_id: int, reminder_days: tuple[int, ...],
+                           now: datetime) -> Effects:
+    """Remind each running access once per period, with the smallest reminder now due."""
+    if not reminder_days:
+        return []
+    horizon = now + timedelta(days=max(reminder_days))
+    rows = session.execute(
+        select(Access.id, Access.user_id, Access.paid_through)
+        .where(Access.status.in_(RUNNING), Access.paid_through > now,
+               Access.paid_through <= horizon, Access.chat_id == chat_id)
+        .order_by(Access.paid_through, Access.id)
+    )
+    effects: Effects = []
+    for access_id, user_id, paid_through in rows:
+        assert paid_through is not None  # the query bounds it
+        due = [days for days in reminder_days
+               if rules.reminder_due(paid_through=paid_through, now=now, days_before=days)]
+        if not due:
+            continue
+        days_before = min(due)  # a larger one now due as well would only say less
+        # The unique (access_id, days_before, period_end) makes this once per access period.
+        if not insert_ignore(session, RenewalReminder,
+                             {"access_id": access_id, "days_before": days_before,
+                              "period_end": paid_through, "sent_at": now},
+                             conflict=["access_id", "days_before", "period_end"]):
+            continue
+        effects += message(
+            session, key=f"reminder:{access_id}:{days_before}:{paid_through.isoformat()}",
+            chat_id=user_id, buttons=RENEW_BUTTONS, now=now,
+            text=texts.renewal_reminder(paid_through=paid_through, days_before=days_before))
+    return effects

@@ -1,0 +1,62 @@
+"""Celery tasks of the sweeps queue: expire what is due, confirm a held sweep, remind.
+
+Each returns a short summary of counts for an operator running `celery -A celery_app call`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Task, shared_task
+
+from infra import task_names
+from infra.celery_config import MAX_COUNTDOWN
+from infra.logging import get_logger
+from infra.telegram import retry_countdown
+from workers import lifecycle  # noqa: F401 - registers the per-process hooks
+from workers.context import context
+from workers.dispatch import dispatch
+from workers.sweeps import service
+from workers.users.tasks import DB_RETRYING
+
+log = get_logger("workers.sweeps")
+SWEEP_MAX_RETRIES = 12
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _finish(task: Task, summary: service.SweepSummary) -> dict[str, Any]:
+    dispatch(summary.effects)
+    if summary.interrupted is not None:
+        # Every removal done so far is committed; the retry picks up the rest.
+        countdown = retry_countdown(summary.interrupted, task.request.retries, cap=MAX_COUNTDOWN)
+        log.warning("sweep_retry", countdown=round(countdown, 2), error=str(summary.interrupted))
+        raise task.retry(countdown=countdown, max_retries=SWEEP_MAX_RETRIES)
+    return summary.report()
+
+
+@shared_task(name=task_names.EXPIRE_SUBSCRIPTIONS, bind=True, **DB_RETRYING)
+def expire_subscriptions(self: Task) -> dict[str, Any]:
+    return _finish(self, service.expire_subscriptions(context(), now=_now()))
+
+
+@shared_task(name=task_names.CONFIRM_SWEEP_HOLD, bind=True, **DB_RETRYING)
+def confirm_hold(self: Task, admin_id: int) -> dict[str, Any]:
+    confirmation = service.confirm_hold(context(), admin_id=admin_id, now=_now())
+    if confirmation.summary is None:
+        return {"outcome": confirmation.outcome}
+    return {"outcome": confirmation.outcome, **_finish(self, confirmation.summary)}
+
+
+@shared_task(name=task_names.SEND_RENEWAL_REMINDERS, **DB_RETRYING)
+def send_renewal_reminders() -> dict[str, int]:
+    ctx = context()
+    with ctx.sessions.begin() as session:
+        effects = service.send_renewal_reminders(
+            session, chat_id=ctx.settings.channel, reminder_days=ctx.settings.reminder_days,
+            now=_now())
+    dispatch(effects)
+    return {"reminded": len(effects)}
