@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from infra import task_names
 from infra.embedded_redis import EmbeddedRedis, EmbeddedRedisError, port_is_free
 from infra.migrate import migrate_and_seed
-from infra.settings import EMBEDDED_REDIS_PORT, Settings, settings_or_exit
+from infra.settings import Settings, settings_or_exit
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -54,7 +54,8 @@ def needed_ports(settings: Settings) -> list[Port]:
         Port(FLOWER_PORT, "Flower", "(stop what uses it)"),
     ]
     if settings.redis_url is None:
-        ports.append(Port(EMBEDDED_REDIS_PORT, "the embedded Redis", "REDIS_URL"))
+        ports.append(Port(settings.embedded_redis_port, "the embedded Redis",
+                          "EMBEDDED_REDIS_PORT (or set REDIS_URL)"))
     if settings.telegram_sandbox:
         ports.append(
             Port(_port_of(settings.telegram_base), "the Telegram stand-in", "TELEGRAM_API_BASE")
@@ -161,7 +162,8 @@ def main() -> int:
     # The Procfile names `celery`, `gunicorn` and `python`: they are the virtualenv's.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if settings.redis_url is None:
-        redis = EmbeddedRedis(port=EMBEDDED_REDIS_PORT, data_dir=VAR / "redis")
+        redis = EmbeddedRedis(port=settings.embedded_redis_port,
+                              data_dir=ROOT / settings.embedded_redis_dir)
         try:
             env["REDIS_URL"] = redis.start()
         except EmbeddedRedisError as error:

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # Storage and queue
     database_url: str = "sqlite:///var/app.db"
     redis_url: str | None = None
+    # Where the embedded Redis (REDIS_URL unset) listens and keeps its append-only file.
+    embedded_redis_port: int = Field(default=EMBEDDED_REDIS_PORT, gt=0, lt=65536)
+    embedded_redis_dir: str = "var/redis"
 
     # Product rules
     plans: Annotated[tuple[PlanSpec, ...], NoDecode] = parse_plans("month:30:10.00:1 month")
@@ -110,6 +113,7 @@ class Settings(BaseSettings):
     relay_after_seconds: int = Field(default=120, ge=1, le=86400)
     sweep_max_removals: int = Field(default=50, ge=1)
     sweep_max_share: float = Field(default=0.2, gt=0, le=1)
+    sweep_share_min_due: int = Field(default=10, ge=1)
     sweep_dry_run: bool = False
 
     # Processes
@@ -250,7 +254,7 @@ class Settings(BaseSettings):
 
     @property
     def broker_url(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+        return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
 
     @property
     def grace(self) -> timedelta:

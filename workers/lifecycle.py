@@ -9,6 +9,7 @@ from typing import Any
 
 from celery.signals import worker_process_init, worker_process_shutdown
 
+from workers import observability  # noqa: F401 - poison-task parking, dead letters, metrics
 from workers.context import reset_context
 
 

@@ -19,7 +19,7 @@ from infra import texts
 from infra.db import insert_ignore
 from models.domain import ledger
 from models.history import record_history
-from models.schema import CommissionEntry, PayoutRequest, Referrer
+from models.schema import CommissionEntry, PayoutRequest, Referrer, TelegramEffect
 from workers.admin.service import ledger_entries
 from workers.users.service import Effects, message
 
@@ -87,8 +87,6 @@ def request_payout(session: Session, *, user_id: int, network: str, wallet: str,
 
 
 def _already_sent(session: Session, *, request_key: str) -> bool:
-    from models.schema import TelegramEffect
-
     return bool(session.scalar(select(exists().where(
         TelegramEffect.key == f"payout_received:{request_key}"))))
 

@@ -77,11 +77,17 @@ class SweepSummary:
                 if item.name not in internal}
 
 
-def breaker_reason(*, due: int, members: int, max_removals: int, max_share: float) -> str | None:
-    """Why removing `due` of `members` is suspicious, or None if the run may proceed."""
+def breaker_reason(
+    *, due: int, members: int, max_removals: int, max_share: float, share_min_due: int
+) -> str | None:
+    """Why removing `due` of `members` is suspicious, or None if the run may proceed.
+
+    The share rule needs at least `share_min_due` removals: in a small channel two people
+    lapsing on the same day is ordinary, not a sign of a broken clock or a lost database.
+    """
     if due > max_removals:
         return f"more than {max_removals} removals in one run"
-    if members and due / members > max_share:
+    if due >= share_min_due and members and due / members > max_share:
         return f"more than {max_share:.0%} of the members"
     return None
 
@@ -165,7 +171,8 @@ def _judge(session: Session, *, settings: Settings, cutoff: datetime) -> Verdict
     removable = sum(1 for row in due if row.user_id not in settings.admins)
     reason = breaker_reason(due=removable, members=members,
                             max_removals=settings.sweep_max_removals,
-                            max_share=settings.sweep_max_share)
+                            max_share=settings.sweep_max_share,
+                            share_min_due=settings.sweep_share_min_due)
     return Verdict(due, removable, members, reason)
 
 

@@ -18,7 +18,7 @@ from infra.db import insert_ignore
 from models import outbox
 from models.domain import access as rules
 from models.history import record_history
-from models.schema import Invoice, Referral, User
+from models.schema import Invoice, Referral, TelegramEffect, User
 from workers.access.service import as_rule, locked_access, store
 
 Effects = list[tuple[int, str]]
@@ -109,20 +109,21 @@ def grant(session: Session, *, key: str, user_id: int, chat_id: int, access_id: 
     return [] if effect_id is None else [(effect_id, outbox.GRANT_ACCESS)]
 
 
-def start_trial(session: Session, *, user_id: int, chat_id: int, days: int,
+def start_trial(session: Session, *, user_id: int, chat_id: int, days: int, request_key: str,
                 now: datetime) -> Effects:
-    """Start the once-per-user trial, or tell the user why not."""
+    """Start the once-per-user trial, or tell the user why not (once per request)."""
     user = session.scalar(select(User).where(User.id == user_id).with_for_update())
-    if user is None:
+    grant_key = f"grant:trial:{request_key}"
+    # A redelivered request that already started the trial must not be told "already used".
+    if user is None or session.scalar(select(exists().where(TelegramEffect.key == grant_key))):
         return []
     row = locked_access(session, user_id=user_id, chat_id=chat_id, now=now)
     try:
         new = rules.start_trial(trial_used_at=user.trial_used_at, days=days, now=now,
                                 current=as_rule(row))
     except rules.TrialUnavailable as refused:
-        # Keyed on the state refused, so a retry does not repeat it but a later ask answers.
-        return message(session, key=f"trial_refused:{user_id}:{refused.reason}:{now:%Y%m%d%H%M}",
-                       chat_id=user_id, text=TRIAL_REFUSAL_TEXTS[refused.reason], now=now)
+        return message(session, key=f"trial_refused:{request_key}", chat_id=user_id,
+                       text=TRIAL_REFUSAL_TEXTS[refused.reason], now=now)
     before = row.paid_through
     store(row, new, now=now)
     user.trial_used_at = now
@@ -130,8 +131,8 @@ def start_trial(session: Session, *, user_id: int, chat_id: int, days: int,
     record_history(session, user_id=user_id, chat_id=chat_id, action="trial_started",
                    source="trial", now=now, before=before, after=row.paid_through,
                    details={"days": days})
-    return grant(session, key=f"grant:trial:{user_id}:{chat_id}:{now.isoformat()}",
-                 user_id=user_id, chat_id=chat_id, access_id=row.id, now=now)
+    return grant(session, key=grant_key, user_id=user_id, chat_id=chat_id, access_id=row.id,
+                 now=now)
 
 
 def resend_invite(session: Session, *, user_id: int, chat_id: int, request_key: str,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import shared_task
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import OperationalError
 
 from infra import task_names
 from infra.celery_config import RETRY_BACKOFF_MAX
@@ -15,10 +15,11 @@ from workers.context import context
 from workers.dispatch import dispatch
 from workers.users import service
 
-# Database-only use cases: a lost connection or a lock timeout is worth another try; every
-# use case here is idempotent, so a retry after a commit changes nothing.
+# A lost connection or a lock timeout is worth another try; a constraint violation is not
+# (it would fail the same way 8 times). Every use case here is idempotent, so a retry after a
+# commit changes nothing.
 DB_RETRYING: dict[str, Any] = {
-    "autoretry_for": (DBAPIError,),
+    "autoretry_for": (OperationalError,),
     "retry_backoff": True,
     "retry_backoff_max": RETRY_BACKOFF_MAX,
     "retry_jitter": True,
@@ -44,11 +45,12 @@ def accept_terms(profile: dict[str, Any]) -> None:
 
 
 @shared_task(name=task_names.START_TRIAL, **DB_RETRYING)
-def start_trial(user_id: int) -> int:
+def start_trial(user_id: int, request_key: str) -> int:
     ctx = context()
     with ctx.sessions.begin() as session:
         effects = service.start_trial(session, user_id=user_id, chat_id=ctx.settings.channel,
-                                      days=ctx.settings.trial_days, now=_now())
+                                      days=ctx.settings.trial_days, request_key=request_key,
+                                      now=_now())
     dispatch(effects)
     return len(effects)
 

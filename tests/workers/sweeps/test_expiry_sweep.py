@@ -229,13 +229,22 @@ def test_a_confirmed_removal_cut_short_by_flood_control_is_resumed(
 
 def test_breaker_holds_on_share_of_members(breaker: Callable[..., Pipeline]) -> None:
     """3 of 10 members due with a 20 % ceiling: held, whatever the absolute limit."""
-    ctx = breaker(sweep_max_share=0.2)
+    ctx = breaker(sweep_max_share=0.2, sweep_share_min_due=3)
     report = sweep(ctx)
     assert report["hold_id"] is not None and report["removed"] == 0
     with ctx.sessions() as session:
         hold = session.scalars(select(SweepHold)).one()
     assert (hold.due_count, hold.member_count) == (3, 10)
     assert "20%" in hold.reason
+
+
+def test_share_rule_waits_for_a_minimum_number_of_removals(
+    breaker: Callable[..., Pipeline],
+) -> None:
+    """3 of 10 due with a 20 % ceiling but a minimum of 4 for the share rule: no hold."""
+    ctx = breaker(sweep_max_share=0.2, sweep_share_min_due=4)
+    report = sweep(ctx)
+    assert report["hold_id"] is None and report["removed"] == 3
 
 
 def test_only_admins_may_confirm_a_hold(breaker: Callable[..., Pipeline]) -> None:

@@ -1,0 +1,73 @@
+"""`python -m bot_frontend`: the bot process, by long polling or behind a webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from urllib.parse import urlsplit
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+
+from bot_frontend.app import build_dispatcher, set_commands
+from bot_frontend.db import read_only_sessions
+from infra.celery_config import create_celery
+from infra.logging import configure_logging, get_logger
+from infra.settings import Settings, settings_or_exit
+
+log = get_logger("bot_frontend")
+
+
+async def serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings) -> None:
+    """Receive updates on BOT_WEBHOOK_BIND until SIGINT/SIGTERM; Telegram checks the secret."""
+    assert settings.bot_webhook_url and settings.bot_webhook_secret
+    secret = settings.bot_webhook_secret.get_secret_value()
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
+        app, path=urlsplit(settings.bot_webhook_url).path or "/")
+    setup_application(app, dp, bot=bot)
+    host, _, port = settings.bot_webhook_bind.rpartition(":")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, int(port)).start()
+    await bot.set_webhook(settings.bot_webhook_url, secret_token=secret,
+                          allowed_updates=dp.resolve_used_update_types())
+    log.info("bot_webhook_listening", bind=settings.bot_webhook_bind)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+async def main(settings: Settings) -> None:
+    bot = Bot(settings.telegram_token.get_secret_value(),
+              session=AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_base)))
+    storage = RedisStorage.from_url(settings.broker_url)
+    dp = build_dispatcher(settings=settings, sessions=read_only_sessions(settings.database_url),
+                          producer=create_celery(settings, main="bot_frontend"), storage=storage)
+    try:
+        await set_commands(bot, settings)
+        if settings.bot_webhook_url:
+            await serve_webhook(dp, bot, settings)
+        else:
+            # A webhook left from an earlier run would make getUpdates fail with 409.
+            await bot.delete_webhook()
+            log.info("bot_polling", api=settings.telegram_base)
+            await dp.start_polling(bot)
+    finally:
+        await storage.close()
+        await bot.session.close()
+
+
+if __name__ == "__main__":
+    current = settings_or_exit()
+    configure_logging(current)
+    asyncio.run(main(current))

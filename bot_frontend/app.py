@@ -1,0 +1,58 @@
+"""The dispatcher: routers in order, the dependency middleware, and the command menus."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot_frontend.middlewares import Dependencies
+from bot_frontend.producer import TaskProducer, Tasks
+from bot_frontend.routers import (
+    admin_access,
+    admin_referrals,
+    errors,
+    join,
+    myplan,
+    payout,
+    referral,
+    start,
+)
+from infra import texts
+from infra.logging import get_logger
+from infra.settings import Settings
+
+log = get_logger("bot_frontend")
+
+ADMIN_COMMANDS = ("activate", "edit", "export", "refree_add", "refree_remove", "export_refree",
+                  "history", "payouts", "sweep_confirm")
+
+
+def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
+                     producer: TaskProducer, storage: BaseStorage) -> Dispatcher:
+    dp = Dispatcher(storage=storage)
+    dp.update.outer_middleware(
+        Dependencies(settings=settings, sessions=sessions, tasks=Tasks(producer))
+    )
+    # Commands before the payout conversation: a command typed mid-conversation is obeyed
+    # rather than taken for a wallet address or an amount.
+    dp.include_routers(*(module.create_router() for module in (
+        errors, join, start, myplan, referral, admin_access, admin_referrals, payout)))
+    return dp
+
+
+async def set_commands(bot: Bot, settings: Settings) -> None:
+    """Everyone sees the subscriber commands; each admin also sees theirs."""
+    public = [BotCommand(command=name, description=description)
+              for name, description in texts.COMMAND_DESCRIPTIONS.items()]
+    await bot.set_my_commands(public, scope=BotCommandScopeDefault())
+    admin = public + [BotCommand(command=name, description=f"/{name}")
+                      for name in ADMIN_COMMANDS]
+    for admin_id in sorted(settings.admins):
+        try:
+            await bot.set_my_commands(admin, scope=BotCommandScopeChat(chat_id=admin_id))
+        except TelegramAPIError as error:
+            # An admin who never opened the bot has no chat yet; the commands still work.
+            log.warning("admin_commands_not_set", admin_id=admin_id, error=str(error))

@@ -1,0 +1,105 @@
+"""Inline keyboards and the callback data their buttons carry."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot_frontend.queries import OpenPayout, PlanOffer
+from infra import texts
+from models.domain.ledger import PayoutNetwork
+
+
+class AcceptTerms(CallbackData, prefix="terms"):
+    pass
+
+
+class ChoosePlan(CallbackData, prefix="plan"):
+    code: str
+
+
+class StartTrial(CallbackData, prefix="trial"):
+    pass
+
+
+class ShowPlans(CallbackData, prefix="plans"):
+    pass
+
+
+class ResendInvite(CallbackData, prefix="invite"):
+    pass
+
+
+class StartPayout(CallbackData, prefix="payout_start"):
+    pass
+
+
+class PayoutNetworkChoice(CallbackData, prefix="payout_net"):
+    network: PayoutNetwork
+
+
+class ConfirmPayout(CallbackData, prefix="payout_confirm"):
+    pass
+
+
+class CancelPayout(CallbackData, prefix="payout_cancel"):
+    pass
+
+
+class DecidePayout(CallbackData, prefix="payout_decide"):
+    request_id: int
+    approve: bool
+
+
+def _rows(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[row for row in rows if row])
+
+
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def accept_terms() -> InlineKeyboardMarkup:
+    return _rows([_button(texts.ACCEPT_TERMS_BUTTON, AcceptTerms())])
+
+
+def plans(offers: list[PlanOffer], *, trial_days: int | None) -> InlineKeyboardMarkup:
+    rows = [[_button(texts.plan_button(title=offer.title, days=offer.days,
+                                       price=offer.price_usd), ChoosePlan(code=offer.code))]
+            for offer in offers]
+    if trial_days:
+        rows.append([_button(texts.trial_button(days=trial_days), StartTrial())])
+    return _rows(*rows)
+
+
+def my_plan(*, covered: bool) -> InlineKeyboardMarkup:
+    invite = [_button(texts.RESEND_INVITE_BUTTON, ResendInvite())] if covered else []
+    return _rows([_button(texts.RENEW_BUTTON, ShowPlans())], invite)
+
+
+def referral() -> InlineKeyboardMarkup:
+    return _rows([_button(texts.PAYOUT_BUTTON, StartPayout())])
+
+
+def cancel_payout() -> InlineKeyboardMarkup:
+    return _rows([_button(texts.CANCEL_BUTTON, CancelPayout())])
+
+
+def payout_networks() -> InlineKeyboardMarkup:
+    return _rows([_button(network.value, PayoutNetworkChoice(network=network))
+                  for network in PayoutNetwork], [_button(texts.CANCEL_BUTTON, CancelPayout())])
+
+
+def confirm_payout() -> InlineKeyboardMarkup:
+    return _rows([_button(texts.CONFIRM_BUTTON, ConfirmPayout()),
+                  _button(texts.CANCEL_BUTTON, CancelPayout())])
+
+
+def decide_payouts(payouts: list[OpenPayout]) -> InlineKeyboardMarkup:
+    return _rows(*(
+        [_button(f"{texts.APPROVE_BUTTON} #{p.request_id}",
+                 DecidePayout(request_id=p.request_id, approve=True)),
+         _button(f"{texts.REJECT_BUTTON} #{p.request_id}",
+                 DecidePayout(request_id=p.request_id, approve=False))]
+        for p in payouts
+    ))

@@ -1,0 +1,77 @@
+"""Middlewares: inject the bot's dependencies; gate on accepted terms; admins only."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import CallbackQuery, Message, TelegramObject
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot_frontend import queries
+from bot_frontend.db import read
+from bot_frontend.producer import Tasks
+from infra import task_names, texts
+from infra.settings import Settings
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class Dependencies(BaseMiddleware):
+    """Hands every handler `settings`, read-only `sessions` and the `tasks` producer."""
+
+    def __init__(self, *, settings: Settings, sessions: sessionmaker[Session],
+                 tasks: Tasks) -> None:
+        self._deps = {"settings": settings, "sessions": sessions, "tasks": tasks}
+
+    async def __call__(self, handler: Handler, event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        data.update(self._deps)
+        return await handler(event, data)
+
+
+class TermsAccepted(BaseMiddleware):
+    """Runs after the filters matched: a user who has not accepted the terms gets only them."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        user = data.get("event_from_user")
+        sessions: sessionmaker[Session] = data["sessions"]
+        state = None if user is None else await read(sessions, queries.user_state,
+                                                     user_id=user.id)
+        if state is not None and state.terms_accepted:
+            return await handler(event, data)
+        if isinstance(event, Message):
+            await event.answer(texts.ACCEPT_TERMS_FIRST)
+        return None
+
+
+def admin_command(*, actor_id: int, text: str, request_key: str) -> dict[str, Any]:
+    """The `command` argument of admin tasks: who, what, and a key unique to the message."""
+    return {"actor_id": actor_id, "text": text, "request_key": request_key}
+
+
+class AdminOnly(BaseMiddleware):
+    """Runs after the filters matched an admin command: refuse and audit anyone else."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        settings: Settings = data["settings"]
+        user = data.get("event_from_user")
+        if user is not None and user.id in settings.admins:
+            return await handler(event, data)
+        user_id = user.id if user is not None else 0
+        if isinstance(event, Message):
+            text, key = event.text or "", f"{event.chat.id}:{event.message_id}"
+            await event.answer(texts.ADMIN_REFUSED)
+        elif isinstance(event, CallbackQuery):
+            text, key = event.data or "", f"callback:{event.id}"
+            await event.answer(texts.ADMIN_REFUSED, show_alert=True)
+        else:
+            return None
+        tasks: Tasks = data["tasks"]
+        await tasks.send(task_names.ADMIN_AUDIT,
+                         admin_command(actor_id=user_id, text=text, request_key=key),
+                         user_id, "admin_refused")
+        return None

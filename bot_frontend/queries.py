@@ -1,0 +1,160 @@
+"""The reads behind the bot's answers: plain dataclasses out, no ORM object leaves a session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from models.domain import access as rules
+from models.domain import ledger
+from models.schema import (
+    Access,
+    AccessHistory,
+    CommissionEntry,
+    PayoutRequest,
+    Plan,
+    Referral,
+    Referrer,
+    User,
+)
+
+RECENT_COMMISSIONS = 5
+HISTORY_LIMIT = 30
+
+
+@dataclass(frozen=True)
+class UserState:
+    terms_accepted: bool
+    trial_used: bool
+
+
+def user_state(session: Session, *, user_id: int) -> UserState | None:
+    user = session.get(User, user_id)
+    if user is None:
+        return None
+    return UserState(terms_accepted=user.terms_accepted_at is not None,
+                     trial_used=user.trial_used_at is not None)
+
+
+def user_exists(session: Session, *, user_id: int) -> bool:
+    return bool(session.scalar(select(exists().where(User.id == user_id))))
+
+
+@dataclass(frozen=True)
+class PlanOffer:
+    code: str
+    title: str
+    days: int
+    price_usd: Decimal
+
+
+def plans_on_sale(session: Session) -> list[PlanOffer]:
+    rows = session.scalars(select(Plan).where(Plan.active.is_(True)).order_by(Plan.id))
+    return [PlanOffer(plan.code, plan.title, plan.days, plan.price_usd) for plan in rows]
+
+
+@dataclass(frozen=True)
+class PlanStatus:
+    status: rules.AccessStatus
+    paid_through: datetime | None
+    days_left: int
+    plan_title: str | None
+
+    @property
+    def covered(self) -> bool:
+        return self.status in (rules.AccessStatus.TRIALING, rules.AccessStatus.ACTIVE,
+                               rules.AccessStatus.GRACE)
+
+
+def plan_status(session: Session, *, user_id: int, chat_id: int, grace: timedelta,
+                now: datetime) -> PlanStatus:
+    row = session.execute(
+        select(Access, Plan.title).outerjoin(Plan, Plan.id == Access.plan_id)
+        .where(Access.user_id == user_id, Access.chat_id == chat_id)
+    ).first()
+    access = None if row is None else rules.Access(
+        paid_through=row[0].paid_through, is_trial=row[0].is_trial, removed_at=row[0].removed_at)
+    return PlanStatus(
+        status=rules.status_at(access, now=now, grace=grace),
+        paid_through=access.paid_through if access else None,
+        days_left=rules.days_left(access, now=now),
+        plan_title=row[1] if row else None,
+    )
+
+
+@dataclass(frozen=True)
+class ReferralInfo:
+    pct: Decimal
+    referred: int
+    balance: Decimal
+    available: Decimal
+    has_open_request: bool
+    recent: list[tuple[datetime, Decimal]]
+
+
+def referral_info(session: Session, *, user_id: int) -> ReferralInfo | None:
+    """The referrer's standing, or None for a user who is not a referrer."""
+    referrer = session.get(Referrer, user_id)
+    if referrer is None:
+        return None
+    rows = session.execute(
+        select(CommissionEntry.kind, CommissionEntry.amount, CommissionEntry.created_at)
+        .where(CommissionEntry.referrer_id == user_id)
+        .order_by(CommissionEntry.created_at.desc(), CommissionEntry.id.desc())
+    ).all()
+    entries = [ledger.LedgerEntry(kind=ledger.EntryKind(kind), amount=amount)
+               for kind, amount, _ in rows]
+    open_amount = session.scalar(select(PayoutRequest.amount).where(
+        PayoutRequest.referrer_id == user_id, PayoutRequest.status == "open"))
+    referred = session.scalar(select(func.count()).select_from(Referral)
+                              .where(Referral.referrer_id == user_id))
+    return ReferralInfo(
+        pct=referrer.pct,
+        referred=int(referred or 0),
+        balance=ledger.balance(entries),
+        available=ledger.available_for_payout(
+            entries=entries, open_request_amount=open_amount or Decimal("0.00")),
+        has_open_request=open_amount is not None,
+        recent=[(moment, amount) for kind, amount, moment in rows
+                if kind == ledger.EntryKind.CREDIT][:RECENT_COMMISSIONS],
+    )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    created_at: datetime
+    action: str
+    source: str
+    actor_id: int | None
+    paid_through_after: datetime | None
+
+
+def history(session: Session, *, user_id: int) -> list[HistoryEntry]:
+    rows = session.scalars(
+        select(AccessHistory).where(AccessHistory.user_id == user_id)
+        .order_by(AccessHistory.created_at.desc(), AccessHistory.id.desc())
+        .limit(HISTORY_LIMIT)
+    )
+    return [HistoryEntry(row.created_at, row.action, row.source, row.actor_id,
+                         row.paid_through_after) for row in rows]
+
+
+@dataclass(frozen=True)
+class OpenPayout:
+    request_id: int
+    referrer_id: int
+    amount: Decimal
+    network: str
+    wallet: str
+    created_at: datetime
+
+
+def open_payouts(session: Session) -> list[OpenPayout]:
+    rows = session.scalars(select(PayoutRequest).where(PayoutRequest.status == "open")
+                           .order_by(PayoutRequest.created_at))
+    return [OpenPayout(row.id, row.referrer_id, row.amount, row.network, row.wallet,
+                       row.created_at) for row in rows]

@@ -1,0 +1,100 @@
+"""Subscriber entry: /start with an optional referral, the terms, the plans, the trial, /help."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot_frontend import keyboards, queries
+from bot_frontend.db import read
+from bot_frontend.producer import Tasks
+from infra import task_names, texts
+from infra.settings import Settings
+
+REFERRAL = re.compile(r"ref_([1-9][0-9]{0,18})")
+
+
+def profile(user: User) -> dict[str, Any]:
+    """The users.register / users.accept_terms payload: what Telegram says about the user."""
+    return {"user_id": user.id, "username": user.username, "first_name": user.first_name,
+            "last_name": user.last_name, "language_code": user.language_code}
+
+
+def referrer_from(args: str | None) -> int | None:
+    match = REFERRAL.fullmatch((args or "").strip())
+    return int(match.group(1)) if match else None
+
+
+async def plan_menu(sessions: sessionmaker[Session], settings: Settings, *,
+                    user_id: int) -> tuple[str, InlineKeyboardMarkup]:
+    """The plan list, with the trial button while this user has not used the trial."""
+    state = await read(sessions, queries.user_state, user_id=user_id)
+    trial_used = state is not None and state.trial_used
+    trial_days = settings.trial_days if settings.trial_days and not trial_used else None
+    offers = await read(sessions, queries.plans_on_sale)
+    return texts.choose_plan(trial_days=trial_days), keyboards.plans(offers, trial_days=trial_days)
+
+
+async def start(message: Message, command: CommandObject, tasks: Tasks,
+                sessions: sessionmaker[Session], settings: Settings) -> None:
+    user = message.from_user
+    assert user is not None
+    # The worker decides whether the referrer sticks (first touch, not self, not after paying).
+    await tasks.send(task_names.REGISTER_USER, profile(user), referrer_from(command.args))
+    state = await read(sessions, queries.user_state, user_id=user.id)
+    if state is None or not state.terms_accepted:
+        await message.answer(texts.TERMS, reply_markup=keyboards.accept_terms())
+        return
+    text, markup = await plan_menu(sessions, settings, user_id=user.id)
+    await message.answer(text, reply_markup=markup)
+
+
+async def accept_terms(callback: CallbackQuery, tasks: Tasks, sessions: sessionmaker[Session],
+                       settings: Settings) -> None:
+    await tasks.send(task_names.ACCEPT_TERMS, profile(callback.from_user))
+    text, markup = await plan_menu(sessions, settings, user_id=callback.from_user.id)
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(text, reply_markup=markup)
+
+
+async def show_plans(callback: CallbackQuery, sessions: sessionmaker[Session],
+                     settings: Settings) -> None:
+    text, markup = await plan_menu(sessions, settings, user_id=callback.from_user.id)
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.answer(text, reply_markup=markup)
+
+
+async def choose_plan(callback: CallbackQuery, callback_data: keyboards.ChoosePlan,
+                      tasks: Tasks) -> None:
+    # The callback id keys the pay-link message, so a redelivered task sends it once.
+    await tasks.send(task_names.CHECKOUT, callback.from_user.id, callback_data.code, callback.id)
+    await callback.answer(texts.CREATING_INVOICE)
+
+
+async def start_trial(callback: CallbackQuery, tasks: Tasks) -> None:
+    # The callback id keys the outcome, so a redelivered task neither grants nor refuses twice.
+    await tasks.send(task_names.START_TRIAL, callback.from_user.id, callback.id)
+    await callback.answer(texts.STARTING_TRIAL)
+
+
+async def help_(message: Message) -> None:
+    await message.answer(texts.HELP)
+
+
+def create_router() -> Router:
+    """A fresh router with this module's handlers (a router joins one dispatcher only)."""
+    router = Router(name="start")
+    router.message.register(start, CommandStart(), F.from_user)
+    router.callback_query.register(accept_terms, keyboards.AcceptTerms.filter())
+    router.callback_query.register(show_plans, keyboards.ShowPlans.filter())
+    router.callback_query.register(choose_plan, keyboards.ChoosePlan.filter())
+    router.callback_query.register(start_trial, keyboards.StartTrial.filter())
+    router.message.register(help_, Command("help"))
+    return router

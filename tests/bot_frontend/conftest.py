@@ -1,0 +1,63 @@
+"""Fixtures for handler tests: the real dispatcher on a migrated database, fakes at the edges."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import fakeredis
+import pytest
+from aiogram import Bot
+from aiogram.fsm.storage.redis import RedisStorage
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot_frontend.app import build_dispatcher
+from bot_frontend.db import read_only_sessions
+from infra.migrate import seed_plans
+from infra.settings import Settings, load_settings
+from models.schema import User
+from tests.bot_frontend.harness import BotHarness, RecordingProducer, RecordingSession
+
+ADMIN = 100
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """aiogram runs on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    """Sandbox settings on this test's database, with one admin and a 3-day trial."""
+    return load_settings(_env_file=None, database_url=db_url, admin_ids=str(ADMIN), trial_days=3)
+
+
+@pytest.fixture
+async def harness(settings: Settings,
+                  session_factory: sessionmaker[Session]) -> AsyncIterator[BotHarness]:
+    """The bot's real dispatcher with RedisStorage on fakeredis and the default plan seeded."""
+    with session_factory.begin() as session:
+        seed_plans(session, settings)
+    storage = RedisStorage(redis=fakeredis.FakeAsyncRedis())
+    sessions = read_only_sessions(settings.database_url)
+    producer = RecordingProducer()
+    dp = build_dispatcher(settings=settings, sessions=sessions, producer=producer,
+                          storage=storage)
+    session = RecordingSession()
+    bot = Bot("42:TEST", session=session)
+    try:
+        yield BotHarness(dp=dp, bot=bot, session=session, producer=producer)
+    finally:
+        await storage.close()
+        sessions.kw["bind"].dispose()
+
+
+def add_user(sessions: sessionmaker[Session], user_id: int, *, accepted: bool = True,
+             **values: Any) -> None:
+    """A user the bot has met; `accepted` says whether they accepted the terms."""
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        session.add(User(id=user_id, first_name=f"user{user_id}", created_at=now,
+                         terms_accepted_at=now if accepted else None, **values))

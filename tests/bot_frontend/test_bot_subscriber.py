@@ -1,0 +1,151 @@
+"""Subscriber handlers end to end through the dispatcher: /start, terms, plans, trial, /myplan."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from kombu.exceptions import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from infra import task_names, texts
+from infra.settings import SANDBOX_CHANNEL_ID
+from models.schema import Access
+from tests.bot_frontend.conftest import add_user
+from tests.bot_frontend.harness import BotHarness
+
+pytestmark = pytest.mark.anyio
+ANN, BOB = 501, 502
+
+
+def profile(user_id: int) -> dict[str, object]:
+    return {"user_id": user_id, "username": f"u{user_id}", "first_name": f"user{user_id}",
+            "last_name": None, "language_code": "en"}
+
+
+async def test_start_shows_terms_and_registers(harness: BotHarness) -> None:
+    """A newcomer sees only the terms with an accept button; registration is a task."""
+    await harness.send(ANN, "/start")
+    assert harness.tasks == [(task_names.REGISTER_USER, [profile(ANN), None])]
+    assert harness.last_reply() == texts.TERMS
+    assert harness.buttons() == ["terms"]
+
+
+@pytest.mark.parametrize(("text", "referrer"), [
+    ("/start ref_42", 42), ("/start ref_x", None), ("/start ref_0", None), ("/start 42", None),
+])
+async def test_start_passes_the_referrer(harness: BotHarness, text: str,
+                                         referrer: int | None) -> None:
+    """Only a well-formed ref_<id> payload is passed on as the referrer."""
+    await harness.send(ANN, text)
+    assert harness.tasks == [(task_names.REGISTER_USER, [profile(ANN), referrer])]
+
+
+async def test_start_after_acceptance_shows_plans_and_trial(
+        harness: BotHarness, session_factory: sessionmaker[Session]) -> None:
+    """A user who accepted the terms gets the plan keyboard and the trial button."""
+    add_user(session_factory, ANN)
+    await harness.send(ANN, "/start")
+    assert harness.last_reply() == texts.choose_plan(trial_days=3)
+    assert harness.buttons() == ["plan:month", "trial"]
+    assert "$10.00" in harness.last_markup().inline_keyboard[0][0].text
+
+
+async def test_no_trial_button_once_used(harness: BotHarness,
+                                         session_factory: sessionmaker[Session]) -> None:
+    """The trial button disappears once the trial has been used."""
+    add_user(session_factory, ANN, trial_used_at=datetime.now(UTC))
+    await harness.send(ANN, "/start")
+    assert harness.buttons() == ["plan:month"]
+
+
+async def test_accepting_the_terms_shows_the_plans(harness: BotHarness) -> None:
+    """The accept button sends the acceptance task and turns the message into the plan list."""
+    await harness.press(ANN, "terms")
+    assert harness.tasks == [(task_names.ACCEPT_TERMS, [profile(ANN)])]
+    assert harness.last_reply() == texts.choose_plan(trial_days=3)
+    assert harness.buttons() == ["plan:month", "trial"]
+
+
+async def test_choosing_a_plan_starts_checkout(harness: BotHarness) -> None:
+    """A plan button sends payments.checkout keyed by the callback id and says it is coming."""
+    query_id = await harness.press(ANN, "plan:month")
+    assert harness.tasks == [(task_names.CHECKOUT, [ANN, "month", query_id])]
+    assert harness.callback_answers()[-1].text == texts.CREATING_INVOICE
+
+
+async def test_trial_button_starts_the_trial(harness: BotHarness) -> None:
+    """The trial button sends the trial task and acknowledges at once."""
+    query_id = await harness.press(ANN, "trial")
+    assert harness.tasks == [(task_names.START_TRIAL, [ANN, query_id])]
+    assert harness.callback_answers()[-1].text == texts.STARTING_TRIAL
+
+
+async def test_myplan_before_terms(harness: BotHarness) -> None:
+    """Nothing but the terms until they are accepted."""
+    await harness.send(ANN, "/myplan")
+    assert harness.last_reply() == texts.ACCEPT_TERMS_FIRST
+    assert harness.tasks == []
+
+
+async def test_myplan_with_access(harness: BotHarness,
+                                  session_factory: sessionmaker[Session]) -> None:
+    """/myplan shows status, paid-through date and days left, with renew and invite buttons."""
+    add_user(session_factory, ANN)
+    paid_through = datetime.now(UTC) + timedelta(days=9, hours=1)
+    with session_factory.begin() as session:
+        session.add(Access(user_id=ANN, chat_id=SANDBOX_CHANNEL_ID, status="active",
+                           paid_through=paid_through))
+    await harness.send(ANN, "/myplan")
+    reply = harness.last_reply()
+    assert "Status: active" in reply
+    assert texts.when(paid_through) in reply
+    assert "Days left: 10" in reply
+    assert harness.buttons() == ["plans", "invite"]
+
+
+async def test_myplan_without_access(harness: BotHarness,
+                                     session_factory: sessionmaker[Session]) -> None:
+    """Without access /myplan says so and offers only the renew button."""
+    add_user(session_factory, ANN)
+    await harness.send(ANN, "/myplan")
+    assert "no subscription" in harness.last_reply()
+    assert harness.buttons() == ["plans"]
+
+
+async def test_resend_invite_button(harness: BotHarness) -> None:
+    """The resend button sends the task with the callback id as its fresh key."""
+    query_id = await harness.press(ANN, "invite")
+    assert harness.tasks == [(task_names.RESEND_INVITE, [ANN, query_id])]
+    assert harness.callback_answers()[-1].text == texts.RESENDING_INVITE
+
+
+async def test_renew_button_shows_plans(harness: BotHarness,
+                                        session_factory: sessionmaker[Session]) -> None:
+    """Renew shows the plan keyboard again."""
+    add_user(session_factory, ANN, trial_used_at=datetime.now(UTC))
+    await harness.press(ANN, "plans")
+    assert harness.buttons() == ["plan:month"]
+
+
+async def test_help(harness: BotHarness) -> None:
+    """/help lists the subscriber commands."""
+    await harness.send(ANN, "/help")
+    assert harness.last_reply() == texts.HELP
+
+
+async def test_join_request_is_vetted_by_a_task(harness: BotHarness) -> None:
+    """A join request to the channel goes to access.handle_join_request with its link."""
+    await harness.join(ANN, SANDBOX_CHANNEL_ID, "https://t.me/+abc")
+    await harness.join(ANN, -100999, "https://t.me/+other")
+    assert harness.tasks == [
+        (task_names.HANDLE_JOIN_REQUEST, [ANN, SANDBOX_CHANNEL_ID, "https://t.me/+abc"])]
+
+
+async def test_broker_down_is_told(harness: BotHarness) -> None:
+    """When a task cannot be queued the user is asked to try again instead of hearing nothing."""
+    harness.producer.failure = OperationalError("Error 111 connecting to redis")
+    await harness.send(ANN, "/start")
+    await harness.press(ANN, "plan:month")
+    assert harness.last_reply() == texts.TRY_AGAIN_LATER
+    assert harness.callback_answers()[-1].text == texts.TRY_AGAIN_LATER

@@ -1,0 +1,202 @@
+"""The whole story through the sandbox page, with the system started the way `make run` does.
+
+A person (headless Chromium) plays the subscriber and the admin on the Telegram stand-in's page:
+/start → accept → plan → pay on the CryptoCloud pay page → invite → join request approved →
+/myplan; then the admin's `/edit … setdays 0` and the page's "run the expiry sweep now" button;
+the subscriber is removed and told; renews; is back in. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.embedded_redis import free_port
+from tests.fixtures.processes import ROOT, child_env
+from tests.fixtures.services import unavailable
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+SUBSCRIBER, ADMIN = 5001, 100
+WAIT_MS = 40_000
+
+
+class System:
+    """`python -m infra.run` in its own process group, on free ports, with its output kept."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.ports = {name: free_port() for name in ("web", "telegram", "cryptocloud", "redis")}
+        self.telegram = f"http://127.0.0.1:{self.ports['telegram']}"
+        self.log_path = tmp / "run.log"
+        self.env = child_env(
+            DATABASE_URL=f"sqlite:///{tmp / 'app.db'}",
+            WEBHOOK_BIND=f"127.0.0.1:{self.ports['web']}",
+            TELEGRAM_API_BASE=self.telegram,
+            CRYPTOCLOUD_API_BASE=f"http://127.0.0.1:{self.ports['cryptocloud']}",
+            EMBEDDED_REDIS_PORT=str(self.ports["redis"]),
+            EMBEDDED_REDIS_DIR=str(tmp / "redis"),
+            FLOWER_BASIC_AUTH="admin:browser-test",
+            LOG_FORMAT="console",
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> System:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "infra.run"], cwd=ROOT, env=self.env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"make run stopped at start:\n{self.log()}")
+            if self._bot_is_polling():
+                return self
+            time.sleep(0.5)
+        raise AssertionError(f"the system did not come up:\n{self.log()[-4000:]}")
+
+    def _bot_is_polling(self) -> bool:
+        try:
+            calls = httpx.get(f"{self.telegram}/control/calls",
+                              params={"method": "getUpdates"}, timeout=2).json()
+        except httpx.HTTPError:
+            return False
+        return bool(calls.get("result"))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Ctrl-C, as a person would; everything must be gone afterwards."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            raise AssertionError(f"make run did not stop on Ctrl-C:\n{self.log()[-4000:]}")
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[System]:
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        unavailable("Debian's chromium is not installed (apt-get install chromium)")
+    running = System(tmp_path).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+    assert_nothing_left(running)
+
+
+def assert_nothing_left(system: System) -> None:
+    """No process of that run survives Ctrl-C: the embedded Redis's port is free again."""
+    from infra.embedded_redis import port_is_free
+
+    deadline = time.monotonic() + 10
+    while not port_is_free(system.ports["redis"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert port_is_free(system.ports["redis"]), "the embedded Redis outlived make run"
+    assert port_is_free(system.ports["web"]), "the gateway outlived make run"
+
+
+def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
+    """Subscribe, join, get removed by the sweep after the admin's setdays 0, renew, rejoin."""
+    from playwright.sync_api import Page, expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def bot_says(page: Page, text: str) -> None:
+        expect(page.get_by_test_id("messages").get_by_text(text).last).to_be_visible(
+            timeout=WAIT_MS)
+
+    def play_as(page: Page, user_id: int) -> None:
+        page.get_by_test_id("user-select").select_option(str(user_id))
+
+    def send(page: Page, text: str) -> None:
+        page.get_by_test_id("message-input").fill(text)
+        page.get_by_test_id("send-button").click()
+
+    def member(page: Page, user_id: int):  # type: ignore[no-untyped-def]
+        return page.locator(f'[data-testid="member"][data-user-id="{user_id}"]')
+
+    def next_of(page: Page, test_id: str, action: Callable[[], None]):  # type: ignore[no-untyped-def]
+        """Do `action`, then wait for one more element with `test_id` than before; return it."""
+        elements = page.get_by_test_id(test_id)
+        before = elements.count()
+        action()
+        expect(elements).to_have_count(before + 1, timeout=WAIT_MS)
+        return elements.last
+
+    def buy_and_join(page: Page) -> None:
+        pay_button = next_of(page, "url-button", lambda: page.get_by_test_id(
+            "inline-button").filter(has_text="1 month").last.click())
+        with page.expect_popup() as popup:
+            pay_button.click()
+        pay_page = popup.value
+        pay_page.get_by_test_id("pay-full").click()
+        expect(pay_page.get_by_test_id("invoice-status")).to_contain_text("paid", timeout=WAIT_MS)
+        invites = page.get_by_test_id("message").filter(has_text="personal invite link")
+        expect(invites).to_have_count(invites_seen[0] + 1, timeout=WAIT_MS)
+        invites_seen[0] += 1
+        pay_page.close()
+        invites.last.get_by_test_id("invite-link").first.click()
+        expect(member(page, SUBSCRIBER)).to_have_attribute("data-status", "member",
+                                                           timeout=WAIT_MS)
+
+    invites_seen = [0]  # invite messages in Ann's chat so far
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        try:
+            page.goto(system.telegram + "/")
+            # The subscriber arrives, reads the terms, accepts, buys a month and joins.
+            page.get_by_test_id("new-user-name").fill("Ann")
+            page.get_by_test_id("new-user-id").fill(str(SUBSCRIBER))
+            page.get_by_test_id("create-user").click()
+            send(page, "/start")
+            page.get_by_test_id("inline-button").filter(has_text="ccept").last.click(
+                timeout=WAIT_MS)
+            buy_and_join(page)
+            send(page, "/myplan")
+            bot_says(page, "days left")
+            page.screenshot(path=str(ARTIFACTS / "journey-1-subscribed.png"))
+
+            # The admin ends Ann's time and runs the sweep from the page's operator panel.
+            play_as(page, ADMIN)
+            send(page, f"/edit {SUBSCRIBER} setdays 0")
+            bot_says(page, str(SUBSCRIBER))
+            page.get_by_test_id("operator-action-0").click()
+            expect(member(page, SUBSCRIBER)).to_have_count(0, timeout=WAIT_MS)
+            page.screenshot(path=str(ARTIFACTS / "journey-2-swept.png"))
+
+            # Ann is told, renews from the message's button, pays again and is back in.
+            play_as(page, SUBSCRIBER)
+            renew = page.get_by_test_id("inline-button").filter(has_text="enew").last
+            expect(renew).to_be_visible(timeout=WAIT_MS)
+            renew.click()
+            buy_and_join(page)
+            page.screenshot(path=str(ARTIFACTS / "journey-3-renewed.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "journey-failure.png"))
+            raise
+        finally:
+            browser.close()

@@ -1,0 +1,30 @@
+"""Test-only tasks for a real worker (loaded with `--include`): one kills its own process."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from celery import shared_task
+
+from workers import lifecycle  # noqa: F401 - registers the hooks, as every tasks module does
+
+
+@shared_task(name="tests.poison.kill_self")  # type: ignore[untyped-decorator]
+def kill_self(marker: str) -> None:
+    """Leave a line per start in `marker`, then die as an OOM kill or a segfault would."""
+    with Path(marker).open("a") as file:
+        file.write("started\n")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@shared_task(name="tests.poison.touch")  # type: ignore[untyped-decorator]
+def touch(marker: str) -> str:
+    Path(marker).write_text("done")
+    return "done"
+
+
+@shared_task(name="tests.poison.fail")  # type: ignore[untyped-decorator]
+def fail(reason: str) -> None:
+    raise ValueError(reason)
