@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     # Processes
     webhook_bind: str = "127.0.0.1:8080"
     flower_basic_auth: SecretStr | None = None
+    # The worker's Prometheus exporter on 127.0.0.1; 0 turns it off.
+    worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 

@@ -22,7 +22,6 @@ aggregate them with max(), not sum().
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -278,12 +277,6 @@ def build_registry(sessions: sessionmaker[Session], redis: Redis) -> CollectorRe
     return registry
 
 
-def metrics_port() -> int:
-    # Read here until Settings grows `worker_metrics_port` (reported to the settings owner).
-    raw = os.environ.get("WORKER_METRICS_PORT", "").strip()
-    return int(raw) if raw.isdigit() else DEFAULT_METRICS_PORT
-
-
 # Per-process resources and the signal hooks ---------------------------------------------------
 
 
@@ -373,11 +366,11 @@ def _forget_parent_resources(**_: Any) -> None:
 @worker_ready.connect
 def _serve_metrics(**_: Any) -> None:
     """Main process: serve /metrics on 127.0.0.1; a taken port is logged, never fatal."""
-    port = metrics_port()
-    if port == 0:
-        return
     settings = _resources.settings or load_settings()
     _resources.settings = settings
+    port = settings.worker_metrics_port
+    if port == 0:
+        return
     redis = Redis.from_url(settings.broker_url, socket_timeout=2, socket_connect_timeout=2)
     try:
         start_http_server(port, addr=METRICS_HOST,

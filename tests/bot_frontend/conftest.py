@@ -45,10 +45,10 @@ async def harness(settings: Settings,
     producer = RecordingProducer()
     dp = build_dispatcher(settings=settings, sessions=sessions, producer=producer,
                           storage=storage)
-    session = RecordingSession()
-    bot = Bot("42:TEST", session=session)
+    recording = RecordingSession()
+    bot = Bot("42:TEST", session=recording)
     try:
-        yield BotHarness(dp=dp, bot=bot, session=session, producer=producer)
+        yield BotHarness(dp=dp, bot=bot, session=recording, producer=producer)
     finally:
         await storage.close()
         sessions.kw["bind"].dispose()

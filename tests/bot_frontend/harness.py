@@ -135,7 +135,7 @@ class BotHarness:
 
     def replies(self) -> list[str]:
         """Texts the bot sent or edited, oldest first."""
-        return [m.text for m in self.session.requests
+        return [m.text or "" for m in self.session.requests
                 if isinstance(m, SendMessage | EditMessageText)]
 
     def last_reply(self) -> str:

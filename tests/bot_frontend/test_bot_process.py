@@ -84,7 +84,8 @@ def test_bot_starts_answers_and_stays_up(bot: Bot, redis_client: redis.Redis) ->
     user_id = bot.api("POST", "/control/users", json={"first_name": "Ann"})["id"]
     bot.api("POST", f"/control/users/{user_id}/messages", json={"text": "/start"})
     wait_for(lambda: texts.TERMS in bot.bot_texts(user_id), what="the terms")
-    queued = [json.loads(raw)["headers"]["task"] for raw in redis_client.lrange("default", 0, -1)]
+    raw_messages: list[bytes] = redis_client.lrange("default", 0, -1)  # type: ignore[assignment]
+    queued = [json.loads(raw)["headers"]["task"] for raw in raw_messages]
     assert task_names.REGISTER_USER in queued
     time.sleep(0.5)
     assert bot.process.poll() is None, "the bot process exited"

@@ -53,7 +53,7 @@ class System:
 
     def start(self) -> System:
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603
+            self.process = subprocess.Popen(
                 [sys.executable, "-m", "infra.run"], cwd=ROOT, env=self.env, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
@@ -87,7 +87,8 @@ class System:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
-            raise AssertionError(f"make run did not stop on Ctrl-C:\n{self.log()[-4000:]}")
+            raise AssertionError(
+                f"make run did not stop on Ctrl-C:\n{self.log()[-4000:]}") from None
 
 
 @pytest.fixture
@@ -142,8 +143,8 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
         return elements.last
 
     def buy_and_join(page: Page) -> None:
-        pay_button = next_of(page, "url-button", lambda: page.get_by_test_id(
-            "inline-button").filter(has_text="1 month").last.click())
+        month = page.get_by_test_id("inline-button").filter(has_text="1 month").last
+        pay_button = next_of(page, "url-button", month.click)
         with page.expect_popup() as popup:
             pay_button.click()
         pay_page = popup.value

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -34,23 +34,14 @@ from models.schema import (
 )
 from tests.fixtures import postbacks
 from tests.fixtures.processes import celery_beat, celery_worker, child_env, serve_wsgi
+from tests.fixtures.waiting import eventually
 from webhook_gateway import create_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 SUBSCRIBER, REFERRER = 5001, 5002
-T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T | None], *, timeout: float = 30.0, what: str = "") -> T:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Journey:

@@ -30,8 +30,8 @@ from models.schema import (
     TelegramEffect,
     User,
 )
-from tests.e2e.test_payment_journey import eventually  # to move into tests/fixtures
 from tests.fixtures.processes import CeleryProcess, child_env, worker_command
+from tests.fixtures.waiting import eventually
 from tests.workers import poison_tasks
 from workers import observability
 from workers.observability import (

@@ -63,7 +63,8 @@ def store(row: Access, new: rules.Access, *, now: datetime) -> None:
     status = rules.status_at(new, now=now)
     # Only the expiry sweep marks a row expired, after it has removed the member; a row whose
     # time just ran out (e.g. `/edit setdays 0`) waits in grace for the sweep to act on it.
-    row.status = (rules.AccessStatus.GRACE if status is rules.AccessStatus.EXPIRED else status).value
+    waiting = rules.AccessStatus.GRACE if status is rules.AccessStatus.EXPIRED else status
+    row.status = waiting.value
     row.updated_at = now
 
 

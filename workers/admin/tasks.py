@@ -22,7 +22,7 @@ from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.admin import service
 from workers.context import WorkerContext, context
 from workers.dispatch import dispatch
-from workers.users.tasks import DB_RETRYING
+from workers.retrying import DB_RETRYING
 
 log = get_logger("workers.admin")
 

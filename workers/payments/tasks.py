@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from celery import shared_task
-from sqlalchemy.exc import DBAPIError
 
 from infra import task_names
-from infra.celery_config import RETRY_BACKOFF_MAX
 from infra.cryptocloud import CryptoCloudRejected, CryptoCloudUnavailable
 from infra.logging import get_logger
 from models import inbox
@@ -20,18 +17,12 @@ from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.context import context
 from workers.dispatch import dispatch
 from workers.payments import service
+from workers.retrying import retrying
 
 log = get_logger("workers.payments")
 
-# Transient failures retry with exponential backoff and jitter; the inbox relay is the net
-# under a task that exhausts its retries.
-RETRYING: dict[str, Any] = {
-    "autoretry_for": (CryptoCloudUnavailable, DBAPIError),
-    "retry_backoff": True,
-    "retry_backoff_max": RETRY_BACKOFF_MAX,
-    "retry_jitter": True,
-    "max_retries": 8,
-}
+# The inbox relay is the net under a task that exhausts its retries.
+RETRYING = retrying(CryptoCloudUnavailable)
 POLL_BATCH = 100  # merchant/info takes at most 100 ids per call
 EFFECT_RELAY_AFTER = timedelta(minutes=10)  # longer than any retry countdown of an effect
 

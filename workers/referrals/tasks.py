@@ -12,7 +12,7 @@ from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.context import context
 from workers.dispatch import dispatch
 from workers.referrals import service
-from workers.users.tasks import DB_RETRYING
+from workers.retrying import DB_RETRYING
 
 
 def _now() -> datetime:

@@ -17,8 +17,8 @@ from infra.telegram import retry_countdown
 from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.context import context
 from workers.dispatch import dispatch
+from workers.retrying import DB_RETRYING
 from workers.sweeps import service
-from workers.users.tasks import DB_RETRYING
 
 log = get_logger("workers.sweeps")
 SWEEP_MAX_RETRIES = 12

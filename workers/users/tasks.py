@@ -6,25 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import shared_task
-from sqlalchemy.exc import OperationalError
 
 from infra import task_names
-from infra.celery_config import RETRY_BACKOFF_MAX
 from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.context import context
 from workers.dispatch import dispatch
+from workers.retrying import DB_RETRYING
 from workers.users import service
-
-# A lost connection or a lock timeout is worth another try; a constraint violation is not
-# (it would fail the same way 8 times). Every use case here is idempotent, so a retry after a
-# commit changes nothing.
-DB_RETRYING: dict[str, Any] = {
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": True,
-    "retry_backoff_max": RETRY_BACKOFF_MAX,
-    "retry_jitter": True,
-    "max_retries": 8,
-}
 
 
 def _now() -> datetime:

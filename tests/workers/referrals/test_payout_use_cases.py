@@ -58,7 +58,7 @@ def decide(ctx: Pipeline, request_id: int, *, approve: bool) -> list[tuple[str, 
 
 
 def last_text(ctx: Pipeline, chat_id: int) -> str:
-    return [c.text for c in ctx.telegram.calls_of("sendMessage") if c.chat_id == chat_id][-1]
+    return str([c.text for c in ctx.telegram.calls_of("sendMessage") if c.chat_id == chat_id][-1])
 
 
 def requests(ctx: Pipeline) -> list[PayoutRequest]:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names, texts
@@ -128,7 +128,7 @@ def test_trial_only_once(ctx: Pipeline) -> None:
     add_user(ctx.sessions, ANN)
     run(ctx, task_names.START_TRIAL, ANN, "trial-2")
     with ctx.sessions.begin() as session:  # let the trial run out
-        session.execute(Access.__table__.update().values(
+        session.execute(update(Access).values(
             paid_through=datetime.now(UTC) - timedelta(days=1), version=Access.version + 1))
     run(ctx, task_names.START_TRIAL, ANN, "trial-3")
     assert texts_sent(ctx, ANN)[-1] == texts.TRIAL_ALREADY_USED
