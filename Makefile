@@ -40,7 +40,7 @@ lint: $(VENV)/.dev-installed ## ruff, mypy, import-linter, shellcheck
 	else echo "shellcheck not installed: skipped"; fi
 
 bench: $(VENV)/.dev-installed ## benchmarks, printed as ratios
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean: ## remove the virtualenv and caches (keeps var/, your data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -104,8 +104,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": "default",
         "task_routes": ROUTES,
         "task_create_missing_queues": False,
+        # Workers report task events for Flower and `celery events`; producers do not send a
+        # "sent" event per publish: it doubled the gateway's publishing cost (see bench/).
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        "task_send_sent_event": False,
         "timezone": "UTC",
         "enable_utc": True,
         "beat_schedule": beat_schedule(settings),

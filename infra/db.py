@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import ColumnElement, Engine, TextClause, event, inspect, make_url
+from sqlalchemy import ColumnElement, Engine, Row, TextClause, event, inspect, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -103,6 +103,25 @@ def insert_ignore(
     This is the idempotency primitive: the unique key arbitrates, so two racing callers cannot
     both insert. `where` names the predicate of a partial unique index used as the target.
     """
+    return _insert_ignore(session, model, values, conflict=conflict, where=where) is not None
+
+
+def insert_ignore_id(
+    session: Session, model: type[DeclarativeBase], values: dict[str, Any], *, conflict: list[str]
+) -> int | None:
+    """Like `insert_ignore`, for a table with an integer id: the new row's id, or None."""
+    returned = _insert_ignore(session, model, values, conflict=conflict, where=None)
+    return None if returned is None else int(returned[0])
+
+
+def _insert_ignore(
+    session: Session,
+    model: type[DeclarativeBase],
+    values: dict[str, Any],
+    *,
+    conflict: list[str],
+    where: ColumnElement[bool] | TextClause | None,
+) -> Row[Any] | None:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         pg_stmt = postgresql.insert(model).values(values)
@@ -113,8 +132,10 @@ def insert_ignore(
     else:
         raise NotImplementedError(f"insert_ignore does not support {dialect}")
     # RETURNING, not rowcount: with RETURNING in play, drivers report rowcount -1.
-    returned = session.execute(stmt.returning(*inspect(model).primary_key)).first()
-    return returned is not None
+    returned: Row[Any] | None = session.execute(
+        stmt.returning(*inspect(model).primary_key)
+    ).first()
+    return returned
 
 
 def ping(engine: Engine) -> None:

@@ -92,6 +92,9 @@ class EmbeddedRedis:
             command,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl, async-signal-safe
             stdout=subprocess.DEVNULL,
+            # Its own session: a terminal's Ctrl-C must not stop Redis before the processes that
+            # still use it; the owner stops it last (and the kernel, if the owner dies).
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

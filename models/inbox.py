@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from infra.db import insert_ignore
+from infra.db import insert_ignore_id
 from models.schema import PaymentEvent
 
 
@@ -35,7 +35,7 @@ def record_payment_event(
     now: datetime,
 ) -> InboxEntry:
     """Insert the event unless (invoice, status) is already there; return the stored row."""
-    is_new = insert_ignore(
+    new_id = insert_ignore_id(
         session,
         PaymentEvent,
         {
@@ -47,13 +47,15 @@ def record_payment_event(
         },
         conflict=["invoice_uuid", "reported_status"],
     )
+    if new_id is not None:  # the common case answers without a second query
+        return InboxEntry(id=new_id, is_new=True, processed=False)
     row = session.execute(
         select(PaymentEvent.id, PaymentEvent.processed_at).where(
             PaymentEvent.invoice_uuid == invoice_uuid,
             PaymentEvent.reported_status == reported_status,
         )
     ).one()
-    return InboxEntry(id=row.id, is_new=is_new, processed=row.processed_at is not None)
+    return InboxEntry(id=row.id, is_new=False, processed=row.processed_at is not None)
 
 
 def unprocessed_event_ids(session: Session, *, received_before: datetime, limit: int) -> list[int]:

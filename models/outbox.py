@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from infra.db import insert_ignore
+from infra.db import insert_ignore_id
 from models.schema import TelegramEffect
 
 # Effect kinds; each is performed by its own task (see workers/notifications and workers/access).
@@ -44,7 +44,7 @@ def add_effect(
     now: datetime,
 ) -> int | None:
     """Record an intended effect; return its id, or None if that key was recorded before."""
-    inserted = insert_ignore(
+    return insert_ignore_id(
         session,
         TelegramEffect,
         {
@@ -58,9 +58,6 @@ def add_effect(
         },
         conflict=["key"],
     )
-    if not inserted:
-        return None
-    return session.scalar(select(TelegramEffect.id).where(TelegramEffect.key == key))
 
 
 def load_effect(session: Session, effect_id: int) -> Effect | None:

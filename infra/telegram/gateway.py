@@ -27,7 +27,8 @@ from typing import TypeVar
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.methods import TelegramMethod
+from aiogram.methods import Response, TelegramMethod
+from aiogram.types import ChatInviteLink, Message, ResultChatMemberUnion
 from aiogram.utils.token import TokenValidationError, validate_token
 from pydantic import SecretStr
 
@@ -36,6 +37,15 @@ from infra.telegram.port import TelegramPort
 from infra.telegram.rate_limit import SendBudget, budget_chat_id
 
 T = TypeVar("T")
+
+# aiogram parses every answer with `Response[method.__returning__]`, and pydantic keeps
+# parametrised generics only weakly: without a strong reference each call rebuilds the model
+# class (about 1.7 ms, a sixth of a paid invoice's processing; see bench/). These are the result
+# types the workers' methods return.
+_RESPONSE_MODELS = tuple(
+    Response[result]  # type: ignore[valid-type]
+    for result in (Message, ChatInviteLink, bool, ResultChatMemberUnion)
+)
 
 # Loops and bots a forked child inherited. Referenced forever so that the child's garbage
 # collector never finalizes them: closing them could shut connections the parent still uses.

@@ -1,0 +1,324 @@
+"""`make bench` / `python -m bench [--quick]`: ingress and processing, each against its baseline.
+
+1. Ingress: postbacks/s through the real gateway under gunicorn (sync workers, inbox write,
+   Celery publish) vs a bare Flask app with one POST route, same gunicorn flags.
+2. Processing: paid invoices fully processed per second by one real worker vs Celery no-op
+   tasks/s with the same configuration, broker and worker flags.
+Where a goal is missed, a cProfile of the in-process path says where the time goes.
+
+Everything runs on 127.0.0.1 and is started here: an embedded Redis, gunicorn, Celery workers,
+both stand-ins (in this process), temp databases; all of it is stopped on exit, Ctrl-C included.
+Sizes: --quick, or --invoices/--noop-tasks/--seconds (env BENCH_INVOICES, BENCH_NOOP_TASKS,
+BENCH_SECONDS). TEST_POSTGRES_URL adds a gateway run with the inbox on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import ingress, processing, profiling
+from bench.procs import Child
+
+INGRESS_GOAL_RATIO = 0.5
+INGRESS_GOAL_P99_MS = 20.0
+PROCESSING_GOAL_RATIO = 0.25
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="about one minute, smaller sizes")
+    parser.add_argument("--invoices", type=int, help="paid invoices to process (full: 1000)")
+    parser.add_argument("--noop-tasks", type=int, help="no-op tasks for the baseline (2000)")
+    parser.add_argument("--seconds", type=float, help="measured seconds per ingress run (10)")
+    parser.add_argument("--gunicorn-workers", type=int, default=2,
+                        help="sync workers, as in the Procfile (2)")
+    parser.add_argument("--connections", type=int, default=16,
+                        help="client connections in flight for the throughput runs (16)")
+    parser.add_argument("--worker-concurrency", type=int, default=2,
+                        help="prefork children of the one Celery worker (2, as the Procfile)")
+    parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
+                        help="cProfile where a goal is missed (auto), always, or never")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.invoices = args.invoices or _env_int("BENCH_INVOICES", 200 if quick else 1000)
+    args.noop_tasks = args.noop_tasks or _env_int("BENCH_NOOP_TASKS", 600 if quick else 2000)
+    args.seconds = args.seconds or float(os.environ.get("BENCH_SECONDS") or (3 if quick else 10))
+    return args
+
+
+def _sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load avg {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+@contextmanager
+def _postgres_database(server_url: str) -> Iterator[str]:
+    """A `pce_bench_…` database on TEST_POSTGRES_URL's server for this run, dropped afterwards."""
+    import sqlalchemy
+    from sqlalchemy import make_url
+    from sqlalchemy.pool import NullPool
+
+    from infra.db import normalize_url
+
+    server = normalize_url(server_url)
+    name = f"pce_bench_{uuid.uuid4().hex[:12]}"
+
+    def run(statement: str) -> None:
+        engine = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql(statement)
+        finally:
+            engine.dispose()
+
+    run(f'CREATE DATABASE "{name}" TEMPLATE "template0"')
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT MET"
+
+
+class Report:
+    """Prints lines as they come and keeps them (written to report.txt in the temp dir)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, line: str = "") -> None:
+        self.lines.append(line)
+        print(line, flush=True)
+
+
+def ingress_phase(args: argparse.Namespace, say: Report, tmp: Path, redis_url: str,
+                  children: list[Child]) -> dict[str, Any]:
+    from models.migrations import upgrade
+
+    opts = ingress.IngressOptions(workers=args.gunicorn_workers, concurrency=args.connections,
+                                  seconds=args.seconds, warmup=1.0, max_requests=0)
+    light = ingress.IngressOptions(workers=args.gunicorn_workers, concurrency=2,
+                                   seconds=max(2.0, args.seconds / 2), warmup=0.5, max_requests=0)
+    bodies = tmp / "bodies.txt"
+    # The bare app reuses one set (it stores nothing), enough for ~6k req/s.
+    ingress.mint_bodies(int(6000 * (args.seconds + 1)), bodies)
+    sqlite_url = f"sqlite:///{tmp / 'gateway.db'}"
+    upgrade(sqlite_url)
+    say(f"\n[1/2] ingress: gunicorn sync w={args.gunicorn_workers} (Procfile flags, access log "
+        f"on); load generator: Python asyncio (wrk not installed), 1 process, one connection "
+        f"per request; {args.seconds:g} s measured after 1 s warm-up")
+    runs: list[tuple[str, ingress.IngressResult]] = []
+    def fresh(run: ingress.IngressOptions) -> Path:
+        # Each gateway run gets postbacks never sent before: every one is a new inbox row.
+        path = tmp / f"bodies-{len(runs)}.txt"
+        ingress.mint_bodies(int(3000 * (run.seconds + run.warmup)), path)
+        return path
+
+    for name, conc in ((f"{opts.concurrency} conns", opts), ("2 conns", light)):
+        runs.append((name, ingress.bench_bare(conc, bodies, tmp, children)))
+        runs.append((name, ingress.bench_gateway(conc, fresh(conc), tmp, children,
+                                                 database_url=sqlite_url, redis_url=redis_url,
+                                                 label="SQLite")))
+    postgres = os.environ.get("TEST_POSTGRES_URL")
+    if postgres:
+        with _postgres_database(postgres) as pg_url:
+            upgrade(pg_url)
+            runs.append((f"{opts.concurrency} conns", ingress.bench_gateway(
+                opts, fresh(opts), tmp, children, database_url=pg_url, redis_url=redis_url,
+                label="PostgreSQL")))
+    say(f"  {'what':<44} {'load':<9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'client cores':>12}  check")
+    for name, result in runs:
+        s = result.stats
+        errors = f" errors={s['errors']}" if s["errors"] else ""
+        non200 = {k: v for k, v in s["statuses"].items() if k != "200"}
+        bad = f" non-200={non200}" if non200 else ""
+        if s["bodies_exhausted"]:
+            bad += " (ran out of postbacks: shorter run)"
+        say(f"  {result.label:<44} {name:<9} {_fmt(s['rps'], 0):>8} {_fmt(s['p50_ms']):>7} "
+            f"{_fmt(s['p99_ms']):>7} {_fmt(s['client_cpu_share'], 2):>12}  "
+            f"{result.check}{errors}{bad}")
+    bare, gateway = runs[0][1].stats, runs[1][1].stats
+    ratio = gateway["rps"] / bare["rps"] if bare["rps"] else 0.0
+    light_p99 = runs[3][1].stats["p99_ms"]
+    say(f"  ratio gateway/bare ({opts.concurrency} conns): {ratio:.2f}x "
+        f"(goal >= {INGRESS_GOAL_RATIO}x: {_verdict(ratio >= INGRESS_GOAL_RATIO)}); "
+        f"gateway p99 {gateway['p99_ms']:.1f} ms at {opts.concurrency} conns, {light_p99:.1f} ms "
+        f"at 2 conns (goal < {INGRESS_GOAL_P99_MS:g} ms: "
+        f"{_verdict(gateway['p99_ms'] < INGRESS_GOAL_P99_MS)} / "
+        f"{_verdict(light_p99 < INGRESS_GOAL_P99_MS)})")
+    return {"bare": bare, "gateway": gateway, "ratio": ratio, "light_p99": light_p99,
+            "ok": ratio >= INGRESS_GOAL_RATIO and gateway["p99_ms"] < INGRESS_GOAL_P99_MS}
+
+
+def processing_phase(args: argparse.Namespace, say: Report, tmp: Path, redis_url: str,
+                     children: list[Child], *, telegram: Any,
+                     cryptocloud: Any) -> dict[str, Any]:
+    from models.migrations import upgrade
+
+    popts = processing.ProcessingOptions(
+        invoices=args.invoices, noop_tasks=args.noop_tasks,
+        concurrency=args.worker_concurrency, timeout=max(120.0, args.invoices / 4))
+    say(f"\n[2/2] processing: one worker, prefork c={args.worker_concurrency}, queues "
+        f"payments,telegram,sweeps,default, project Celery config (acks late, prefetch 1, events "
+        f"on); stand-ins in the bench process, unthrottled; worker send budget "
+        f"TELEGRAM_RATE_PER_SEC={processing.BENCH_TELEGRAM_RATE} (default 25)")
+    redis_client_flush(redis_url)
+    noop_url = f"sqlite:///{tmp / 'noop.db'}"
+    upgrade(noop_url)
+    noop = processing.bench_noop(popts, database_url=noop_url, redis_url=redis_url, tmp=tmp,
+                                 children=children)
+    redis_client_flush(redis_url)
+    pipeline_url = f"sqlite:///{tmp / 'pipeline.db'}"
+    upgrade(pipeline_url)
+    paid = processing.bench_pipeline(popts, database_url=pipeline_url, redis_url=redis_url,
+                                     telegram=telegram, cryptocloud=cryptocloud, tmp=tmp,
+                                     children=children)
+    say(f"  {'what':<44} {'count':>6} {'seconds':>8} {'per s':>8}  check")
+    for result in (noop, paid):
+        flag = "" if result.complete else "  INCOMPLETE (timed out)"
+        say(f"  {result.label:<44} {result.count:>6} {_fmt(result.seconds, 2):>8} "
+            f"{_fmt(result.rate):>8}  {result.detail}{flag}")
+    ratio = paid.rate / noop.rate if noop.rate else 0.0
+    ok = paid.complete and ratio >= PROCESSING_GOAL_RATIO
+    say(f"  ratio paid invoices/no-op tasks: {ratio:.3f}x (goal >= "
+        f"{PROCESSING_GOAL_RATIO}x: {_verdict(ok)}); each invoice is 2 tasks "
+        f"(process_event + grant_invite) = {2 * paid.rate:.1f} tasks/s")
+    say("    per-task run times in the real worker (its log):")
+    for line in profiling.task_times(tmp / "worker-pipeline.log"):
+        say(line)
+    return {"noop": noop.rate, "paid": paid.rate, "ratio": ratio, "ok": ok}
+
+
+def run(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> int:
+    from infra.embedded_redis import EmbeddedRedis, free_port
+    from infra.sandbox.cryptocloud import CryptoCloudSandbox, SandboxConfig
+    from infra.sandbox.telegram import TelegramSandbox
+    from models.migrations import upgrade
+
+    children: list[Child] = []
+
+    def stop_children() -> None:
+        for child in reversed(children):
+            child.stop()
+
+    stack.callback(stop_children)
+    say = Report()
+    started = time.monotonic()
+    say(f"bench: {'quick' if args.quick else 'full'} run, {time.strftime('%Y-%m-%d %H:%M:%S')}, "
+        f"{_load()}")
+    say("  client, server, Redis, workers and stand-ins all share this machine's cores; other "
+        "processes' load shows in the figures")
+    redis_server = EmbeddedRedis(port=free_port(), data_dir=tmp / "redis", appendonly=False)
+    redis_url = redis_server.start()
+    stack.callback(redis_server.stop)
+
+    ing = ingress_phase(args, say, tmp, redis_url, children)
+    telegram = stack.enter_context(TelegramSandbox())
+    cryptocloud = stack.enter_context(CryptoCloudSandbox(config=SandboxConfig(notify_url=None)))
+    proc = processing_phase(args, say, tmp, redis_url, children, telegram=telegram,
+                            cryptocloud=cryptocloud)
+
+    say("\nsummary")
+    say(f"  {'':<26} {'measured':>12} {'baseline':>12} {'ratio':>7} {'goal':>8}  verdict")
+    say(f"  {'ingress postbacks/s':<26} {_fmt(ing['gateway']['rps'], 0):>12} "
+        f"{_fmt(ing['bare']['rps'], 0):>12} {ing['ratio']:>6.2f}x {'>=0.5x':>8}  "
+        f"{_verdict(ing['ratio'] >= INGRESS_GOAL_RATIO)}")
+    say(f"  {'ingress gateway p99 ms':<26} {_fmt(ing['gateway']['p99_ms']):>12} "
+        f"{_fmt(ing['bare']['p99_ms']):>12} {'':>7} {'<20':>8}  "
+        f"{_verdict(ing['gateway']['p99_ms'] < INGRESS_GOAL_P99_MS)} "
+        f"(2 conns: {ing['light_p99']:.1f} ms)")
+    say(f"  {'paid invoices/s':<26} {_fmt(proc['paid']):>12} {_fmt(proc['noop']):>12} "
+        f"{proc['ratio']:>6.3f}x {'>=0.25x':>8}  {_verdict(proc['ok'])}")
+    say(f"  {_load()}; bench took {time.monotonic() - started:.0f} s so far")
+
+    if args.profile == "always" or (args.profile == "auto" and not ing["ok"]):
+        say("\nprofile: gateway (why ingress misses its goal)")
+        prof_url = f"sqlite:///{tmp / 'profile-gateway.db'}"
+        upgrade(prof_url)
+        for line in profiling.profile_gateway(database_url=prof_url, redis_url=redis_url,
+                                              count=300 if args.quick else 1000,
+                                              dump=tmp / "gateway.prof"):
+            say(line)
+    if args.profile == "always" or (args.profile == "auto" and not proc["ok"]):
+        say("\nprofile: processing (why paid invoices/s misses its goal)")
+        prof_url = f"sqlite:///{tmp / 'profile-pipeline.db'}"
+        upgrade(prof_url)
+        for line in profiling.profile_pipeline(database_url=prof_url, redis_url=redis_url,
+                                               telegram=telegram, cryptocloud=cryptocloud,
+                                               count=50 if args.quick else 150,
+                                               dump=tmp / "pipeline.prof"):
+            say(line)
+    say(f"\nbench done in {time.monotonic() - started:.0f} s")
+    (tmp / "report.txt").write_text("\n".join(say.lines) + "\n")
+    return 0
+
+
+def redis_client_flush(redis_url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
+    # Ctrl-C raises KeyboardInterrupt even when started where SIGINT is ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Alembic's and the stand-ins' own logging stay out of the table.
+    logging.basicConfig(level=logging.WARNING)
+    for noisy in ("alembic", "aiohttp", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    tmp_holder: Any = tempfile.TemporaryDirectory(prefix="bench-")
+    tmp = Path(tmp_holder.name)
+    try:
+        with ExitStack() as stack:
+            return run(args, stack, tmp)
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; everything it started is stopped", file=sys.stderr)
+        return 130
+    finally:
+        if args.keep:
+            kept = Path(tempfile.mkdtemp(prefix="bench-kept-"))
+            import shutil
+
+            shutil.copytree(tmp, kept, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("*.sock"))
+            print(f"bench: logs and databases kept in {kept}", file=sys.stderr)
+        tmp_holder.cleanup()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
