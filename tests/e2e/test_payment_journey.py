@@ -5,6 +5,7 @@ Telegram chat, exactly once, whatever the network does.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -53,6 +54,13 @@ class Journey:
         self.telegram, self.cryptocloud, self.gateway_url = telegram, cryptocloud, gateway_url
         self.producer = create_celery(settings, main="e2e-producer")
         self.control = httpx.Client(base_url=telegram.base_url, timeout=5.0)
+
+    worker_log: Callable[[], str] = staticmethod(lambda: "")  # set once the worker runs
+
+    def log_events(self, event: str) -> list[dict[str, Any]]:
+        """The worker's structured log lines for one event name."""
+        lines = (line for line in self.worker_log().splitlines() if line.startswith("{"))
+        return [entry for entry in map(json.loads, lines) if entry.get("event") == event]
 
     def close(self) -> None:
         self.control.close()
@@ -119,6 +127,7 @@ def journey(
             journey = Journey(settings=settings, sessions=session_factory,
                               telegram=telegram_sandbox, cryptocloud=cryptocloud_sandbox,
                               gateway_url=gateway_url)
+            journey.worker_log = worker.log
             try:
                 yield journey
             finally:
@@ -137,6 +146,10 @@ def test_a_signed_postback_ends_with_the_invite_link_in_the_users_chat(journey: 
         link = session.scalars(select(InviteLink.link)).one()
     assert link in str(invites[0])
     assert journey.activations() == 1
+    # The payment path's log lines carry the invoice and the task that processed it.
+    [processed] = journey.log_events("payment_event_processed")
+    assert processed["invoice_uuid"] == invoice.uuid
+    assert processed["task"] == task_names.PROCESS_PAYMENT_EVENT and processed["task_id"]
 
 
 def test_the_same_postback_three_times_activates_once(journey: Journey) -> None:

@@ -1,0 +1,67 @@
+"""The `make run` runner: port checks that name the setting, the processes it starts."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra import run
+from infra.embedded_redis import free_port
+from infra.settings import load_settings
+
+
+@pytest.fixture
+def occupied_port() -> Iterator[int]:
+    """A port some other program listens on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def test_a_taken_port_is_named_with_the_setting_to_change(occupied_port: int) -> None:
+    """Each taken port gets one line saying what needs it and which setting moves it."""
+    settings = load_settings(_env_file=None, webhook_bind=f"127.0.0.1:{occupied_port}",
+                             telegram_api_base=f"http://127.0.0.1:{free_port()}",
+                             cryptocloud_api_base=f"http://127.0.0.1:{occupied_port}",
+                             embedded_redis_port=free_port())
+    problems = run.taken_ports(settings)
+    assert any("the webhook gateway" in p and "WEBHOOK_BIND" in p for p in problems)
+    assert any("CryptoCloud stand-in" in p and "CRYPTOCLOUD_API_BASE" in p for p in problems)
+    assert all(str(occupied_port) in p for p in problems)
+
+
+def test_sandbox_mode_adds_both_stand_ins_with_the_sweep_button() -> None:
+    """Without credentials the run adds the stand-ins; the page's operator actions call Celery."""
+    procfile = run.procfile(load_settings(_env_file=None))
+    names = [line.split(":", 1)[0] for line in procfile.splitlines()]
+    assert names == ["web", "worker", "beat", "bot", "flower", "telegram-sandbox",
+                     "cryptocloud-sandbox"]
+    assert "celery -A celery_app call sweeps.expire_subscriptions" in procfile
+    assert "--notify-url http://127.0.0.1:8080/cryptocloud_webhook" in procfile
+
+
+def test_production_credentials_start_no_stand_in() -> None:
+    """With real credentials only the Procfile's processes run."""
+    settings = load_settings(
+        _env_file=None, bot_token="42:real", channel_id=-1005, cryptocloud_api_key="k",
+        cryptocloud_shop_id="s", cryptocloud_secret_key="x", redis_url="redis://127.0.0.1:1/0",
+    )
+    names = [line.split(":", 1)[0] for line in run.procfile(settings).splitlines()]
+    assert names == ["web", "worker", "beat", "bot", "flower"]
+    assert all(port.setting != "TELEGRAM_API_BASE" for port in run.needed_ports(settings))
+
+
+def test_flower_login_is_generated_once_and_kept(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without FLOWER_BASIC_AUTH a password is made once, kept private, and reused."""
+    monkeypatch.setattr(run, "VAR", tmp_path)
+    settings = load_settings(_env_file=None)
+    first, second = run.flower_auth(settings), run.flower_auth(settings)
+    assert first == second and first.startswith("admin:") and len(first) > 10
+    assert (tmp_path / "flower.auth").stat().st_mode & 0o077 == 0
+    given = load_settings(_env_file=None, flower_basic_auth="ops:secret")
+    assert run.flower_auth(given) == "ops:secret"
