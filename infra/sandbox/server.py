@@ -85,6 +85,36 @@ class BackgroundServer:
         self.stop()
 
 
+class ServedSandbox:
+    """A stand-in's app served in-process on a free port: what tests and fixtures hold on to."""
+
+    def __init__(self, app: web.Application, *, host: str, port: int) -> None:
+        self._server = BackgroundServer(app, host=host, port=port)
+
+    @property
+    def base_url(self) -> str:
+        """Where the stand-in answers: its API base and its pages' host."""
+        return self._server.base_url
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 def run_forever(app: web.Application, bind: str) -> None:
     """Serve `app` on `host:port` until Ctrl-C (aiohttp turns the signal into a clean shutdown)."""
     host, _, port = bind.rpartition(":")

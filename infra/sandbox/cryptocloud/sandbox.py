@@ -6,18 +6,16 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from types import TracebackType
-from typing import Self
 
 from infra.sandbox.cryptocloud.app import create_app
 from infra.sandbox.cryptocloud.config import SandboxConfig
 from infra.sandbox.cryptocloud.delivery import Delivery
 from infra.sandbox.cryptocloud.invoices import Invoice
 from infra.sandbox.cryptocloud.world import CryptoCloudWorld, PayMode
-from infra.sandbox.server import BackgroundServer
+from infra.sandbox.server import ServedSandbox
 
 
-class CryptoCloudSandbox:
+class CryptoCloudSandbox(ServedSandbox):
     """A CryptoCloudWorld served by a BackgroundServer, with shortcuts for tests."""
 
     def __init__(
@@ -32,36 +30,12 @@ class CryptoCloudSandbox:
         if world is not None and config is not None:
             raise ValueError("pass a world or a config, not both (the world has its config)")
         self.world = world or CryptoCloudWorld(config=config)
-        self._server = BackgroundServer(
-            create_app(self.world, tick_seconds=tick_seconds), host=host, port=port
-        )
-
-    @property
-    def base_url(self) -> str:
-        """The API base (`CRYPTOCLOUD_API_BASE`) and the pay pages' host."""
-        return self._server.base_url
+        super().__init__(create_app(self.world, tick_seconds=tick_seconds), host=host, port=port)
 
     @property
     def config(self) -> SandboxConfig:
         return self.world.config
 
-    def start(self) -> Self:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def configure(self, **changes: object) -> SandboxConfig:
         return self.world.configure(changes)
