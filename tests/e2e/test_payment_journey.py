@@ -97,26 +97,33 @@ class Journey:
         return self.count(AccessHistory, AccessHistory.action == "payment_activated")
 
 
+def prepare(*, db_url: str, broker: str, sessions: sessionmaker[Session], telegram: Any,
+            cryptocloud: Any) -> Settings:
+    """Settings pointing at the stand-ins, plans seeded, a subscriber known to both sides."""
+    settings = load_settings(
+        _env_file=None, database_url=db_url, redis_url=broker,
+        telegram_api_base=telegram.base_url, cryptocloud_api_base=cryptocloud.base_url,
+    )
+    with sessions.begin() as session:
+        seed_plans(session, settings)
+        now = datetime.now(UTC)
+        session.add(User(id=SUBSCRIBER, first_name="Ann", created_at=now, terms_accepted_at=now))
+    with httpx.Client(base_url=telegram.base_url, timeout=5.0) as control:
+        control.post("/control/users", json={"id": SUBSCRIBER, "first_name": "Ann"}
+                     ).raise_for_status()
+        control.post(f"/control/users/{SUBSCRIBER}/messages", json={"text": "/start"}
+                     ).raise_for_status()
+    return settings
+
+
 @pytest.fixture
 def journey(
     db_url: str, session_factory: sessionmaker[Session], redis_url: str, telegram_sandbox: Any,
     cryptocloud_sandbox: Any, tmp_path: Path,
 ) -> Iterator[Journey]:
     """Seeded database, a subscriber known to both sides, gateway served, worker running."""
-    settings = load_settings(
-        _env_file=None, database_url=db_url, redis_url=redis_url,
-        telegram_api_base=telegram_sandbox.base_url,
-        cryptocloud_api_base=cryptocloud_sandbox.base_url,
-    )
-    with session_factory.begin() as session:
-        seed_plans(session, settings)
-        now = datetime.now(UTC)
-        session.add(User(id=SUBSCRIBER, first_name="Ann", created_at=now, terms_accepted_at=now))
-    with httpx.Client(base_url=telegram_sandbox.base_url, timeout=5.0) as control:
-        control.post("/control/users", json={"id": SUBSCRIBER, "first_name": "Ann"}
-                     ).raise_for_status()
-        control.post(f"/control/users/{SUBSCRIBER}/messages", json={"text": "/start"}
-                     ).raise_for_status()
+    settings = prepare(db_url=db_url, broker=redis_url, sessions=session_factory,
+                       telegram=telegram_sandbox, cryptocloud=cryptocloud_sandbox)
     gateway = create_app({"settings": settings})
     with serve_wsgi(gateway) as gateway_url:
         cryptocloud_sandbox.configure(notify_url=f"{gateway_url}/cryptocloud_webhook")
@@ -237,18 +244,8 @@ def test_redis_down_at_ingress_loses_nothing(
     """
     redis = EmbeddedRedis(port=free_port(), data_dir=tmp_path / "redis", appendonly=False)
     broker = redis.start()
-    settings = load_settings(
-        _env_file=None, database_url=db_url, redis_url=broker,
-        telegram_api_base=telegram_sandbox.base_url,
-        cryptocloud_api_base=cryptocloud_sandbox.base_url,
-    )
-    with session_factory.begin() as session:
-        seed_plans(session, settings)
-        now = datetime.now(UTC)
-        session.add(User(id=SUBSCRIBER, first_name="Ann", created_at=now, terms_accepted_at=now))
-    with httpx.Client(base_url=telegram_sandbox.base_url, timeout=5.0) as control:
-        control.post("/control/users", json={"id": SUBSCRIBER, "first_name": "Ann"})
-        control.post(f"/control/users/{SUBSCRIBER}/messages", json={"text": "/start"})
+    settings = prepare(db_url=db_url, broker=broker, sessions=session_factory,
+                       telegram=telegram_sandbox, cryptocloud=cryptocloud_sandbox)
     env = child_env(DATABASE_URL=db_url, REDIS_URL=broker,
                     TELEGRAM_API_BASE=telegram_sandbox.base_url,
                     CRYPTOCLOUD_API_BASE=cryptocloud_sandbox.base_url,
