@@ -46,7 +46,9 @@ def configure_logging(settings: Settings) -> None:
             logging.getLevelName(settings.log_level)
         ),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: module-level loggers must follow a later reconfiguration (tests capture
+        # logs with structlog.testing), and the cost is a dictionary lookup per call.
+        cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=settings.log_level, stream=sys.stderr, format="%(message)s")
     # httpx logs full request URLs at INFO, and a Bot API URL contains the bot token.

@@ -24,7 +24,6 @@ from infra.settings import Settings, settings_or_exit
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-FLOWER_PORT = 5555
 # Buttons on the sandbox page, so a person need not wait for beat to see a sweep's effect.
 OPERATOR_ACTIONS = (
     ("Run the expiry sweep now", task_names.EXPIRE_SUBSCRIPTIONS),
@@ -51,7 +50,7 @@ def _port_of(url_or_bind: str) -> int:
 def needed_ports(settings: Settings) -> list[Port]:
     ports = [
         Port(_port_of(settings.webhook_bind), "the webhook gateway", "WEBHOOK_BIND"),
-        Port(FLOWER_PORT, "Flower", "(stop what uses it)"),
+        Port(settings.flower_port, "Flower", "FLOWER_PORT"),
     ]
     if settings.redis_url is None:
         ports.append(Port(settings.embedded_redis_port, "the embedded Redis",
@@ -126,7 +125,8 @@ def banner(settings: Settings, *, redis_url: str, flower_login: str) -> str:
     if settings.cryptocloud_sandbox:
         lines.append(f"  CryptoCloud stand-in:   {settings.cryptocloud_base}/")
     lines += [
-        f"  Flower:                 http://127.0.0.1:{FLOWER_PORT}/  (login {user} / {password})",
+        f"  Flower:                 http://127.0.0.1:{settings.flower_port}/  "
+        f"(login {user} / {password})",
         f"  Webhook gateway:        http://{settings.webhook_bind}/healthz",
         f"  Data:                   {settings.database_url}  ·  Redis {redis_url}",
         "  Stop:                   Ctrl-C (stops every process, the embedded Redis too)",
@@ -172,6 +172,7 @@ def main() -> int:
     try:
         migrate_and_seed(settings)
         env["FLOWER_BASIC_AUTH"] = flower_auth(settings)
+        env["FLOWER_PORT"] = str(settings.flower_port)
         env.setdefault("WEBHOOK_BIND", settings.webhook_bind)
         run_file = VAR / "Procfile.run"
         run_file.write_text(procfile(settings))

@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     # Processes
     webhook_bind: str = "127.0.0.1:8080"
     flower_basic_auth: SecretStr | None = None
+    flower_port: int = Field(default=5555, gt=0, lt=65536)
     # The worker's Prometheus exporter on 127.0.0.1; 0 turns it off.
     worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")

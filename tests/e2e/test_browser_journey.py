@@ -36,7 +36,8 @@ class System:
     """`python -m infra.run` in its own process group, on free ports, with its output kept."""
 
     def __init__(self, tmp: Path) -> None:
-        self.ports = {name: free_port() for name in ("web", "telegram", "cryptocloud", "redis")}
+        self.ports = {name: free_port()
+                      for name in ("web", "telegram", "cryptocloud", "redis", "flower")}
         self.telegram = f"http://127.0.0.1:{self.ports['telegram']}"
         self.log_path = tmp / "run.log"
         self.env = child_env(
@@ -47,6 +48,7 @@ class System:
             EMBEDDED_REDIS_PORT=str(self.ports["redis"]),
             EMBEDDED_REDIS_DIR=str(tmp / "redis"),
             FLOWER_BASIC_AUTH="admin:browser-test",
+            FLOWER_PORT=str(self.ports["flower"]),
             LOG_FORMAT="console",
         )
         self.process: subprocess.Popen[bytes] | None = None

@@ -48,6 +48,7 @@ def test_each_process_runs_its_procfile_program_from_the_image(
     in_container = {
         "${WEBHOOK_BIND:-127.0.0.1:8080}": "0.0.0.0:8080",
         "--address=127.0.0.1": "--address=0.0.0.0",
+        "--port=${FLOWER_PORT:-5555}": "--port=5555",
     }
     expected = [in_container.get(word, word) for word in procfile[name]
                 if not word.startswith("--basic-auth=")]

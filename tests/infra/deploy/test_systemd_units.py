@@ -85,6 +85,7 @@ def test_exec_start_is_the_procfile_command_from_the_venv(
     # Procfile shell defaults and systemd specifiers differ in spelling only.
     spelled = {
         "${WEBHOOK_BIND:-127.0.0.1:8080}": "${WEBHOOK_BIND}",
+        "--port=${FLOWER_PORT:-5555}": "--port=${FLOWER_PORT}",
         "worker@%h": "worker@%%h",
     }
     expected = [spelled.get(argument, argument) for argument in arguments]
