@@ -156,6 +156,7 @@ def test_a_signed_postback_ends_with_the_invite_link_in_the_users_chat(journey: 
     # The payment path's log lines carry the invoice and the task that processed it.
     [processed] = journey.log_events("payment_event_processed")
     assert processed["invoice_uuid"] == invoice.uuid
+    assert (processed["invoice_id"], processed["user_id"]) == (invoice.id, SUBSCRIBER)
     assert processed["task"] == task_names.PROCESS_PAYMENT_EVENT and processed["task_id"]
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -191,6 +192,8 @@ def settle_invoice(
         return unknown_invoice(session, uuid=state.uuid, now=now, admins=admins,
                                details={"order_id": state.order_id, "status": state.status})
 
+    # From here on every log line of this task names the invoice and its user.
+    structlog.contextvars.bind_contextvars(invoice_id=invoice.id, user_id=invoice.user_id)
     mismatch = _mismatch(invoice, state)
     if mismatch is not None:
         record_history(
