@@ -86,9 +86,8 @@ def flower_auth(settings: Settings) -> str:
         return settings.flower_basic_auth.get_secret_value()
     stored = VAR / "flower.auth"
     if not stored.exists():
-        VAR.mkdir(exist_ok=True)
+        stored.touch(mode=0o600)  # private before the password is in it
         stored.write_text(f"admin:{secrets.token_urlsafe(9)}")
-        stored.chmod(0o600)
     return stored.read_text().strip()
 
 
@@ -157,6 +156,7 @@ def main() -> int:
             print(f"make run: {problem}", file=sys.stderr)  # noqa: T201
         return 2
 
+    VAR.mkdir(exist_ok=True)  # a fresh clone has none: it holds this run's files and data
     redis: EmbeddedRedis | None = None
     env = dict(os.environ)
     # The Procfile names `celery`, `gunicorn` and `python`: they are the virtualenv's.
