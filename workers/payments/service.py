@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 import structlog
 from sqlalchemy import select, update
@@ -34,6 +35,8 @@ UNKNOWN_USER = 0
 OPEN_STATUSES = (InvoiceStatus.CREATED.value, InvoiceStatus.PARTIAL.value)
 # An open invoice closer than this to its expiry is not offered again: the user needs time.
 REUSE_MARGIN = timedelta(minutes=5)
+# How long after a cancellation the poll still looks for late money.
+LATE_PAYMENT_WINDOW = timedelta(days=1)
 
 
 class Outcome(StrEnum):
@@ -328,13 +331,23 @@ def send_pay_link(
 
 
 def invoices_to_poll(session: Session, *, now: datetime, limit: int) -> list[str]:
-    """Open invoices polled longest ago (never-polled first), stamped as polled now."""
-    rows = session.execute(
-        select(Invoice.id, Invoice.uuid)
-        .where(Invoice.status.in_(OPEN_STATUSES), Invoice.uuid.is_not(None))
-        .order_by(Invoice.last_polled_at.is_not(None), Invoice.last_polled_at)
-        .limit(limit)
-    ).all()
+    """Invoices to ask CryptoCloud about, polled longest ago first, stamped as polled now.
+
+    Open invoices come first; spare room goes to invoices canceled in the last day, because
+    money that arrives after the deadline is still honoured and its postback may be lost too.
+    """
+    def oldest_polled(*where: Any) -> list[Any]:
+        return list(session.execute(
+            select(Invoice.id, Invoice.uuid)
+            .where(Invoice.uuid.is_not(None), *where)
+            .order_by(Invoice.last_polled_at.is_not(None), Invoice.last_polled_at)
+            .limit(limit)
+        ).all())
+
+    rows = oldest_polled(Invoice.status.in_(OPEN_STATUSES))
+    if len(rows) < limit:
+        rows += oldest_polled(Invoice.status == InvoiceStatus.CANCELED.value,
+                              Invoice.updated_at > now - LATE_PAYMENT_WINDOW)[: limit - len(rows)]
     if rows:
         session.execute(
             update(Invoice).where(Invoice.id.in_([row.id for row in rows]))

@@ -197,6 +197,26 @@ def test_poll_finds_a_payment_whose_postback_never_came(pipeline: Pipeline) -> N
         assert session.get_one(Invoice, invoice.id).last_polled_at is not None
 
 
+def test_poll_honours_money_that_arrives_after_the_invoice_was_canceled(
+    pipeline: Pipeline,
+) -> None:
+    """Canceled at expiry, then paid late with no postback: the poll still activates it."""
+    invoice = checkout(pipeline)
+    assert invoice.uuid is not None
+    pipeline.payments.set_state(invoice.uuid, "canceled")  # type: ignore[attr-defined]
+    pipeline.send(task_names.POLL_PENDING_INVOICES)
+    pipeline.drain()
+    with pipeline.sessions() as session:
+        assert session.get_one(Invoice, invoice.id).status == "canceled"
+    assert access_of(pipeline) is None
+    pipeline.payments.set_state(invoice.uuid, "paid")  # type: ignore[attr-defined]
+    pipeline.send(task_names.POLL_PENDING_INVOICES)
+    pipeline.drain()
+    access = access_of(pipeline)
+    assert access is not None and access.status == "active"
+    assert count(pipeline, AccessHistory, AccessHistory.action == "payment_activated") == 1
+
+
 def test_blocked_subscriber_is_recorded_not_retried(pipeline: Pipeline) -> None:
     """A user who blocked the bot: the DM effect fails once and the user is marked blocked."""
     invoice = checkout(pipeline)
