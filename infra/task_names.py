@@ -11,19 +11,16 @@ from __future__ import annotations
 PROCESS_PAYMENT_EVENT = "payments.process_event"
 RELAY_PAYMENT_INBOX = "payments.relay_inbox"
 CHECKOUT = "payments.checkout"
-RECHECK_INVOICE = "payments.recheck_invoice"
 
-# telegram queue: everything that talks to the Bot API
+# telegram queue (routes access.* and notifications.*): work that talks to the Bot API
 GRANT_INVITE = "access.grant_invite"
 HANDLE_JOIN_REQUEST = "access.handle_join_request"
+START_TRIAL = "access.start_trial"
 SEND_MESSAGE = "notifications.send_message"
-SEND_DOCUMENT = "notifications.send_document"
 
 # default queue: database-only use cases started by the bot
 ACCEPT_TERMS = "users.accept_terms"
 REGISTER_USER = "users.register"
-START_TRIAL = "access.start_trial"
-ADMIN_COMMAND = "admin.run_command"
 REQUEST_PAYOUT = "referrals.request_payout"
 DECIDE_PAYOUT = "referrals.decide_payout"
 

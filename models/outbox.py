@@ -24,6 +24,10 @@ SEND_MESSAGE = "sendMessage"
 GRANT_ACCESS = "grantAccess"
 
 
+# (effect id, method) pairs a committed transaction hands to workers/dispatch.py.
+Effects = list[tuple[int, str]]
+
+
 @dataclass(frozen=True)
 class Effect:
     id: int
@@ -58,6 +62,22 @@ def add_effect(
         },
         conflict=["key"],
     )
+
+
+def queue_message(
+    session: Session, *, key: str, chat_id: int, text: str, now: datetime,
+    buttons: list[list[dict[str, str]]] | None = None,
+) -> Effects:
+    """Write one message to the outbox under `key`; [] if that key was written before.
+
+    `buttons` are rows of inline buttons, each {"text", and "url" or "data"}.
+    """
+    payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
+    if buttons:
+        payload["buttons"] = buttons
+    effect_id = add_effect(session, key=key, method=SEND_MESSAGE, chat_id=chat_id,
+                           payload=payload, now=now)
+    return [] if effect_id is None else [(effect_id, SEND_MESSAGE)]
 
 
 def load_effect(session: Session, effect_id: int) -> Effect | None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from infra.cryptocloud import CryptoCloudClient, PaymentProvider
 from infra.db import create_engine, make_session_factory
 from infra.settings import Settings, load_settings
-from infra.telegram import SendBudget, TelegramGateway
+from infra.telegram import SendBudget, TelegramGateway, TelegramPort
 
 
 @dataclass
@@ -29,16 +29,14 @@ class WorkerContext:
     engine: Engine
     sessions: sessionmaker[Session]
     payments: PaymentProvider
-    telegram: Any  # TelegramGateway, or a fake with the same methods in tests
+    telegram: TelegramPort  # the real gateway, or infra.telegram.fake in tests
 
     def send(self, name: str, *args: Any) -> None:
         """Queue a task by name (after the commit that made it necessary)."""
         current_app.send_task(name, args=list(args))
 
     def close(self) -> None:
-        close = getattr(self.telegram, "close", None)
-        if close is not None:
-            close()
+        self.telegram.close()
         close_payments = getattr(self.payments, "close", None)
         if close_payments is not None:
             close_payments()

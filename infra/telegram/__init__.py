@@ -16,7 +16,7 @@ from infra.telegram.errors import (
     classify,
 )
 from infra.telegram.gateway import TelegramGateway
-from infra.telegram.port import TelegramPort
+from infra.telegram.port import TelegramPort, member_status
 from infra.telegram.rate_limit import BudgetTimeout, SendBudget
 from infra.telegram.retry import retry_countdown
 
@@ -31,5 +31,6 @@ __all__ = [
     "TelegramPort",
     "TelegramTransient",
     "classify",
+    "member_status",
     "retry_countdown",
 ]

@@ -27,6 +27,7 @@ from aiogram.methods import (
 from aiogram.types import (
     BufferedInputFile,
     ChatInviteLink,
+    ChatMemberRestricted,
     Message,
     ReplyMarkupUnion,
     ResultChatMemberUnion,
@@ -40,6 +41,18 @@ def _aware(moment: datetime | None, name: str) -> datetime | None:
     if moment is not None and moment.utcoffset() is None:
         raise ValueError(f"{name} must be an aware datetime (UTC)")
     return moment
+
+
+def member_status(member: ResultChatMemberUnion) -> str:
+    """The member's standing as a plain word: creator, administrator, member, left or kicked.
+
+    aiogram's status is a str enum whose str() is its name, so the value is compared; a
+    restricted user counts as a member only while still in the chat.
+    """
+    status = str(getattr(member.status, "value", member.status))
+    if isinstance(member, ChatMemberRestricted):
+        return "member" if member.is_member else "left"
+    return status
 
 
 class TelegramPort(ABC):

@@ -64,7 +64,8 @@ def test_every_task_name_routes_to_a_declared_queue(conf) -> None:  # type: igno
         task_names.SEND_RENEWAL_REMINDERS: "sweeps",
         task_names.GRANT_INVITE: "telegram",
         task_names.SEND_MESSAGE: "telegram",
-        task_names.ADMIN_COMMAND: "default",
+        task_names.ADMIN_ACTIVATE: "default",
+        task_names.START_TRIAL: "telegram",
     }
     for name, queue in expected.items():
         route = router.route({}, name)

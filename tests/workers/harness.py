@@ -24,6 +24,7 @@ class Pipeline(WorkerContext):
     """A worker context whose `send` queues tasks in memory instead of on Redis."""
 
     queued: deque[tuple[str, tuple[Any, ...]]]
+    telegram: Any  # the fake, which tests also script and inspect freely
 
     def send(self, name: str, *args: Any) -> None:
         self.queued.append((name, args))

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from infra import texts
-from infra.telegram import TelegramAlreadyDone, TelegramPermanent
+from infra.telegram import TelegramAlreadyDone, TelegramPermanent, member_status
 from models.domain import access as rules
 from models.history import record_history
 from models.outbox import Effect
@@ -41,9 +41,7 @@ def link_name(user_id: int) -> str:
 
 def is_member(ctx: WorkerContext, *, chat_id: int, user_id: int) -> bool:
     member = ctx.telegram.get_chat_member(chat_id=chat_id, user_id=user_id)
-    raw = getattr(member, "status", "")
-    status = str(getattr(raw, "value", raw))  # aiogram's ChatMemberStatus is a str Enum
-    return status in MEMBER_STATUSES or (status == "restricted" and bool(member.is_member))
+    return member_status(member) in MEMBER_STATUSES
 
 
 def _covered(session: Session, *, user_id: int, chat_id: int, now: datetime,
@@ -100,7 +98,7 @@ def grant_access(ctx: WorkerContext, effect: Effect) -> dict[str, Any]:
     message = ctx.telegram.send_message(
         chat_id=user_id,
         text=texts.invite(link=link_url, paid_through=paid_through),
-        reply_markup=keyboard({"url_button": {"text": texts.JOIN_BUTTON, "url": link_url}}),
+        reply_markup=keyboard({"buttons": [[{"text": texts.JOIN_BUTTON, "url": link_url}]]}),
     )
     with ctx.sessions.begin() as session:
         record_history(session, user_id=user_id, chat_id=chat_id, action="invite_sent",

@@ -25,6 +25,7 @@ from models import outbox
 from models.domain import access as rules
 from models.domain import ledger
 from models.history import record_history
+from models.outbox import Effects
 from models.schema import (
     Access,
     CommissionEntry,
@@ -36,7 +37,7 @@ from models.schema import (
     User,
 )
 from workers.access.service import as_rule, extend_access, locked_access, store
-from workers.users.service import Effects, grant
+from workers.users.service import grant
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,11 +11,8 @@ from workers.context import WorkerContext
 
 
 def keyboard(payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
-    """Inline keyboard from the effect payload: `url_button` and/or rows of `buttons`."""
+    """Inline keyboard from the rows of `buttons` in an effect payload ({text, url or data})."""
     rows: list[list[InlineKeyboardButton]] = []
-    if "url_button" in payload:
-        button = payload["url_button"]
-        rows.append([InlineKeyboardButton(text=button["text"], url=button["url"])])
     for row in payload.get("buttons", []):
         rows.append([
             InlineKeyboardButton(text=b["text"], url=b.get("url"), callback_data=b.get("data"))

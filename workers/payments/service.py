@@ -27,6 +27,7 @@ from models import outbox
 from models.domain import money
 from models.domain.invoices import InvoiceStatus, grants_access, next_status, time_left
 from models.history import record_history
+from models.outbox import Effects, queue_message
 from models.schema import CommissionEntry, Invoice, Plan, PlanChat, Referral, Referrer, User
 from workers.access.service import extend_access
 
@@ -52,34 +53,21 @@ class Outcome(StrEnum):
 class Settlement:
     outcome: Outcome
     invoice_id: int | None = None
-    effects: list[tuple[int, str]] = field(default_factory=list)  # (effect id, method)
+    effects: Effects = field(default_factory=list)
 
 
 def _alert_admins(
     session: Session, *, admins: frozenset[int], key: str, text: str, now: datetime
-) -> list[tuple[int, str]]:
-    effects = []
+) -> Effects:
+    effects: Effects = []
     for admin in sorted(admins):
-        effect_id = outbox.add_effect(
-            session, key=f"{key}:admin:{admin}", method=outbox.SEND_MESSAGE, chat_id=admin,
-            payload={"chat_id": admin, "text": text}, now=now,
-        )
-        if effect_id is not None:
-            effects.append((effect_id, outbox.SEND_MESSAGE))
+        effects += queue_message(session, key=f"{key}:admin:{admin}", chat_id=admin, text=text,
+                                 now=now)
     return effects
 
 
-def _message(
-    session: Session, *, key: str, chat_id: int, text: str, now: datetime,
-    button: tuple[str, str] | None = None,
-) -> list[tuple[int, str]]:
-    payload: dict[str, object] = {"chat_id": chat_id, "text": text}
-    if button is not None:
-        payload["url_button"] = {"text": button[0], "url": button[1]}
-    effect_id = outbox.add_effect(
-        session, key=key, method=outbox.SEND_MESSAGE, chat_id=chat_id, payload=payload, now=now
-    )
-    return [] if effect_id is None else [(effect_id, outbox.SEND_MESSAGE)]
+def _pay_button(invoice: Invoice) -> list[list[dict[str, str]]] | None:
+    return [[{"text": texts.PAY_BUTTON, "url": invoice.pay_link}]] if invoice.pay_link else None
 
 
 def _find_invoice(session: Session, state: InvoiceState) -> Invoice | None:
@@ -130,7 +118,7 @@ def _credit_commission(
 
 def _activate(
     session: Session, *, invoice: Invoice, paid: Decimal, now: datetime
-) -> list[tuple[int, str]]:
+) -> Effects:
     """Grant the plan's days once; later calls for the same invoice change nothing."""
     claimed = session.execute(
         update(Invoice)
@@ -149,7 +137,7 @@ def _activate(
             surplus_usd=assessment.surplus_usd, plan_price_usd=invoice.amount_usd,
             plan_days=plan.days,
         )
-    effects: list[tuple[int, str]] = []
+    effects: Effects = []
     chats = session.scalars(select(PlanChat.chat_id).where(PlanChat.plan_id == plan.id)).all()
     for chat_id in chats:
         change = extend_access(
@@ -240,7 +228,7 @@ def settle_invoice(
 
 def _tell_remainder(
     session: Session, *, invoice: Invoice, paid: Decimal, now: datetime
-) -> list[tuple[int, str]]:
+) -> Effects:
     remainder = money.assess_payment(expected_usd=invoice.amount_usd, paid_usd=paid)
     record_history(
         session, user_id=invoice.user_id, action="payment_partial", source="payment",
@@ -249,10 +237,10 @@ def _tell_remainder(
     )
     left = (time_left(expires_at=invoice.expires_at, now=now) if invoice.expires_at
             else timedelta(0))
-    return _message(
+    return queue_message(
         session, key=f"partial:{invoice.id}:{paid}", chat_id=invoice.user_id, now=now,
         text=texts.partial_payment(remainder=remainder.remainder_usd, time_left=left),
-        button=(texts.PAY_BUTTON, invoice.pay_link) if invoice.pay_link else None,
+        buttons=_pay_button(invoice),
     )
 
 
@@ -314,16 +302,16 @@ def store_provider_invoice(
 
 def send_pay_link(
     session: Session, *, invoice_id: int, request_key: str, now: datetime
-) -> list[tuple[int, str]]:
+) -> Effects:
     invoice = session.get_one(Invoice, invoice_id)
     plan = session.get_one(Plan, invoice.plan_id)
     if invoice.pay_link is None:
         return []
-    return _message(
+    return queue_message(
         session, key=f"paylink:{invoice.id}:{request_key}", chat_id=invoice.user_id, now=now,
         text=texts.pay_invoice(plan_title=plan.title, amount=invoice.amount_usd,
                                expires_at=invoice.expires_at),
-        button=(texts.PAY_BUTTON, invoice.pay_link),
+        buttons=_pay_button(invoice),
     )
 
 

@@ -19,9 +19,10 @@ from infra import texts
 from infra.db import insert_ignore
 from models.domain import ledger
 from models.history import record_history
+from models.outbox import Effects
+from models.outbox import queue_message as message
 from models.schema import CommissionEntry, PayoutRequest, Referrer, TelegramEffect
 from workers.admin.service import ledger_entries
-from workers.users.service import Effects, message
 
 NOT_A_REFERRER = "not_a_referrer"
 BAD_WALLET = "bad_wallet"

@@ -27,13 +27,20 @@ from infra import texts
 from infra.db import insert_ignore
 from infra.logging import get_logger
 from infra.settings import Settings
-from infra.telegram import TelegramAlreadyDone, TelegramPermanent, TelegramTransient
+from infra.telegram import (
+    TelegramAlreadyDone,
+    TelegramPermanent,
+    TelegramTransient,
+    member_status,
+)
 from models.domain import access as rules
 from models.history import record_history
+from models.outbox import Effects
+from models.outbox import queue_message as message
 from models.schema import Access, AccessHistory, RenewalReminder, SweepHold
 from workers.access.service import as_rule
 from workers.context import WorkerContext
-from workers.users.service import Effects, grant, message
+from workers.users.service import grant
 
 log = get_logger("workers.sweeps")
 
@@ -236,13 +243,7 @@ def _standing(ctx: WorkerContext, row: Due) -> str:
     """"admin" for configured admins, else the person's status in the channel."""
     if row.user_id in ctx.settings.admins:
         return "admin"
-    member = ctx.telegram.get_chat_member(chat_id=row.chat_id, user_id=row.user_id)
-    status = getattr(member, "status", "left")
-    # aiogram gives a ChatMemberStatus (a str enum whose str() is its name): compare values.
-    status = str(getattr(status, "value", status))
-    if status == "restricted":
-        return "member" if member.is_member else "left"
-    return status
+    return member_status(ctx.telegram.get_chat_member(chat_id=row.chat_id, user_id=row.user_id))
 
 
 def _kick(ctx: WorkerContext, row: Due) -> None:

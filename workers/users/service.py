@@ -18,10 +18,10 @@ from infra.db import insert_ignore
 from models import outbox
 from models.domain import access as rules
 from models.history import record_history
+from models.outbox import Effects
+from models.outbox import queue_message as message
 from models.schema import Invoice, Referral, TelegramEffect, User
 from workers.access.service import as_rule, locked_access, store
-
-Effects = list[tuple[int, str]]
 
 TRIAL_REFUSAL_TEXTS = {
     rules.TrialRefusal.ALREADY_USED: texts.TRIAL_ALREADY_USED,
@@ -88,15 +88,6 @@ def accept_terms(session: Session, *, profile: Profile, now: datetime) -> None:
                     .values(terms_accepted_at=now))
 
 
-def message(session: Session, *, key: str, chat_id: int, text: str, now: datetime,
-            buttons: list[list[dict[str, str]]] | None = None) -> Effects:
-    """Write one message to the outbox under `key`; [] if that key was written before."""
-    payload: dict[str, object] = {"chat_id": chat_id, "text": text}
-    if buttons:
-        payload["buttons"] = buttons
-    effect_id = outbox.add_effect(session, key=key, method=outbox.SEND_MESSAGE, chat_id=chat_id,
-                                  payload=payload, now=now)
-    return [] if effect_id is None else [(effect_id, outbox.SEND_MESSAGE)]
 
 
 def grant(session: Session, *, key: str, user_id: int, chat_id: int, access_id: int,
