@@ -27,7 +27,7 @@ def test_a_taken_port_is_named_with_the_setting_to_change(occupied_port: int) ->
     settings = load_settings(_env_file=None, webhook_bind=f"127.0.0.1:{occupied_port}",
                              telegram_api_base=f"http://127.0.0.1:{free_port()}",
                              cryptocloud_api_base=f"http://127.0.0.1:{occupied_port}",
-                             embedded_redis_port=free_port())
+                             embedded_redis_port=free_port(), flower_port=free_port())
     problems = run.taken_ports(settings)
     assert any("the webhook gateway" in p and "WEBHOOK_BIND" in p for p in problems)
     assert any("CryptoCloud stand-in" in p and "CRYPTOCLOUD_API_BASE" in p for p in problems)
@@ -47,7 +47,7 @@ def test_sandbox_mode_adds_both_stand_ins_with_the_sweep_button() -> None:
 def test_production_credentials_start_no_stand_in() -> None:
     """With real credentials only the Procfile's processes run."""
     settings = load_settings(
-        _env_file=None, bot_token="42:real", channel_id=-1005, cryptocloud_api_key="k",
+        _env_file=None, bot_token="4242424242:AAF" + "x" * 32, channel_id=-1005, cryptocloud_api_key="k",
         cryptocloud_shop_id="s", cryptocloud_secret_key="x", redis_url="redis://127.0.0.1:1/0",
     )
     names = [line.split(":", 1)[0] for line in run.procfile(settings).splitlines()]
