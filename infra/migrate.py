@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from infra.db import create_engine, make_session_factory
+from infra.redact import redact_url
 from infra.settings import Settings, settings_or_exit
 from models.migrations import upgrade
 from models.schema import Plan, PlanChat
@@ -43,7 +44,7 @@ def main() -> int:
     settings = settings_or_exit()
     seeded = migrate_and_seed(settings)
     note = f", seeded {seeded} plan(s) from PLANS" if seeded else ""
-    print(f"database at {settings.database_url} is up to date{note}", file=sys.stderr)  # noqa: T201
+    print(f"database at {redact_url(settings.database_url)} is up to date{note}", file=sys.stderr)  # noqa: T201
     return 0
 
 

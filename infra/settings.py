@@ -21,11 +21,13 @@ import re
 import sys
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from infra.embedded_redis import EmbeddedRedis, stored_password
 from infra.redact import redact_url
 from models.domain.plans import PlanSpec, parse_plans
 
@@ -334,7 +336,12 @@ class Settings(BaseSettings):
 
     @property
     def broker_url(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
+        """REDIS_URL, or the embedded Redis of `make run` with the password it keeps in var/."""
+        if self.redis_url:
+            return self.redis_url
+        data_dir = Path(self.embedded_redis_dir)
+        return EmbeddedRedis(port=self.embedded_redis_port, data_dir=data_dir,
+                             password=stored_password(data_dir)).url
 
     @property
     def grace(self) -> timedelta:
