@@ -16,6 +16,7 @@ reported, one line each, before anything starts.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import sys
@@ -141,6 +142,8 @@ class Settings(BaseSettings):
 
     # Processes
     webhook_bind: str = "127.0.0.1:8080"
+    # Addresses whose X-Forwarded-For the gateway believes (nginx on this host); "none" for none.
+    trusted_proxies: Annotated[frozenset[str], NoDecode] = frozenset({"127.0.0.1", "::1"})
     flower_basic_auth: SecretStr | None = None
     flower_port: int = Field(default=5555, gt=0, lt=65536)
     # The worker's Prometheus exporter on 127.0.0.1; 0 turns it off.
@@ -199,6 +202,18 @@ class Settings(BaseSettings):
         if examples:
             raise ValueError(f"{examples[0]} is the example from .env.example: put real user ids")
         return frozenset(ids)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_trusted_proxies(cls, value: Any) -> Any:
+        parts = _comma_separated(value)
+        if parts == ["none"]:
+            return frozenset()
+        try:
+            return frozenset(str(ipaddress.ip_address(part)) for part in parts)
+        except ValueError:
+            raise ValueError(f"expected IP addresses separated by commas, or none, got {value!r}"
+                             ) from None
 
     @field_validator("plans", mode="before")
     @classmethod

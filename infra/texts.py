@@ -240,6 +240,7 @@ COMMAND_DESCRIPTIONS = {
 # Admin commands ---------------------------------------------------------------------------
 
 ADMIN_REFUSED = "This command is for admins only."
+ADMIN_PRIVATE_ONLY = "Admin commands work only in a private chat with the bot."
 ADMIN_QUEUED = "On it; you will get a message when it is done."
 USAGE_ACTIVATE = "Usage: /activate <user_id> <days>"
 USAGE_EDIT = "Usage: /edit <user_id> remove|setdays <days>|marktrial|resettrial"

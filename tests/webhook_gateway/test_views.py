@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import structlog.testing
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -167,3 +168,18 @@ def test_readyz_is_200_when_everything_answers(db_url: str, redis_url: str) -> N
     finally:
         app.extensions["gateway"]["engine"].dispose()
 
+
+
+@pytest.mark.parametrize(("remote", "logged"), [
+    ("127.0.0.1", "203.0.113.9"),     # our nginx: the address it appended is the client's
+    ("198.51.100.7", "198.51.100.7"),  # anyone else: their X-Forwarded-For is not believed
+])
+def test_the_client_address_behind_nginx_is_logged(client: FlaskClient, remote: str,
+                                                   logged: str) -> None:
+    """Behind nginx the real client is logged; a direct caller cannot forge it."""
+    with structlog.testing.capture_logs() as logs:
+        answer = client.post("/cryptocloud_webhook", data=b"token=forged", headers={
+            **FORM, "X-Forwarded-For": "10.9.9.9, 203.0.113.9"},
+            environ_base={"REMOTE_ADDR": remote})
+    assert answer.status_code in (400, 401, 403)
+    assert [entry["remote"] for entry in logs if "remote" in entry] == [logged]

@@ -39,6 +39,7 @@ from models.outbox import Effects
 from models.outbox import queue_message as message
 from models.schema import Access, AccessHistory, RenewalReminder, SweepHold
 from workers.access.service import as_rule
+from workers.admin.service import Command, authorized
 from workers.context import WorkerContext
 from workers.users.service import grant
 
@@ -332,7 +333,10 @@ def confirm_hold(ctx: WorkerContext, *, admin_id: int, now: datetime) -> Confirm
     the rows the admin approved are still due under the confirmed hold's cutoff.
     """
     settings = ctx.settings
-    if admin_id not in settings.admins:
+    with ctx.sessions.begin() as session:
+        allowed = authorized(session, admins=settings.admins, now=now, command=Command(
+            actor_id=admin_id, text="/sweep_confirm", request_key=f"sweep_confirm:{admin_id}"))
+    if not allowed:
         log.warning("sweep_confirm_refused", admin_id=admin_id)
         return Confirmation("not an admin")
     if settings.sweep_dry_run:

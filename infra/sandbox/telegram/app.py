@@ -6,6 +6,7 @@ import threading
 
 from aiohttp import web
 
+from infra.sandbox.same_origin import same_origin_control
 from infra.sandbox.telegram import bot_api, control, operator_actions, page
 from infra.sandbox.telegram.bot_api import CLOSING, WORLD
 from infra.sandbox.telegram.operator_actions import OperatorAction
@@ -17,7 +18,8 @@ from infra.sandbox.telegram.world import TelegramWorld
 def create_app(
     world: TelegramWorld, *, actions: list[OperatorAction] | None = None
 ) -> web.Application:
-    app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
+    app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024,
+                          middlewares=[same_origin_control])
     app[WORLD] = world
     app[CLOSING] = threading.Event()
     bot_api.add_routes(app)
