@@ -180,6 +180,16 @@ class Settings(BaseSettings):
             raise ValueError("not a bot token from @BotFather (expected <digits>:<35 characters>)")
         return value
 
+    @field_validator("flower_basic_auth")
+    @classmethod
+    def _check_flower_login(cls, value: SecretStr | None) -> SecretStr | None:
+        # Flower lets in whoever matches any entry: an entry without a password is a door.
+        logins = value.get_secret_value().split(",") if value is not None else []
+        if any(not user or not password for user, _, password in
+               (login.strip().partition(":") for login in logins)):
+            raise ValueError("expected user:password (each entry, comma-separated)")
+        return value
+
     @field_validator("channel_id")
     @classmethod
     def _check_channel_id(cls, value: int | None) -> int | None:

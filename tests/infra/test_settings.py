@@ -87,6 +87,9 @@ def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"BOT_TOKEN": TOKEN, "ALLOW_PAYMENT_SANDBOX": "true"},
          "CHANNEL_ID: required when BOT_TOKEN is set"),
         ({"TELEGRAM_RATE_PER_SEC": "0"}, "TELEGRAM_RATE_PER_SEC: Input should be greater than 0"),
+        ({"TRUSTED_PROXIES": "nginx"}, "TRUSTED_PROXIES: expected IP addresses"),
+        ({"FLOWER_BASIC_AUTH": "admin:,ops:pw"}, "FLOWER_BASIC_AUTH: expected user:password"),
+        ({"FLOWER_BASIC_AUTH": "admin"}, "FLOWER_BASIC_AUTH: expected user:password"),
     ],
 )
 def test_bad_values_name_the_variable(
@@ -220,6 +223,16 @@ def test_a_real_bot_with_the_payment_stand_in_needs_the_explicit_setting(
     allowed = settings_from(monkeypatch, ALLOW_PAYMENT_SANDBOX="true")
     assert allowed.payment_sandbox_with_real_bot
     assert allowed.cryptocloud_base == SANDBOX_CRYPTOCLOUD_API_BASE
+
+
+def test_trusted_proxies_default_to_loopback_and_can_be_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Empty trusts the local nginx only; `none` trusts nobody; addresses are normalised."""
+    assert settings_from(monkeypatch).trusted_proxies == {"127.0.0.1", "::1"}
+    assert settings_from(monkeypatch, TRUSTED_PROXIES="none").trusted_proxies == frozenset()
+    assert settings_from(monkeypatch, TRUSTED_PROXIES="10.0.0.2, 0:0::1").trusted_proxies == {
+        "10.0.0.2", "::1"}
 
 
 def test_a_malformed_url_is_shown_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
