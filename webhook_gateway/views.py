@@ -72,7 +72,7 @@ def _handle() -> Answer:
         bound.error("postback_not_recorded", error=type(error).__name__)
         return {"error": "not accepted, retry later"}, 503, {"Retry-After": "30"}
 
-    if not entry.processed:
+    if entry.needs_processing:
         try:
             gateway["celery"].send_task(
                 task_names.PROCESS_PAYMENT_EVENT, args=[entry.id], retry=False

@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from infra import task_names
 from infra.cryptocloud import CryptoCloudRejected, CryptoCloudUnavailable
 from infra.logging import get_logger
 from models import inbox
 from models.outbox import stale_pending_effects
-from models.schema import Invoice, PaymentEvent
+from models.schema import Invoice
 from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.context import context
 from workers.dispatch import dispatch
-from workers.payments import service
-from workers.retrying import retrying
+from workers.payments import events, service
+from workers.retrying import DB_RETRYING, retrying
 
 log = get_logger("workers.payments")
 
@@ -31,32 +31,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@shared_task(name=task_names.PROCESS_PAYMENT_EVENT, **RETRYING)
-def process_event(event_id: int) -> str:
-    ctx = context()
-    with ctx.sessions.begin() as session:
-        event = session.get(PaymentEvent, event_id)
-        if event is None or event.processed_at is not None:
-            return "nothing to do"
-        uuid = event.invoice_uuid
-    bound = log.bind(event_id=event_id, invoice_uuid=uuid)
-    states = {state.uuid: state for state in ctx.payments.invoice_info([uuid])}
-    with ctx.sessions.begin() as session:
-        now = _now()
-        if uuid in states:
-            settlement = service.settle_invoice(
-                session, state=states[uuid], now=now, admins=ctx.settings.admins
-            )
-        else:
-            settlement = service.unknown_invoice(
-                session, uuid=uuid, now=now, admins=ctx.settings.admins,
-                details={"reason": "CryptoCloud does not report this invoice"},
-            )
-        inbox.mark_processed(session, event_id, now=now)
-    dispatch(settlement.effects)
-    bound.info("payment_event_processed", outcome=settlement.outcome,
-               invoice_id=settlement.invoice_id)
-    return settlement.outcome.value
+@shared_task(name=task_names.PROCESS_PAYMENT_EVENT, bind=True, **DB_RETRYING)
+def process_event(self: Task, event_id: int) -> str:
+    run = events.process_event(context(), event_id, retries=self.request.retries)
+    if run.retry_in is not None:
+        raise self.retry(countdown=run.retry_in)
+    return run.outcome
 
 
 @shared_task(name=task_names.RELAY_PAYMENT_INBOX)
@@ -101,7 +81,7 @@ def poll_pending_invoices() -> int:
                                     "paid_usd": str(state.paid_usd)}),
                 now=now,
             )
-            if not entry.processed:
+            if entry.needs_processing:
                 to_process.append(entry.id)
         service.expired_unknown_to_provider(
             session, uuids=uuids, answered={state.uuid for state in states}, now=now
