@@ -9,6 +9,7 @@ Messages and invites are written to the outbox in the same transaction and sent 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -324,6 +325,14 @@ class CheckoutRefused(Exception):
     """The checkout cannot start; the message is for logs, the user gets a friendly text."""
 
 
+class UnknownUser(CheckoutRefused):
+    """No user row yet (the task that records it has not run): worth a short wait."""
+
+
+class PlanGone(CheckoutRefused):
+    """The plan is not on sale (any more): final."""
+
+
 @dataclass(frozen=True)
 class CheckoutStart:
     invoice_id: int
@@ -336,10 +345,10 @@ def start_checkout(
     """Reuse the user's open invoice for the plan, or record a new one (serialised per user)."""
     user = session.scalar(select(User).where(User.id == user_id).with_for_update())
     if user is None:
-        raise CheckoutRefused(f"unknown user {user_id}")
+        raise UnknownUser(f"unknown user {user_id}")
     plan = session.scalar(select(Plan).where(Plan.code == plan_code, Plan.active.is_(True)))
     if plan is None:
-        raise CheckoutRefused(f"no active plan {plan_code!r}")
+        raise PlanGone(f"no active plan {plan_code!r}")
     open_invoices = session.scalars(
         select(Invoice)
         .where(Invoice.user_id == user_id, Invoice.plan_id == plan.id,
@@ -359,6 +368,23 @@ def start_checkout(
     session.add(invoice)
     session.flush()
     return CheckoutStart(invoice.id, needs_provider_invoice=True)
+
+
+def tell_checkout_refused(
+    session: Session, *, user_id: int, request_key: str, text: str, now: datetime,
+    admins: frozenset[int] = frozenset(), error: str | None = None,
+) -> Effects:
+    """The subscriber who tapped learns why no pay link comes; with `error`, admins learn it too
+    (once an hour per distinct error, so a provider refusing everyone is one alert, not many)."""
+    effects = queue_message(session, key=f"checkout_refused:{request_key}", chat_id=user_id,
+                            text=text, now=now)
+    if error is not None:
+        digest = hashlib.sha256(error.encode()).hexdigest()[:16]
+        effects += _alert_admins(
+            session, admins=admins, key=f"alert:checkout:{digest}:{now:%Y%m%d%H}", now=now,
+            text=texts.alert_checkout_failed(user_id=user_id, error=error),
+        )
+    return effects
 
 
 def store_provider_invoice(

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from celery import Task, shared_task
 
 from infra import task_names
-from infra.cryptocloud import CryptoCloudRejected, CryptoCloudUnavailable
+from infra.cryptocloud import CryptoCloudUnavailable
 from infra.logging import get_logger
 from models import inbox
 from models.outbox import stale_pending_effects
-from models.schema import Invoice
 from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.context import context
 from workers.dispatch import dispatch
+from workers.payments import checkout as checkout_flow
 from workers.payments import events, service
 from workers.retrying import DB_RETRYING, retrying
 
@@ -91,41 +92,14 @@ def poll_pending_invoices() -> int:
     return len(to_process)
 
 
-@shared_task(name=task_names.CHECKOUT, **RETRYING)
-def checkout(user_id: int, plan_code: str, request_key: str) -> str:
-    """Create (or reuse) the user's invoice for a plan and send them the pay link."""
-    ctx = context()
-    bound = log.bind(user_id=user_id, plan=plan_code)
-    try:
-        with ctx.sessions.begin() as session:
-            start = service.start_checkout(session, user_id=user_id, plan_code=plan_code,
-                                           now=_now())
-    except service.CheckoutRefused as refused:
-        bound.warning("checkout_refused", reason=str(refused))
-        return "refused"
-    if start.needs_provider_invoice:
-        with ctx.sessions.begin() as session:
-            invoice = session.get_one(Invoice, start.invoice_id)
-            order_id, amount = invoice.order_id, invoice.amount_usd
-        try:
-            created = ctx.payments.create_invoice(
-                order_id=order_id, amount_usd=amount,
-                ttl=timedelta(minutes=ctx.settings.invoice_ttl_minutes),
-            )
-        except CryptoCloudRejected as rejected:
-            bound.error("checkout_provider_rejected", error=str(rejected))
-            return "rejected"
-        with ctx.sessions.begin() as session:
-            stored = service.store_provider_invoice(
-                session, invoice_id=start.invoice_id, uuid=created.uuid, link=created.link,
-                expires_at=created.expires_at,
-            )
-        if not stored:  # a concurrent attempt attached its own invoice first
-            ctx.payments.cancel_invoice(created.uuid)
-    with ctx.sessions.begin() as session:
-        effects = service.send_pay_link(session, invoice_id=start.invoice_id,
-                                        request_key=request_key, now=_now())
-    dispatch(effects)
-    bound.info("checkout_ready", invoice_id=start.invoice_id,
-               reused=not start.needs_provider_invoice)
-    return "sent"
+@shared_task(name=task_names.CHECKOUT, bind=True, **DB_RETRYING)
+def checkout(self: Task, user: int | dict[str, Any], plan_code: str, request_key: str) -> str:
+    """Create (or reuse) the user's invoice for a plan and send them the pay link.
+
+    `user` is the Telegram profile the bot saw (older bots sent the bare id).
+    """
+    run = checkout_flow.checkout(context(), user=user, plan_code=plan_code,
+                                 request_key=request_key, retries=self.request.retries)
+    if run.retry_in is not None:
+        raise self.retry(countdown=run.retry_in)
+    return run.outcome
