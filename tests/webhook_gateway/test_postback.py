@@ -102,3 +102,48 @@ def test_malformed_postbacks_get_a_precise_status(
     with pytest.raises(PostbackRejected) as refused:
         read(content_type, body)
     assert refused.value.status == status
+
+
+@pytest.mark.parametrize(
+    ("claims", "shape"),
+    [
+        ({"id": 13}, "number"),
+        ({"id": None}, "absent"),
+        ({"id": "13"}, "text, not an invoice code"),
+        ({"id": None, "uuid": "INV-AB12CD34"}, "invoice code"),
+        ({"id": ["AB12CD34"]}, "list"),
+    ],
+    ids=["numeric", "absent", "short-text", "uuid-claim", "list"],
+)
+def test_token_claims_that_name_no_invoice_are_accepted(
+    claims: dict[str, object], shape: str
+) -> None:
+    """A well-signed, unexpired token whose claim is numeric (the docs' own example), absent or
+    not an invoice code is authentic (reference §5 decision); its shape is reported."""
+    data = postbacks.fields("AB12CD34", tok=postbacks.token("AB12CD34", claims=claims))
+    got = read(FORM, postbacks.form_body(data))
+    assert (got.invoice_code, got.claim_shape) == ("AB12CD34", shape)
+
+
+def test_uuid_claim_naming_another_invoice_is_refused() -> None:
+    """A `uuid` claim that reads as another invoice's code is refused like an `id` one."""
+    tok = postbacks.token("AB12CD34", claims={"id": None, "uuid": "INV-ZZ99ZZ99"})
+    with pytest.raises(PostbackRejected) as refused:
+        read(FORM, postbacks.form_body(postbacks.fields("AB12CD34", tok=tok)))
+    assert (refused.value.status, refused.value.reason) == (401, "token is for another invoice")
+
+
+@pytest.mark.parametrize("opening", ["[", '{"a":'], ids=["lists", "objects"])
+def test_deeply_nested_json_is_a_400_not_a_crash(opening: str) -> None:
+    """60 KB of nesting exhausts the JSON parser's stack: a precise 400, never a RecursionError."""
+    body = (opening * (60 * 1024 // len(opening))).encode()
+    with pytest.raises(PostbackRejected) as refused:
+        read(JSON, body)
+    assert refused.value.status == 400
+
+
+def test_nul_bytes_never_reach_the_stored_body() -> None:
+    """A signed postback carrying a NUL byte is kept with the NUL replaced (PostgreSQL text
+    cannot hold one, and the answer must not become a 503)."""
+    body = postbacks.form_body(postbacks.fields("AB12CD34")) + b"&note=a\x00b"
+    assert "\x00" not in read(FORM, body).raw_body

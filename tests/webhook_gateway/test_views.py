@@ -167,3 +167,31 @@ def test_readyz_is_200_when_everything_answers(db_url: str, redis_url: str) -> N
     finally:
         app.extensions["gateway"]["engine"].dispose()
 
+
+
+@pytest.mark.parametrize(("expired_ago", "status"), [(10, 200), (60, 401)])
+def test_postback_leeway_setting_is_honoured(db_url: str, expired_ago: int, status: int) -> None:
+    """With POSTBACK_LEEWAY_SECONDS=30 a token expired 10 s ago is accepted (clock skew) and one
+    expired 60 s ago is refused."""
+    settings = load_settings(_env_file=None, database_url=db_url,
+                             redis_url="redis://127.0.0.1:1/0", postback_leeway_seconds=30)
+    app = create_app({"settings": settings, "TESTING": True})
+    app.extensions["gateway"]["celery"] = RecordingProducer()
+    try:
+        tok = postbacks.token("AB12CD34", exp_in=-expired_ago)
+        answer = app.test_client().post(
+            "/cryptocloud_webhook", headers=FORM,
+            data=postbacks.form_body(postbacks.fields("AB12CD34", tok=tok)))
+        assert answer.status_code == status
+        assert len(events(app)) == (1 if status == 200 else 0)
+    finally:
+        app.extensions["gateway"]["engine"].dispose()
+
+
+def test_signed_postback_with_a_nul_byte_is_stored_not_a_503(
+    app: Flask, client: FlaskClient
+) -> None:
+    """A NUL byte in a genuine postback's body does not make the database refuse the row."""
+    body = postbacks.form_body(postbacks.fields("AB12CD34")) + b"&note=a%00b\x00"
+    assert client.post("/cryptocloud_webhook", data=body, headers=FORM).status_code == 200
+    assert len(events(app)) == 1
