@@ -22,7 +22,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import OperationalError
 
-from infra.cryptocloud import CryptoCloudUnavailable
+from infra.cryptocloud import (
+    CryptoCloudError,
+    CryptoCloudMoved,
+    CryptoCloudRejected,
+    CryptoCloudUnavailable,
+)
 from infra.logging import get_logger
 from models import inbox
 from models.schema import PaymentEvent
@@ -72,6 +77,11 @@ def process_event(ctx: WorkerContext, event_id: int, *, retries: int) -> EventRu
     except OperationalError:
         raise  # the database itself: the task's own retry policy
     except Exception as error:  # any other failure is counted, never looped on
+        if isinstance(error, CryptoCloudError) and _our_configuration(error):
+            # Every event fails alike until an operator fixes the setting: not this event's
+            # fault, so it stays open without counting (the poll and relay bring it back).
+            return _leave_open(ctx, event_id, received_at=received_at, retries=retries,
+                               reason=str(error))
         bound.exception("payment_event_failed")
         return _count_failure(ctx, event_id, uuid=uuid, error=f"{type(error).__name__}: {error}")
     dispatch(settlement.effects)
@@ -81,6 +91,12 @@ def process_event(ctx: WorkerContext, event_id: int, *, retries: int) -> EventRu
     bound.info("payment_event_processed", outcome=settlement.outcome,
                invoice_id=settlement.invoice_id)
     return EventRun(settlement.outcome.value)
+
+
+def _our_configuration(error: CryptoCloudError) -> bool:
+    """A moved API host or a refused key: fixed by an operator, the same for every event."""
+    return isinstance(error, CryptoCloudMoved) or (
+        isinstance(error, CryptoCloudRejected) and error.status_code in (401, 403))
 
 
 def _leave_open(

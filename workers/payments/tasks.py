@@ -9,7 +9,11 @@ from typing import Any
 from celery import Task, shared_task
 
 from infra import task_names
-from infra.cryptocloud import CryptoCloudUnavailable
+from infra.cryptocloud import (
+    CryptoCloudProtocolError,
+    CryptoCloudRejected,
+    CryptoCloudUnavailable,
+)
 from infra.logging import get_logger
 from models import inbox
 from models.outbox import stale_pending_effects
@@ -68,7 +72,12 @@ def poll_pending_invoices() -> int:
         uuids = service.invoices_to_poll(session, now=_now(), limit=POLL_BATCH)
     if not uuids:
         return 0
-    states = ctx.payments.invoice_info(uuids)
+    try:
+        states = ctx.payments.invoice_info(uuids)
+    except (CryptoCloudRejected, CryptoCloudProtocolError) as error:
+        # A moved host or revoked key fails every poll alike: one line each time, no dead letter.
+        log.error("poll_failed", error=str(error))
+        return 0
     to_process: list[int] = []
     with ctx.sessions.begin() as session:
         now = _now()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from infra import task_names
-from infra.cryptocloud import CryptoCloudRejected, CryptoCloudUnavailable
+from infra.cryptocloud import CryptoCloudMoved, CryptoCloudRejected, CryptoCloudUnavailable
 from models import inbox
 from models.schema import AccessHistory, Invoice, PaymentEvent
 from tests.workers.harness import Pipeline
@@ -109,3 +109,20 @@ def test_provider_outage_leaves_the_event_open_without_counting_it_as_failed(
     with pipeline.sessions() as session:
         assert event_id in inbox.unprocessed_event_ids(
             session, received_before=datetime.now(UTC) + timedelta(seconds=1), limit=10)
+
+
+def test_moved_api_host_leaves_events_open_and_the_poll_quiet(pipeline: Pipeline) -> None:
+    """CryptoCloud's old host redirecting fails every call alike until an operator changes
+    CRYPTOCLOUD_API_BASE: events stay open uncounted, the poll logs and fails nothing."""
+    invoice = checkout(pipeline)
+    event_id = record(pipeline, invoice, "paid")
+    moved = CryptoCloudMoved("CryptoCloud API has moved; set CRYPTOCLOUD_API_BASE=https://x",
+                             operation="invoice/merchant/info")
+    pipeline.payments.fail_next(*[moved] * 30)  # type: ignore[attr-defined]
+    pipeline.send(task_names.PROCESS_PAYMENT_EVENT, event_id)
+    pipeline.send(task_names.POLL_PENDING_INVOICES)
+    results = pipeline.drain()
+    assert (task_names.POLL_PENDING_INVOICES, 0) in results
+    open_event = event(pipeline, event_id)
+    assert open_event.processed_at is None and open_event.attempts == 0
+    assert "CRYPTOCLOUD_API_BASE" in (open_event.last_error or "")
