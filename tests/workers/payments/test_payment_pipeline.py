@@ -31,6 +31,7 @@ from tests.workers.payments.conftest import (
     report,
     texts_to,
 )
+from workers.payments import service
 
 
 def test_checkout_sends_one_pay_link_and_reuses_the_open_invoice(pipeline: Pipeline) -> None:
@@ -233,3 +234,45 @@ def test_poll_reports_each_top_up_of_a_partial_payment(pipeline: Pipeline) -> No
     assert len(remainders) == 2
     with pipeline.sessions() as session:
         assert session.get_one(Invoice, invoice.id).paid_usd == Decimal("7.00")
+
+
+def test_a_second_settlement_past_the_status_machine_still_activates_once(
+    pipeline: Pipeline,
+) -> None:
+    """The invoice's status is rewound to created (by hand, or a restored backup) and a
+    distinct event settles it again: activated_at, not the status, keeps the grant to one."""
+    invoice = checkout(pipeline)
+    report(pipeline, invoice, "paid")
+    pipeline.drain()
+    first = access_of(pipeline)
+    assert first is not None and first.paid_through is not None
+    with pipeline.sessions.begin() as session:
+        session.get_one(Invoice, invoice.id).status = "created"
+    assert invoice.uuid is not None
+    with pipeline.sessions.begin() as session:
+        settlement = service.settle_invoice(
+            session, state=pipeline.payments.invoice_info([invoice.uuid])[0],
+            now=datetime.now(UTC), admins=pipeline.settings.admins)
+    pipeline.drain()
+    assert settlement.effects == []
+    assert count(pipeline, AccessHistory, AccessHistory.action == "payment_activated") == 1
+    again = access_of(pipeline)
+    assert again is not None and again.paid_through == first.paid_through
+
+
+def test_commission_is_a_share_of_the_amount_paid_not_of_the_price(pipeline: Pipeline) -> None:
+    """$15 paid on a $10 plan at 12.5 %: the referrer earns $1.88 (15 × 12.5 %, rounded half
+    up once), not $1.25."""
+    add_user(pipeline.sessions, REFERRER)
+    with pipeline.sessions.begin() as session:
+        now = datetime.now(UTC)
+        session.add(Referrer(user_id=REFERRER, pct=Decimal("12.50"), created_at=now,
+                             updated_at=now))
+        session.flush()
+        session.add(Referral(referred_user_id=SUBSCRIBER, referrer_id=REFERRER, created_at=now))
+    invoice = checkout(pipeline)
+    report(pipeline, invoice, "overpaid", paid_usd=Decimal("15.00"))
+    pipeline.drain()
+    with pipeline.sessions() as session:
+        amounts = session.scalars(select(CommissionEntry.amount)).all()
+    assert amounts == [Decimal("1.88")]
