@@ -16,7 +16,7 @@ from infra.sandbox.cryptocloud.world import CryptoCloudWorld
 
 def create_app(world: CryptoCloudWorld, *, tick_seconds: float = 1.0) -> web.Application:
     """Serve `world`; every `tick_seconds` overdue invoices are canceled even if nobody reads."""
-    app = web.Application(middlewares=[api.authenticate, control.control_errors])
+    app = web.Application(middlewares=[api.moved, api.authenticate, control.control_errors])
     app[WORLD] = world
     api.register(app.router)
     control.register(app.router)
