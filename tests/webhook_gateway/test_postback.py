@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from infra.settings import SANDBOX_CRYPTOCLOUD_SECRET_KEY
 from tests.fixtures import postbacks
@@ -147,3 +149,38 @@ def test_nul_bytes_never_reach_the_stored_body() -> None:
     cannot hold one, and the answer must not become a 503)."""
     body = postbacks.form_body(postbacks.fields("AB12CD34")) + b"&note=a\x00b"
     assert "\x00" not in read(FORM, body).raw_body
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
+                                                                max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(content_type=st.sampled_from([FORM, JSON, f"{JSON}; charset=utf-8", "text/plain", ""]),
+       body=st.binary(max_size=512))
+def test_any_bytes_are_read_or_refused_precisely(content_type: str, body: bytes) -> None:
+    """Whatever bytes arrive under whatever type, reading either succeeds or refuses with a
+    4xx: no other exception can escape to become a 500."""
+    try:
+        read(content_type, body)
+    except PostbackRejected as refused:
+        assert 400 <= refused.status < 500
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.dictionaries(st.sampled_from(["invoice_id", "token", "invoice_info", "order_id",
+                                             "status"]), JSON_VALUES),
+       form=st.booleans())
+def test_any_field_values_are_read_or_refused_precisely(data: dict[str, object],
+                                                        form: bool) -> None:
+    """Any JSON values in the postback's fields, in either encoding: a Postback or a 4xx."""
+    body = (postbacks.form_body({k: json.dumps(v) for k, v in data.items()}) if form
+            else json.dumps(data).encode())
+    try:
+        read(FORM if form else JSON, body)
+    except PostbackRejected as refused:
+        assert 400 <= refused.status < 500
