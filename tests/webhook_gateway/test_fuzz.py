@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -14,12 +13,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import make_server
 
 from infra import task_names
 from infra.settings import load_settings
 from models.schema import Access, AccessHistory, PaymentEvent
 from tests.fixtures.postbacks import Hostile, hostile
+from tests.fixtures.processes import serve_wsgi
 from tests.workers.harness import make_pipeline
 from webhook_gateway import create_app
 from workers.context import use_context
@@ -105,19 +104,11 @@ def test_ten_thousand_hostile_postbacks_get_no_5xx_and_activate_nothing(
 
 def test_hostile_postbacks_over_real_http_get_no_5xx(gateway: Flask) -> None:
     """A slice over a real socket (werkzeug's server, real Content-Length handling): no 5xx."""
-    server = make_server("127.0.0.1", 0, gateway, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}",
-                          timeout=10.0) as http:
-            answers = [
-                (h, http.post("/cryptocloud_webhook", content=h.body,
-                              headers={"Content-Type": h.content_type}).status_code)
-                for h in hostile(seed=7, count=OVER_HTTP)
-            ]
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_wsgi(gateway) as url, httpx.Client(base_url=url, timeout=10.0) as http:
+        answers = [
+            (h, http.post("/cryptocloud_webhook", content=h.body,
+                          headers={"Content-Type": h.content_type}).status_code)
+            for h in hostile(seed=7, count=OVER_HTTP)
+        ]
     print(f"\nfuzz (real HTTP): {summary(answers)}")
     assert findings(answers) == []

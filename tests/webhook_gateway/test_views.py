@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from infra import task_names
+from infra.sandbox.cryptocloud import CryptoCloudSandbox
 from infra.settings import load_settings
 from models.schema import PaymentEvent
 from tests.fixtures import postbacks
+from tests.fixtures.processes import serve_wsgi
 from webhook_gateway import create_app
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -195,3 +198,21 @@ def test_signed_postback_with_a_nul_byte_is_stored_not_a_503(
     body = postbacks.form_body(postbacks.fields("AB12CD34")) + b"&note=a%00b\x00"
     assert client.post("/cryptocloud_webhook", data=body, headers=FORM).status_code == 200
     assert len(events(app)) == 1
+
+
+@pytest.mark.parametrize("id_format", ["plain", "prefixed", "numeric"])
+def test_stand_in_postbacks_in_every_id_claim_format_are_accepted_over_http(
+    app: Flask, cryptocloud_sandbox: CryptoCloudSandbox, cryptocloud_api: httpx.Client,
+    id_format: str,
+) -> None:
+    """The stand-in's postbacks reach the real gateway over HTTP and are recorded whatever the
+    token's `id` holds: the bare code, the INV- uuid or a number (reference §5 decision)."""
+    with serve_wsgi(app) as url:
+        cryptocloud_sandbox.configure(notify_url=f"{url}/cryptocloud_webhook",
+                                      id_claim_format=id_format)
+        uuid = cryptocloud_api.post("/v2/invoice/create", json={
+            "shop_id": cryptocloud_sandbox.config.shop_id, "amount": 10}).json()["result"]["uuid"]
+        cryptocloud_sandbox.pay(uuid)
+        delivered = cryptocloud_sandbox.wait_until_idle(timeout=10)
+    assert [delivery.status_code for delivery in delivered] == [200]
+    assert [(e.invoice_uuid, e.reported_status) for e in events(app)] == [(uuid[4:], "paid")]
