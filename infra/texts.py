@@ -47,6 +47,23 @@ def payment_confirmed(*, paid_through: datetime, extra_days: int) -> str:
     return f"Payment received, thank you! Your access runs until {when(paid_through)}.{bonus}"
 
 
+def partial_expired(*, paid: Decimal, amount: Decimal) -> str:
+    return (
+        f"Your invoice expired with {usd(paid)} of {usd(amount)} paid, so no access was "
+        "granted yet. Your payment is recorded and the admins have been told; if the rest "
+        "arrives late it is still counted."
+    )
+
+
+CHECKOUT_USER_UNKNOWN = (
+    "We could not find your account yet. Send /start, then choose the plan again."
+)
+CHECKOUT_PLAN_GONE = "That plan is no longer on sale. Send /start to see the current plans."
+CHECKOUT_FAILED = (
+    "Sorry, we could not create your invoice right now. Please try again in a few minutes."
+)
+
+
 def invoice_canceled() -> str:
     return "Your invoice expired unpaid. Choose a plan again whenever you like."
 
@@ -79,6 +96,26 @@ def alert_mismatch(*, uuid: str, user_id: int, expected: str, got: str) -> str:
         f"⚠️ Invoice INV-{uuid} of user {user_id} does not match CryptoCloud: expected "
         f"{expected}, CryptoCloud says {got}. No access granted."
     )
+
+
+def alert_partial_expired(*, uuid: str, user_id: int, paid: Decimal, amount: Decimal) -> str:
+    return (
+        f"⚠️ Invoice INV-{uuid} of user {user_id} expired part-paid: {usd(paid)} of "
+        f"{usd(amount)} received, no access granted. Confirm it in CryptoCloud's dashboard to "
+        "grant access (the bot activates it on the postback), or settle it with the user."
+    )
+
+
+def alert_event_given_up(*, uuid: str, attempts: int, error: str) -> str:
+    return (
+        f"⚠️ A payment event for INV-{uuid} failed {attempts} times and was given up: "
+        f"{error[:300]}. Fix the cause, then run `python -m infra.ops recheck-invoice "
+        f"INV-{uuid}`."
+    )
+
+
+def alert_checkout_failed(*, user_id: int, error: str) -> str:
+    return f"⚠️ Checkout for user {user_id} failed: {error[:300]}"
 
 
 # Bot: terms, plans, trial -----------------------------------------------------------------

@@ -73,8 +73,10 @@ async def show_plans(callback: CallbackQuery, sessions: sessionmaker[Session],
 
 async def choose_plan(callback: CallbackQuery, callback_data: keyboards.ChoosePlan,
                       tasks: Tasks) -> None:
-    # The callback id keys the pay-link message, so a redelivered task sends it once.
-    await tasks.send(task_names.CHECKOUT, callback.from_user.id, callback_data.code, callback.id)
+    # The callback id keys the pay-link message, so a redelivered task sends it once. The
+    # profile lets checkout record the user itself if users.register has not run yet.
+    await tasks.send(task_names.CHECKOUT, profile(callback.from_user), callback_data.code,
+                     callback.id)
     await callback.answer(texts.CREATING_INVOICE)
 
 

@@ -68,9 +68,10 @@ async def test_accepting_the_terms_shows_the_plans(harness: BotHarness) -> None:
 
 
 async def test_choosing_a_plan_starts_checkout(harness: BotHarness) -> None:
-    """A plan button sends payments.checkout keyed by the callback id and says it is coming."""
+    """A plan button sends payments.checkout with the tapper's profile (so checkout can record
+    the user itself), keyed by the callback id, and says it is coming."""
     query_id = await harness.press(ANN, "plan:month")
-    assert harness.tasks == [(task_names.CHECKOUT, [ANN, "month", query_id])]
+    assert harness.tasks == [(task_names.CHECKOUT, [profile(ANN), "month", query_id])]
     assert harness.callback_answers()[-1].text == texts.CREATING_INVOICE
 
 

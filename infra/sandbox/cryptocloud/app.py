@@ -17,8 +17,8 @@ from infra.sandbox.same_origin import same_origin_control
 
 def create_app(world: CryptoCloudWorld, *, tick_seconds: float = 1.0) -> web.Application:
     """Serve `world`; every `tick_seconds` overdue invoices are canceled even if nobody reads."""
-    app = web.Application(
-        middlewares=[same_origin_control, api.authenticate, control.control_errors])
+    app = web.Application(middlewares=[
+        same_origin_control, api.moved, api.authenticate, control.control_errors])
     app[WORLD] = world
     api.register(app.router)
     control.register(app.router)
