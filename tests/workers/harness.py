@@ -79,3 +79,19 @@ def refusal(method: TelegramMethod[Any], description: str) -> TelegramFailure:
     """
     status = TelegramForbiddenError if description.startswith("Forbidden") else TelegramBadRequest
     return classify(status(method=method, message=description))
+
+
+def paid_with_invite(ctx: Pipeline, user_id: int, *, chat_id: int, days: int = 30) -> None:
+    """A user with `days` of access and their invite on its way (the grant task is queued)."""
+    from workers.access.service import extend_access
+    from workers.dispatch import dispatch
+    from workers.users.service import grant
+
+    add_user(ctx.sessions, user_id)
+    now = datetime.now(UTC)
+    with ctx.sessions.begin() as session:
+        change = extend_access(session, user_id=user_id, chat_id=chat_id, days=days, now=now,
+                               plan_id=None, action="admin_grant", source="admin")
+        effects = grant(session, key=f"grant:test:{user_id}", user_id=user_id,
+                        chat_id=chat_id, access_id=change.access_id, now=now)
+    dispatch(effects)

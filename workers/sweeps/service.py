@@ -36,11 +36,9 @@ from infra.logging import get_logger
 from infra.settings import Settings
 from infra.telegram import (
     TelegramAlreadyDone,
-    TelegramBlocked,
     TelegramFailure,
     TelegramTransient,
     TelegramUnknownUser,
-    member_status,
 )
 from models.domain import access as rules
 from models.history import record_history
@@ -258,16 +256,12 @@ def _still_due(row: Access, *, settings: Settings, now: datetime) -> bool:
 def _standing(ctx: WorkerContext, row: Due) -> str:
     """"admin" for configured admins, else the person's status in the channel.
 
-    "unknown" when Telegram will not say (a deleted account, or one of the 400s getChatMember
-    gives for real users): the caller treats them as possibly in, and removes them anyway.
+    "unknown" when Telegram will not say: the caller treats them as possibly in, and removes
+    them anyway (banning someone who is not there is harmless, and lifted right after).
     """
     if row.user_id in ctx.settings.admins:
         return "admin"
-    try:
-        member = ctx.telegram.get_chat_member(chat_id=row.chat_id, user_id=row.user_id)
-    except (TelegramUnknownUser, TelegramBlocked):
-        return "unknown"
-    return member_status(member)
+    return ctx.telegram.standing(chat_id=row.chat_id, user_id=row.user_id)
 
 
 def _kick(ctx: WorkerContext, row: Due, *, ban: bool) -> None:
