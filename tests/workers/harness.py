@@ -8,19 +8,23 @@ real broker, worker process and stand-ins are proven in tests/e2e.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import TelegramMethod
+from pydantic import SecretStr
+from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra.cryptocloud.fake import FakePaymentProvider
-from infra.settings import Settings, load_settings
-from infra.telegram import TelegramFailure, classify
+from infra.settings import SANDBOX_BOT_TOKEN, Settings, load_settings
+from infra.telegram import SendBudget, TelegramFailure, TelegramGateway, classify
 from infra.telegram.fake import FakeTelegramGateway
 from models.schema import User
-from workers.context import WorkerContext
+from workers.context import WorkerContext, use_context
 
 
 class Pipeline(WorkerContext):
@@ -95,3 +99,18 @@ def paid_with_invite(ctx: Pipeline, user_id: int, *, chat_id: int, days: int = 3
         effects = grant(session, key=f"grant:test:{user_id}", user_id=user_id,
                         chat_id=chat_id, access_id=change.access_id, now=now)
     dispatch(effects)
+
+
+@contextmanager
+def over_http(ctx: Pipeline, *, api_base: str, redis_url: str) -> Iterator[Pipeline]:
+    """`ctx` installed with the real Telegram gateway on a stand-in, its budget on Redis."""
+    redis = Redis.from_url(redis_url)
+    budget = SendBudget(redis, per_second=1000, per_chat_per_second=100)
+    ctx.telegram = TelegramGateway(token=SecretStr(SANDBOX_BOT_TOKEN), api_base=api_base,
+                                   budget=budget)
+    try:
+        with use_context(ctx):
+            yield ctx
+    finally:
+        ctx.telegram.close()
+        redis.close()

@@ -4,7 +4,8 @@ A rule names a method (case-insensitive) or "*" for every method, and may be nar
 about one user (`user_id`: the call's user_id, or its chat_id when that is a private chat) or
 addressed to one chat (`chat_id`). The most specific rule that matches a call wins: a method's
 own rule over "*", then one naming the user, then one naming the chat. `fail_next` fails exactly
-the next N matching calls, so tests need no luck; the probabilities make a world unkind at
+the next N matching calls, so tests need no luck (a rule that did only that is gone once used
+up, and wider rules apply again); the probabilities make a world unkind at
 random (seeded, so a run can be replayed). The default world has no rules: it stays friendly.
 
 Kinds of failure: "retry_after" (429 with `retry_after`), "server_error" (`server_error_status`)
@@ -54,6 +55,11 @@ class FaultRule:
         if self.error_probability and not self.error:
             found.append("error_probability needs an error")
         return found
+
+    def only_fails_next(self) -> bool:
+        """Whether the rule does nothing but fail the next calls (so it ends with them)."""
+        return not (self.latency_seconds or self.retry_after_probability
+                    or self.server_error_probability or self.error_probability)
 
     def matches(self, method: str, *, user_id: int | None, chat_id: int | None) -> bool:
         return (self.method in {method, "*"}
@@ -116,7 +122,10 @@ class FaultInjector:
             rule = max(matching, key=FaultRule.specificity)
             error: BotApiError | None = None
             if rule.fail_next > 0:
-                self._rules[rule.key] = replace(rule, fail_next=rule.fail_next - 1)
+                if rule.fail_next == 1 and rule.only_fails_next():
+                    del self._rules[rule.key]  # used up: wider rules apply again
+                else:
+                    self._rules[rule.key] = replace(rule, fail_next=rule.fail_next - 1)
                 error = self._failure(rule, rule.fail_next_with)
             elif self._rng.random() < rule.retry_after_probability:
                 error = self._failure(rule, "retry_after")

@@ -8,19 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
-from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
 from infra import task_names
-from infra.settings import SANDBOX_BOT_TOKEN
-from infra.telegram import SendBudget, TelegramGateway
 from models.schema import AccessHistory, TelegramEffect, User
 from tests.fixtures.sandboxes import TelegramFaults
-from tests.workers.harness import Pipeline
+from tests.workers.harness import Pipeline, over_http
 from tests.workers.sweeps.conftest import access_of, subscriber, sweep_pipeline
-from workers.context import use_context
 
 if TYPE_CHECKING:
     from infra.sandbox.telegram import TelegramSandbox
@@ -41,16 +36,8 @@ def live(db_url: str, engine: Any, session_factory: sessionmaker[Session],
     """A pipeline whose Telegram is the stand-in over HTTP; the owner is not a configured admin."""
     ctx = sweep_pipeline(db_url, engine, session_factory, admin_ids="9999",
                          telegram_api_base=telegram_sandbox.base_url)
-    redis = Redis.from_url(redis_url)
-    budget = SendBudget(redis, per_second=1000, per_chat_per_second=100)
-    ctx.telegram = TelegramGateway(token=SecretStr(SANDBOX_BOT_TOKEN),
-                                   api_base=telegram_sandbox.base_url, budget=budget)
-    try:
-        with use_context(ctx):
-            yield ctx
-    finally:
-        ctx.telegram.close()
-        redis.close()
+    with over_http(ctx, api_base=telegram_sandbox.base_url, redis_url=redis_url) as live:
+        yield live
 
 
 def ok(response: httpx.Response) -> Any:
@@ -194,3 +181,24 @@ def test_an_unreachable_user_is_recorded_like_a_blocked_one(
         effects = {e.chat_id: e.status for e in session.query(TelegramEffect)}
         assert effects == {ANN: "failed", BOB: "done"}
         assert session.query(AccessHistory).filter_by(action="expired_removed").count() == 2
+
+
+def test_reminders_go_out_to_everyone_but_the_unreachable(
+    live: Pipeline, control: httpx.Client, telegram_faults: TelegramFaults,
+) -> None:
+    """One reminder answered chat not found: recorded on that user, the others still delivered."""
+    for user_id in (ANN, BOB):
+        member_in_channel(live, control, user_id)
+        subscriber(live, user_id, paid_through=datetime.now(UTC) + timedelta(hours=12),
+                   member=False)
+    telegram_faults.fail("sendMessage", "chat_not_found", user_id=ANN)
+
+    live.send(task_names.SEND_RENEWAL_REMINDERS)
+    live.drain()
+
+    told = ok(control.get("/messages", params={"chat_id": BOB, "direction": "bot_to_user"}))
+    assert any("renew" in message["text"].lower() for message in told)
+    with live.sessions() as session:
+        assert session.get_one(User, ANN).blocked_bot_at is not None
+        effects = {e.chat_id: e.status for e in session.query(TelegramEffect)}
+        assert effects == {ANN: "failed", BOB: "done"}

@@ -130,6 +130,16 @@ def test_every_catalogue_error_can_be_answered_by_any_method(name: str) -> None:
     assert faults.decide("getMe").error is None
 
 
+def test_a_used_up_rule_gives_way_to_a_wider_one() -> None:
+    """Once a user's fail_next is spent, the method's wider rule applies to them again."""
+    faults = FaultInjector(rng=random.Random(0))
+    faults.set_rule(FaultRule(method="banChatMember", user_id=5, fail_next=1))
+    faults.set_rule(FaultRule(method="banChatMember", fail_next=1,
+                              fail_next_with="server_error"))
+    statuses = [faults.decide("banChatMember", user_id=5).error for _ in range(3)]
+    assert [e.status if e else None for e in statuses] == [429, 500, None]
+
+
 def test_a_rule_for_one_user_leaves_the_others_alone() -> None:
     """A rule narrowed to a user fails only calls about that user, and wins over a wider rule."""
     faults = FaultInjector(rng=random.Random(0))
