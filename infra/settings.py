@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     # Where the embedded Redis (REDIS_URL unset) listens and keeps its append-only file.
     embedded_redis_port: int = Field(default=EMBEDDED_REDIS_PORT, gt=0, lt=65536)
     embedded_redis_dir: str = "var/redis"
+    # The bot's own spool of join requests the broker refused, sent when it is back.
+    bot_spool_path: str = "var/bot_spool.db"
 
     # Product rules
     plans: Annotated[tuple[PlanSpec, ...], NoDecode] = parse_plans("month:30:10.00:1 month")

@@ -34,6 +34,8 @@ from aiogram.types import (
     User,
 )
 
+from bot_frontend.spool import SpoolRelay
+
 BOT_ID = 42
 BOT_USERNAME = "test_paywall_bot"
 
@@ -90,6 +92,7 @@ class BotHarness:
     bot: Bot
     session: RecordingSession
     producer: RecordingProducer
+    relay: SpoolRelay
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
