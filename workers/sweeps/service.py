@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from infra import texts
+from infra import buttons, texts
 from infra.db import insert_ignore
 from infra.logging import get_logger
 from infra.settings import Settings
@@ -50,7 +50,7 @@ UNSWEPT = (*RUNNING, rules.AccessStatus.GRACE.value)
 EXPIRED = rules.AccessStatus.EXPIRED.value
 PROTECTED_STATUSES = frozenset({"creator", "administrator"})
 EXPIRY_ACTIONS = ("expired_removed", "expired", "expired_kept")
-RENEW_BUTTONS = [[{"text": texts.RENEW_BUTTON, "data": "renew"}]]
+RENEW_BUTTONS = [[{"text": texts.RENEW_BUTTON, "data": buttons.SHOW_PLANS}]]
 
 
 @dataclass(frozen=True)
