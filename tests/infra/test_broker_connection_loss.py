@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import redis
-from kombu import Consumer, Exchange, Producer, Queue
+from kombu import entity, messaging
 
 from infra.celery_config import create_celery
 from infra.embedded_redis import EmbeddedRedis, free_port
@@ -25,6 +25,11 @@ from infra.settings import load_settings
 
 pytestmark = pytest.mark.redis
 QUEUE = "connection-loss-test"
+# kombu is untyped: its classes are used through Any.
+Queue: Any = entity.Queue
+Exchange: Any = entity.Exchange
+Producer: Any = messaging.Producer
+Consumer: Any = messaging.Consumer
 
 
 @pytest.fixture
@@ -48,7 +53,7 @@ def test_closing_a_channel_that_holds_messages_after_redis_restarted_raises_no_c
     queue = Queue(QUEUE, channel=tasks)
     queue.declare()
     Producer(tasks).publish({"n": 1}, routing_key=QUEUE)
-    message = queue.get(no_ack=False)
+    message: Any = queue.get(no_ack=False)
     assert message is not None
     control = connection.channel()  # the remote-control (pidbox) channel: a fanout queue
     Consumer(control, [Queue("pidbox-like", Exchange("pidbox-like", type="fanout"),

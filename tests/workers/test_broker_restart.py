@@ -70,7 +70,8 @@ def test_a_busy_worker_survives_redis_restarts_and_every_message_takes_effect_on
             producer.send_task("tests.poison.slow", args=[str(marks), str(key), 0.3])
         for restart in range(RESTARTS):
             # Restart while both children run a task and more messages wait.
-            eventually(lambda n=restart: len(keys_with(marks, "run")) >= 4 * (n + 1),
+            started = 4 * (restart + 1)
+            eventually(lambda: len(keys_with(marks, "run")) >= started,  # noqa: B023
                        timeout=60, what="the worker to be busy")
             restartable_redis.stop()
             restartable_redis.start()
