@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot_frontend import keyboards, queries
 from bot_frontend.db import read
 from bot_frontend.producer import Tasks
-from infra import task_names, texts
+from infra import buttons, task_names, texts
 from infra.settings import Settings
 
 REFERRAL = re.compile(r"ref_([1-9][0-9]{0,18})")
@@ -96,6 +96,7 @@ def create_router() -> Router:
     router.message.register(start, CommandStart(), F.from_user)
     router.callback_query.register(accept_terms, keyboards.AcceptTerms.filter())
     router.callback_query.register(show_plans, keyboards.ShowPlans.filter())
+    router.callback_query.register(show_plans, F.data == buttons.LEGACY_RENEW)
     router.callback_query.register(choose_plan, keyboards.ChoosePlan.filter())
     router.callback_query.register(start_trial, keyboards.StartTrial.filter())
     router.message.register(help_, Command("help"))

@@ -95,6 +95,8 @@ class BotHarness:
     relay: SpoolRelay
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # What the dispatcher returned for the last press (aiogram's UNHANDLED when no handler).
+    last_result: Any = None
 
     def _user(self, user_id: int) -> User:
         return User(id=user_id, is_bot=False, first_name=f"user{user_id}",
@@ -118,8 +120,8 @@ class BotHarness:
         query_id = f"cq{next(self._ids)}"
         query = CallbackQuery(id=query_id, from_user=self._user(user_id), chat_instance="ci",
                               data=data, message=self._message(user_id, "(keyboard)", group))
-        await self.dp.feed_update(self.bot, Update(update_id=next(self._update_ids),
-                                                   callback_query=query))
+        self.last_result = await self.dp.feed_update(
+            self.bot, Update(update_id=next(self._update_ids), callback_query=query))
         return query_id
 
     async def join(self, user_id: int, chat_id: int, link: str | None) -> None:

@@ -28,3 +28,22 @@ def touch(marker: str) -> str:
 @shared_task(name="tests.poison.fail")  # type: ignore[untyped-decorator]
 def fail(reason: str) -> None:
     raise ValueError(reason)
+
+
+@shared_task(name="tests.poison.slow")  # type: ignore[untyped-decorator]
+def slow(marker_dir: str, key: str, seconds: float) -> None:
+    """Hold the message for `seconds`, then apply its effect once per key, as the database would.
+
+    Under `marker_dir`: a `run-<key>-*` file per start, `done-<key>` once, `again-<key>-*` for
+    every later completion (a redelivered message whose effect was already applied).
+    """
+    import time
+    import uuid
+
+    folder = Path(marker_dir)
+    (folder / f"run-{key}-{uuid.uuid4().hex}").touch()
+    time.sleep(seconds)
+    try:
+        (folder / f"done-{key}").open("x").close()
+    except FileExistsError:
+        (folder / f"again-{key}-{uuid.uuid4().hex}").touch()

@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from infra import texts
+from infra import buttons, texts
 from infra.db import insert_ignore
 from infra.logging import get_logger
 from infra.settings import Settings
@@ -61,7 +61,7 @@ EXPIRY_ACTIONS = ("expired_removed", "expired", "expired_kept")
 REMOVAL_STARTED, REMOVAL_REFUSED = "removal_started", "removal_refused"
 # Answers to a ban or unban that mean the person is already out of the channel.
 ALREADY_OUT = (TelegramAlreadyDone, TelegramUnknownUser)
-RENEW_BUTTONS = [[{"text": texts.RENEW_BUTTON, "data": "renew"}]]
+RENEW_BUTTONS = [[{"text": texts.RENEW_BUTTON, "data": buttons.SHOW_PLANS}]]
 
 
 @dataclass(frozen=True)
