@@ -1,8 +1,9 @@
 """`make run`: the whole system on one machine.
 
 Checks the ports, starts the embedded Redis when REDIS_URL is unset, migrates and seeds the
-database, then hands the Procfile (plus both stand-ins in sandbox mode) to honcho. Ctrl-C stops
-honcho's processes first and the embedded Redis last, so nothing is left running.
+database, then hands the Procfile (plus both stand-ins in sandbox mode) to the supervisor, which
+restarts a process that dies and says so. Ctrl-C stops the supervised processes first and the
+embedded Redis last, so nothing is left running, and the run ends with status 0.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
-import signal
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from infra import task_names
 from infra.embedded_redis import EmbeddedRedis, EmbeddedRedisError, port_is_free
 from infra.migrate import migrate_and_seed
 from infra.settings import Settings, settings_or_exit
+from infra.supervisor import Supervisor, parse_procfile
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -135,19 +135,6 @@ def banner(settings: Settings, *, redis_url: str, flower_login: str) -> str:
     return "\n".join(lines)
 
 
-def run_honcho(run_file: Path, env: dict[str, str]) -> int:
-    """Run honcho until it stops; it shuts its processes down on SIGINT/SIGTERM."""
-    command = [sys.executable, "-m", "honcho", "start", "-f", str(run_file), "-d", str(ROOT)]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)  # noqa: S603
-    # Ctrl-C reaches honcho directly (same process group); SIGTERM to us is passed on.
-    signal.signal(signal.SIGTERM, lambda *_: process.send_signal(signal.SIGTERM))
-    while True:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            continue  # honcho got the same SIGINT and is stopping its processes: wait for it
-
-
 def main() -> int:
     settings = settings_or_exit()
     problems = taken_ports(settings)
@@ -174,14 +161,15 @@ def main() -> int:
         env["FLOWER_BASIC_AUTH"] = flower_auth(settings)
         env["FLOWER_PORT"] = str(settings.flower_port)
         env.setdefault("WEBHOOK_BIND", settings.webhook_bind)
-        run_file = VAR / "Procfile.run"
-        run_file.write_text(procfile(settings))
+        programs = parse_procfile(procfile(settings))
         print(  # noqa: T201
             banner(settings, redis_url=env.get("REDIS_URL", settings.broker_url),
                    flower_login=env["FLOWER_BASIC_AUTH"]),
             flush=True,
         )
-        return run_honcho(run_file, env)
+        return Supervisor(programs, cwd=ROOT, env=env).run()
+    except KeyboardInterrupt:  # Ctrl-C before the processes started: nothing to stop yet
+        return 0
     finally:
         if redis is not None:
             redis.stop()
