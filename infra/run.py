@@ -16,11 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy import make_url
+
 from infra import task_names
+from infra.db import create_engine, make_session_factory
 from infra.embedded_redis import EmbeddedRedis, EmbeddedRedisError, port_is_free
 from infra.migrate import migrate_and_seed
 from infra.settings import Settings, settings_or_exit
 from infra.supervisor import Supervisor, parse_procfile
+from models.sandbox_reset import highest_known_user_id
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -91,7 +95,25 @@ def flower_auth(settings: Settings) -> str:
     return stored.read_text().strip()
 
 
-def procfile(settings: Settings) -> str:
+def sandbox_state_dir(settings: Settings) -> Path:
+    """Where the Telegram stand-in keeps its world: beside the SQLite database, else var/."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return (ROOT / url.database).parent  # an absolute path stays as it is
+    return VAR
+
+
+def known_user_id(settings: Settings) -> int:
+    """The highest Telegram id the database knows: the stand-in hands out only higher ones."""
+    engine = create_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            return highest_known_user_id(session)
+    finally:
+        engine.dispose()
+
+
+def procfile(settings: Settings, *, known_user: int = 0) -> str:
     """The repository's Procfile plus the stand-ins this run needs."""
     lines = [(ROOT / "Procfile").read_text().rstrip()]
     python = sys.executable
@@ -101,8 +123,12 @@ def procfile(settings: Settings) -> str:
             f"--action {shlex.quote(f'{label}={python} -m celery -A celery_app call {task}')}"
             for label, task in OPERATOR_ACTIONS
         )
+        # "Reset world" empties the database's subscribers too, or nothing at all.
+        on_reset = shlex.quote(f"{python} -m infra.ops reset-sandbox --yes")
         lines.append(
-            f"telegram-sandbox: {python} -m infra.sandbox telegram --bind {bind} {actions}"
+            f"telegram-sandbox: {python} -m infra.sandbox telegram --bind {bind} {actions} "
+            f"--state-dir {shlex.quote(str(sandbox_state_dir(settings)))} "
+            f"--known-user-id {known_user} --on-reset {on_reset}"
         )
     if settings.cryptocloud_sandbox:
         bind = urlsplit(settings.cryptocloud_base).netloc
@@ -161,7 +187,8 @@ def main() -> int:
         env["FLOWER_BASIC_AUTH"] = flower_auth(settings)
         env["FLOWER_PORT"] = str(settings.flower_port)
         env.setdefault("WEBHOOK_BIND", settings.webhook_bind)
-        programs = parse_procfile(procfile(settings))
+        known = known_user_id(settings) if settings.telegram_sandbox else 0
+        programs = parse_procfile(procfile(settings, known_user=known))
         print(  # noqa: T201
             banner(settings, redis_url=env.get("REDIS_URL", settings.broker_url),
                    flower_login=env["FLOWER_BASIC_AUTH"]),

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from infra.cryptocloud import CryptoCloudError, CryptoCloudRejected
-from infra.ops import dead_letters, recheck, reports
+from infra.ops import dead_letters, recheck, reports, reset
 from infra.ops.tools import OK, REFUSED, UNAVAILABLE, USAGE, OpsError, Tools
 from infra.settings import Settings, settings_or_exit
 
@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     showing.add_argument("user_id", type=int, help="Telegram user id")
 
     commands.add_parser("status", help="open invoices, inbox, outbox, dead letters, queues")
+
+    resetting = commands.add_parser(
+        "reset-sandbox", help="sandbox only: forget every subscriber (the page's Reset world)")
+    resetting.add_argument("--yes", action="store_true", help="confirm")
     return parser
 
 
@@ -53,6 +57,8 @@ def _run(tools: Tools, args: argparse.Namespace) -> int:
         return recheck.recheck(tools, invoice=args.invoice)
     if args.command == "history":
         return reports.history(tools, user_id=args.user_id)
+    if args.command == "reset-sandbox":
+        return reset.reset_sandbox(tools, confirmed=args.yes)
     return reports.status(tools)
 
 

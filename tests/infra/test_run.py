@@ -65,3 +65,34 @@ def test_flower_login_is_generated_once_and_kept(tmp_path: Path,
     assert (tmp_path / "flower.auth").stat().st_mode & 0o077 == 0
     given = load_settings(_env_file=None, flower_basic_auth="ops:secret")
     assert run.flower_auth(given) == "ops:secret"
+
+
+def test_the_telegram_stand_in_keeps_its_world_beside_the_database(tmp_path: Path) -> None:
+    """The stand-in's world lives next to SQLite (var/ otherwise), starts above the ids the
+    database knows, and resets the database with it."""
+    settings = load_settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'app.db'}")
+    line = next(x for x in run.procfile(settings, known_user=1000077).splitlines()
+                if x.startswith("telegram-sandbox:"))
+    assert f"--state-dir {tmp_path}" in line
+    assert "--known-user-id 1000077" in line
+    assert "-m infra.ops reset-sandbox --yes" in line
+    assert run.sandbox_state_dir(load_settings(_env_file=None)) == run.ROOT / "var"
+    postgres = load_settings(_env_file=None, database_url="postgresql+psycopg://u@h/db")
+    assert run.sandbox_state_dir(postgres) == run.VAR
+
+
+def test_the_highest_known_user_id_counts_the_history_too(db_url: str) -> None:
+    """Ids of users that a reset forgot are still in the history, so they are never reused."""
+    from datetime import UTC, datetime
+
+    from infra.db import create_engine, make_session_factory
+    from models.history import record_history
+
+    settings = load_settings(_env_file=None, database_url=db_url)
+    assert run.known_user_id(settings) == 0
+    engine = create_engine(db_url)
+    with make_session_factory(engine).begin() as session:
+        record_history(session, user_id=1000123, action="sandbox_reset", source="system",
+                       now=datetime.now(UTC))
+    engine.dispose()
+    assert run.known_user_id(settings) == 1000123

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import select
+from pydantic import SecretStr
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names
@@ -21,7 +22,16 @@ from infra.migrate import seed_plans
 from infra.ops import main
 from infra.settings import Settings, load_settings
 from models.history import record_history
-from models.schema import DeadLetter, Invoice, PaymentEvent, Plan, TelegramEffect
+from models.schema import (
+    Access,
+    AccessHistory,
+    DeadLetter,
+    Invoice,
+    PaymentEvent,
+    Plan,
+    TelegramEffect,
+    User,
+)
 from tests.workers.harness import add_user, make_pipeline
 from workers.context import use_context
 
@@ -201,3 +211,38 @@ def test_errors_are_one_line_with_an_exit_code(settings: Settings) -> None:
     assert code == 3
     assert err == ("error: queues: Redis at redis://127.0.0.1:1/0 does not answer "
                    "(ConnectionError)\n")
+
+
+def test_reset_sandbox_forgets_every_subscriber_but_keeps_plans_and_the_history(
+    settings: Settings, session_factory: sessionmaker[Session],
+) -> None:
+    """Users, access and invoices go; plans stay; each lost access adds one history line."""
+    add_user(session_factory, USER)
+    add_user(session_factory, USER + 1, referred_by=USER)
+    with session_factory.begin() as session:
+        plans = seed_plans(session, settings)
+        session.add(Access(user_id=USER, chat_id=-100, paid_through=NOW, status="active"))
+        record_history(session, user_id=USER, action="trial_started", source="trial", now=NOW)
+    refused, _, err = run(settings, "reset-sandbox")
+    assert refused == 2 and "--yes" in err
+    code, out, _ = run(settings, "reset-sandbox", "--yes")
+    assert code == 0
+    assert "2 subscribers forgotten" in out
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(User)) == 0
+        assert session.scalar(select(func.count()).select_from(Access)) == 0
+        assert session.scalar(select(func.count()).select_from(Plan)) == plans
+        actions = session.scalars(select(AccessHistory.action).order_by(AccessHistory.id)).all()
+    assert actions == ["trial_started", "sandbox_reset"]
+
+
+def test_reset_sandbox_is_refused_with_a_real_bot(
+    settings: Settings, session_factory: sessionmaker[Session],
+) -> None:
+    """With BOT_TOKEN set the subscribers are real people: nothing is deleted, exit 1."""
+    add_user(session_factory, USER)
+    real = settings.model_copy(update={"bot_token": SecretStr("42:real")})
+    code, _, err = run(real, "reset-sandbox", "--yes")
+    assert code == 1 and "only in sandbox mode" in err
+    with session_factory() as session:
+        assert session.get(User, USER) is not None

@@ -348,7 +348,11 @@ function wire() {
     if (user) { event.target.reset(); selectUser(user.id); }
   });
   $("reset-world").addEventListener("click", () => {
-    if (window.confirm("Reset the whole sandbox world?")) act(api("POST", "/control/reset"), "World reset");
+    const question = "Reset the whole sandbox? Every user, chat and channel member here is "
+      + "forgotten, and the engine forgets every subscriber, payment and balance too.";
+    if (window.confirm(question)) {
+      act(api("POST", "/control/reset"), (r) => (r.engine ? `World reset · ${r.engine}` : "World reset"));
+    }
   });
 }
 
