@@ -13,11 +13,17 @@ def when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def count(number: int, singular: str, plural: str | None = None) -> str:
+    """"1 day", "3 days": the noun agrees with the number (English plurals only, for now)."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
 def duration(span: timedelta) -> str:
     minutes = int(span.total_seconds() // 60)
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
-    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"]
+    parts = ([count(days, "day")] * bool(days) + [count(hours, "hour")] * bool(hours)
+             + [count(minutes, "minute")])
     return " ".join(parts)
 
 
@@ -42,9 +48,9 @@ def partial_payment(*, remainder: Decimal, time_left: timedelta) -> str:
     )
 
 
-def payment_confirmed(*, paid_through: datetime, extra_days: int) -> str:
-    bonus = f" Your overpayment added {extra_days} extra day(s)." if extra_days else ""
-    return f"Payment received, thank you! Your access runs until {when(paid_through)}.{bonus}"
+def payment_received(*, extra_days: int) -> str:
+    bonus = f" Your overpayment adds {count(extra_days, 'extra day')}." if extra_days else ""
+    return f"Payment received, thank you!{bonus} Preparing your invite to the channel…"
 
 
 def invoice_canceled() -> str:
@@ -83,30 +89,45 @@ def alert_mismatch(*, uuid: str, user_id: int, expected: str, got: str) -> str:
 
 # Bot: terms, plans, trial -----------------------------------------------------------------
 
-TERMS = (
+TERMS_BODY = (
     "Welcome! This bot sells access to a private channel.\n\n"
     "Terms: access is personal and lasts the days you paid for; payments are in crypto and "
-    "are not refunded; sharing your invite link gets it revoked. "
-    "Press the button below to accept and continue."
+    "are not refunded; sharing your invite link gets it revoked."
 )
+TERMS = TERMS_BODY + " Press the button below to accept and continue."
 ACCEPT_TERMS_BUTTON = "I accept"
+# The terms stay in the chat once accepted; only the button goes.
+TERMS_ACCEPTED = TERMS_BODY + "\n\n✓ You accepted these terms."
 ACCEPT_TERMS_FIRST = "Please accept the terms first: send /start."
 
 
 def choose_plan(*, trial_days: int | None) -> str:
-    trial = f"\nNew here? Try the channel free for {trial_days} day(s)." if trial_days else ""
-    return f"Choose a plan:{trial}"
+    if not trial_days:
+        return "Choose a plan:"
+    return f"Choose a plan:\nNew here? Try the channel free for {count(trial_days, 'day')}."
 
 
 def plan_button(*, title: str, days: int, price: Decimal) -> str:
-    return f"{title} · {days} d · {usd(price)}"
+    return f"{title} · {count(days, 'day')} · {usd(price)}"
 
 
 def trial_button(*, days: int) -> str:
-    return f"Free trial · {days} d"
+    return f"Free trial · {count(days, 'day')}"
 
 
 CREATING_INVOICE = "Creating your invoice…"
+REUSING_INVOICE = "You already have an open invoice for this plan: here is its pay link again."
+
+
+def checkout_started(*, reusing: bool, covered_until: datetime | None) -> str:
+    """The answer to a plan button, however old the message that carries it."""
+    if reusing:
+        return REUSING_INVOICE
+    if covered_until is not None:
+        return (f"You are subscribed until {when(covered_until)}; this plan adds its days on "
+                "top. Creating your invoice…")
+    return CREATING_INVOICE
+
 STARTING_TRIAL = "Starting your free trial…"
 TRIAL_ALREADY_USED = "You have already used your free trial. Choose a plan to continue."
 TRIAL_HAS_ACCESS = "Your access is already running; a trial would add nothing."

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from infra.ops.tools import OK, REFUSED, USAGE, OpsError, Tools
+from infra.texts import count
 from models.sandbox_reset import forget_subscribers
 
 
@@ -22,7 +23,6 @@ def reset_sandbox(tools: Tools, *, confirmed: bool) -> int:
                        "add --yes to confirm", code=USAGE)
     with tools.sessions.begin() as session:
         summary = forget_subscribers(session, now=datetime.now(UTC))
-    people = "subscriber" if summary.users == 1 else "subscribers"
-    tools.say(f"database reset: {summary.users} {people} forgotten "
+    tools.say(f"database reset: {count(summary.users, 'subscriber')} forgotten "
               f"({summary.rows} rows; plans and the access history kept)")
     return OK

@@ -105,7 +105,7 @@ def test_dead_letters_are_listed_and_replayed_once(
     assert code == 0
     assert out.splitlines()[0] == ("#1  2026-11-26 12:00:00  payments.process_event(7)  "
                                    "task id-7  error: exceeded 5 deliveries")
-    assert out.splitlines()[-1] == "2 dead letter(s) waiting"
+    assert out.splitlines()[-1] == "2 dead letters waiting"
 
     code, out, _ = run(settings, "dead-letters", "replay", "1")
     assert code == 0 and "#1 payments.process_event replayed as task" in out
@@ -114,7 +114,7 @@ def test_dead_letters_are_listed_and_replayed_once(
     assert run(settings, "dead-letters", "replay", "99")[2] == "error: no dead letter #99\n"
 
     assert run(settings, "dead-letters", "list")[1].splitlines()[-1] == (
-        "1 dead letter(s) waiting")
+        "1 dead letter waiting")
     assert run(settings, "dead-letters", "replay", "--all")[0] == 0
     assert queued(redis_client, "telegram") == [(task_names.SEND_MESSAGE, [9])]
     with session_factory() as session:
@@ -154,19 +154,19 @@ def test_recheck_invoice_activates_a_payment_whose_postback_never_came(
     assert out.splitlines() == [
         f"INV-{uuid}: CryptoCloud says paid, paid 10.00 of 10.00 USD",
         "outcome: activated (invoice #1, inbox event #1, new)",
-        "1 Telegram effect(s) queued",
+        "2 Telegram effects queued",
     ]
     with session_factory() as session:
         assert session.scalars(select(Invoice)).one().activated_at is not None
         event = session.scalars(select(PaymentEvent)).one()
         assert (event.source, event.processed_at is not None) == ("manual", True)
-    [(task, args)] = queued(redis_client, "telegram")
-    assert task == task_names.GRANT_INVITE
+    [(told, told_args), (task, args)] = queued(redis_client, "telegram")
+    assert (told, task) == (task_names.SEND_MESSAGE, task_names.GRANT_INVITE)
 
-    # The queued effect, run by the real task against a fake Telegram: the invite goes out.
+    # The queued effects, run by the real tasks against a fake Telegram: the invite goes out.
     pipeline = make_pipeline(db_url=settings.database_url, sessions=session_factory,
                              engine=engine)
-    pipeline.queued.append((task, tuple(args)))
+    pipeline.queued.extend([(told, tuple(told_args)), (task, tuple(args))])
     with use_context(pipeline):
         pipeline.drain()
     assert len(pipeline.telegram.calls_of("createChatInviteLink")) == 1
@@ -176,7 +176,7 @@ def test_recheck_invoice_activates_a_payment_whose_postback_never_came(
     code, out, _ = run(settings, "recheck-invoice", uuid)  # again: nothing changes
     assert code == 0
     assert out.splitlines()[1:] == ["outcome: unchanged (invoice #1, inbox event #1, seen before)",
-                                    "0 Telegram effect(s) queued"]
+                                    "0 Telegram effects queued"]
     assert run(settings, "recheck-invoice", "INV-NOPE0000") == (
         1, "", "error: INV-NOPE0000: CryptoCloud does not know this invoice\n")
 

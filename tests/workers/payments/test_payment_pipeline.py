@@ -233,3 +233,16 @@ def test_blocked_subscriber_is_recorded_not_retried(pipeline: Pipeline) -> None:
     assert len(failed) == 1
     access = access_of(pipeline)
     assert access is not None and access.status == "active"  # paid access is kept regardless
+
+
+def test_the_subscriber_hears_payment_received_before_the_invite(pipeline: Pipeline) -> None:
+    """Settled: "payment received" goes out first, once, and only then the invite link."""
+    invoice = checkout(pipeline)
+    report(pipeline, invoice, "overpaid", paid_usd=Decimal("15.00"))
+    report(pipeline, invoice, "overpaid", paid_usd=Decimal("15.00"))
+    pipeline.drain()
+    after_pay_link = texts_to(pipeline, SUBSCRIBER)[1:]
+    assert len(after_pay_link) == 2, after_pay_link
+    received, invite = after_pay_link
+    assert received.startswith("Payment received") and "15 extra days" in received
+    assert "invite link" in invite
