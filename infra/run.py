@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import make_url
 
-from infra import task_names
 from infra.db import create_engine, make_session_factory
 from infra.embedded_redis import EmbeddedRedis, EmbeddedRedisError, port_is_free
 from infra.migrate import migrate_and_seed
@@ -28,11 +27,12 @@ from models.sandbox_reset import highest_known_user_id
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-# Buttons on the sandbox page, so a person need not wait for beat to see a sweep's effect.
+# Buttons on the sandbox page, so a person need not wait for beat to see a sweep's effect;
+# `infra.ops run` runs the job now and answers what it did in words.
 OPERATOR_ACTIONS = (
-    ("Run the expiry sweep now", task_names.EXPIRE_SUBSCRIPTIONS),
-    ("Send renewal reminders now", task_names.SEND_RENEWAL_REMINDERS),
-    ("Poll open invoices now", task_names.POLL_PENDING_INVOICES),
+    ("Run the expiry sweep now", "expiry-sweep"),
+    ("Send renewal reminders now", "reminders"),
+    ("Poll open invoices now", "poll"),
 )
 
 
@@ -120,8 +120,8 @@ def procfile(settings: Settings, *, known_user: int = 0) -> str:
     if settings.telegram_sandbox:
         bind = urlsplit(settings.telegram_base).netloc
         actions = " ".join(
-            f"--action {shlex.quote(f'{label}={python} -m celery -A celery_app call {task}')}"
-            for label, task in OPERATOR_ACTIONS
+            f"--action {shlex.quote(f'{label}={python} -m infra.ops run {job}')}"
+            for label, job in OPERATOR_ACTIONS
         )
         # "Reset world" empties the database's subscribers too, or nothing at all.
         on_reset = shlex.quote(f"{python} -m infra.ops reset-sandbox --yes")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 
 def when(moment: datetime) -> str:
@@ -357,6 +358,39 @@ def sweep_held(*, hold_id: int, due: int, members: int, reason: str) -> str:
 def sweep_confirmed(*, hold_id: int, removed: int, expired: int) -> str:
     return (f"Sweep hold #{hold_id} confirmed: {removed} removed from the channel, "
             f"{expired} marked expired in all.")
+
+
+# Operator: what a job run from the sandbox page (`infra.ops run …`) did -----------------------
+
+def job_report(job: str, result: Any) -> str:
+    """One sentence for the operator panel, from the summary the job's task returns."""
+    if job == "reminders":
+        sent = int(result.get("reminded", 0))
+        return f"sent {count(sent, 'renewal reminder')}" if sent else "no reminder was due"
+    if job == "poll":
+        news = int(result or 0)
+        if not news:
+            return "asked CryptoCloud about the open invoices: nothing new"
+        return f"asked CryptoCloud about the open invoices: {count(news, 'payment')} to settle"
+    return expiry_report(result)
+
+
+def expiry_report(summary: dict[str, Any]) -> str:
+    if summary.get("hold_id") is not None:
+        return (f"held (#{summary['hold_id']}): {count(summary.get('due', 0), 'removal')} looked "
+                "suspicious, nobody was removed; an admin confirms with /sweep_confirm")
+    if summary.get("dry_run"):
+        return f"dry run: {count(summary.get('due', 0), 'subscriber')} due, nobody was removed"
+    parts = [f"removed {count(summary.get('removed', 0), 'subscriber')} from the channel"]
+    for key, words in (("expired", "marked expired"), ("to_grace", "moved into grace"),
+                       ("paid_meanwhile", "paid meanwhile (kept)"),
+                       ("kept", "kept (admins or the owner)"),
+                       ("refused", "refused by Telegram (tried again next run)")):
+        if summary.get(key):
+            parts.append(f"{summary[key]} {words}")
+    if not summary.get("due") and not summary.get("to_grace"):
+        return "nothing was due: nobody was removed"
+    return "; ".join(parts)
 
 
 TRY_AGAIN_LATER = "Something went wrong on our side. Please try again in a minute."

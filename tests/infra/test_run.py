@@ -40,7 +40,7 @@ def test_sandbox_mode_adds_both_stand_ins_with_the_sweep_button() -> None:
     names = [line.split(":", 1)[0] for line in procfile.splitlines()]
     assert names == ["web", "worker", "beat", "bot", "flower", "telegram-sandbox",
                      "cryptocloud-sandbox"]
-    assert "celery -A celery_app call sweeps.expire_subscriptions" in procfile
+    assert "Run the expiry sweep now=" in procfile and "-m infra.ops run expiry-sweep" in procfile
     assert "--notify-url http://127.0.0.1:8080/cryptocloud_webhook" in procfile
 
 

@@ -246,3 +246,26 @@ def test_reset_sandbox_is_refused_with_a_real_bot(
     assert code == 1 and "only in sandbox mode" in err
     with session_factory() as session:
         assert session.get(User, USER) is not None
+
+
+def test_run_expiry_sweep_says_in_words_whom_it_removed(
+    settings: Settings, session_factory: sessionmaker[Session], redis_client: redis.Redis,
+    telegram_sandbox: Any,
+) -> None:
+    """The page's "Run the expiry sweep now": the very task, run here, answered in words."""
+    from infra.sandbox.telegram.records import MemberRecord
+
+    world = telegram_sandbox.world
+    world.add_user(user_id=USER, first_name="Ann")
+    world.channel.members[USER] = MemberRecord(user_id=USER, status="member")
+    on_sandbox = settings.model_copy(update={"telegram_api_base": telegram_sandbox.base_url})
+    add_user(session_factory, USER)
+    with session_factory.begin() as session:
+        session.add(Access(user_id=USER, chat_id=on_sandbox.channel, status="active",
+                           paid_through=datetime.now(UTC) - timedelta(days=1)))
+    code, out, _ = run(on_sandbox, "run", "expiry-sweep")
+    assert (code, out) == (0, "removed 1 subscriber from the channel; 1 marked expired\n")
+    assert world.member(world.channel, USER).status == "left"
+    code, out, _ = run(on_sandbox, "run", "expiry-sweep")
+    assert (code, out) == (0, "nothing was due: nobody was removed\n")
+    assert run(on_sandbox, "run", "reminders")[1] == "no reminder was due\n"
