@@ -133,9 +133,13 @@ def procfile(settings: Settings, *, known_user: int = 0) -> str:
     if settings.cryptocloud_sandbox:
         bind = urlsplit(settings.cryptocloud_base).netloc
         notify = f"http://{settings.webhook_bind}/cryptocloud_webhook"
+        # A part payment sends no postback: the pay page runs the poll at once instead of
+        # leaving the person to wait for beat's next one.
+        poll = shlex.quote(f"{python} -m infra.ops run poll")
+        back = f" --chat-url {settings.telegram_base}/" if settings.telegram_sandbox else ""
         lines.append(
             f"cryptocloud-sandbox: {python} -m infra.sandbox cryptocloud --bind {bind} "
-            f"--notify-url {notify}"
+            f"--notify-url {notify} --on-partial {poll}{back}"
         )
     return "\n".join(lines) + "\n"
 

@@ -42,6 +42,8 @@ def test_sandbox_mode_adds_both_stand_ins_with_the_sweep_button() -> None:
                      "cryptocloud-sandbox"]
     assert "Run the expiry sweep now=" in procfile and "-m infra.ops run expiry-sweep" in procfile
     assert "--notify-url http://127.0.0.1:8080/cryptocloud_webhook" in procfile
+    assert "--on-partial" in procfile and "-m infra.ops run poll" in procfile
+    assert "--chat-url http://127.0.0.1:8081/" in procfile
 
 
 def test_production_credentials_start_no_stand_in() -> None:
