@@ -6,10 +6,26 @@ infra/celery_config.WORKER_MODULES and imported by the worker, not by the doors.
 
 from __future__ import annotations
 
+from celery import signals
+from celery.apps import worker as celery_worker
+
 from infra.celery_config import create_celery
-from infra.logging import configure_logging
+from infra.logging import configure_logging, say_from_signal_handler
 from infra.settings import settings_or_exit
 
 settings = settings_or_exit()
 configure_logging(settings)
 app = create_celery(settings)
+
+
+def keep_one_log_format(**_: object) -> None:
+    """Answering this signal keeps Celery from adding its own plain-text handlers (worker, beat)."""
+    configure_logging(settings)
+
+
+signals.setup_logging.connect(keep_one_log_format)
+
+
+# The worker's shutdown notices ("worker: Warm shutdown") are written from its signal handlers
+# straight to the terminal, past logging; this keeps them in the same format.
+celery_worker.safe_say = say_from_signal_handler

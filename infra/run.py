@@ -1,35 +1,39 @@
 """`make run`: the whole system on one machine.
 
 Checks the ports, starts the embedded Redis when REDIS_URL is unset, migrates and seeds the
-database, then hands the Procfile (plus both stand-ins in sandbox mode) to honcho. Ctrl-C stops
-honcho's processes first and the embedded Redis last, so nothing is left running.
+database, then hands the Procfile (plus both stand-ins in sandbox mode) to the supervisor, which
+restarts a process that dies and says so. Ctrl-C stops the supervised processes first and the
+embedded Redis last, so nothing is left running, and the run ends with status 0.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import signal
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from infra import task_names
+from sqlalchemy import make_url
+
+from infra.db import create_engine, make_session_factory
 from infra.embedded_redis import PASSWORD_FILE, EmbeddedRedis, EmbeddedRedisError, port_is_free
 from infra.migrate import migrate_and_seed
 from infra.redact import redact_url
 from infra.secret_files import kept_secret, new_password
 from infra.settings import Settings, settings_or_exit
+from infra.supervisor import Supervisor, parse_procfile
+from models.sandbox_reset import highest_known_user_id
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-# Buttons on the sandbox page, so a person need not wait for beat to see a sweep's effect.
+# Buttons on the sandbox page, so a person need not wait for beat to see a sweep's effect;
+# `infra.ops run` runs the job now and answers what it did in words.
 OPERATOR_ACTIONS = (
-    ("Run the expiry sweep now", task_names.EXPIRE_SUBSCRIPTIONS),
-    ("Send renewal reminders now", task_names.SEND_RENEWAL_REMINDERS),
-    ("Poll open invoices now", task_names.POLL_PENDING_INVOICES),
+    ("Run the expiry sweep now", "expiry-sweep"),
+    ("Send renewal reminders now", "reminders"),
+    ("Poll open invoices now", "poll"),
 )
 
 
@@ -108,25 +112,51 @@ def embedded_redis(settings: Settings) -> EmbeddedRedis:
                          password=kept_secret(data_dir / PASSWORD_FILE))
 
 
-def procfile(settings: Settings) -> str:
+def sandbox_state_dir(settings: Settings) -> Path:
+    """Where the Telegram stand-in keeps its world: beside the SQLite database, else var/."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return (ROOT / url.database).parent  # an absolute path stays as it is
+    return VAR
+
+
+def known_user_id(settings: Settings) -> int:
+    """The highest Telegram id the database knows: the stand-in hands out only higher ones."""
+    engine = create_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            return highest_known_user_id(session)
+    finally:
+        engine.dispose()
+
+
+def procfile(settings: Settings, *, known_user: int = 0) -> str:
     """The repository's Procfile plus the stand-ins this run needs."""
     lines = [(ROOT / "Procfile").read_text().rstrip()]
     python = sys.executable
     if settings.telegram_sandbox:
         bind = urlsplit(settings.telegram_base).netloc
         actions = " ".join(
-            f"--action {shlex.quote(f'{label}={python} -m celery -A celery_app call {task}')}"
-            for label, task in OPERATOR_ACTIONS
+            f"--action {shlex.quote(f'{label}={python} -m infra.ops run {job}')}"
+            for label, job in OPERATOR_ACTIONS
         )
+        # "Reset world" empties the database's subscribers too, or nothing at all.
+        on_reset = shlex.quote(f"{python} -m infra.ops reset-sandbox --yes")
         lines.append(
-            f"telegram-sandbox: {python} -m infra.sandbox telegram --bind {bind} {actions}"
+            f"telegram-sandbox: {python} -m infra.sandbox telegram --bind {bind} {actions} "
+            f"--state-dir {shlex.quote(str(sandbox_state_dir(settings)))} "
+            f"--known-user-id {known_user} --on-reset {on_reset}"
         )
     if settings.cryptocloud_sandbox:
         bind = urlsplit(settings.cryptocloud_base).netloc
         notify = f"http://{settings.webhook_bind}/cryptocloud_webhook"
+        # A part payment sends no postback: the pay page runs the poll at once instead of
+        # leaving the person to wait for beat's next one.
+        poll = shlex.quote(f"{python} -m infra.ops run poll")
+        back = f" --chat-url {settings.telegram_base}/" if settings.telegram_sandbox else ""
         lines.append(
             f"cryptocloud-sandbox: {python} -m infra.sandbox cryptocloud --bind {bind} "
-            f"--notify-url {notify}"
+            f"--notify-url {notify} --on-partial {poll}{back}"
         )
     return "\n".join(lines) + "\n"
 
@@ -159,19 +189,6 @@ def banner(settings: Settings, *, redis_url: str, flower_login: str) -> str:
     return "\n".join(lines)
 
 
-def run_honcho(run_file: Path, env: dict[str, str]) -> int:
-    """Run honcho until it stops; it shuts its processes down on SIGINT/SIGTERM."""
-    command = [sys.executable, "-m", "honcho", "start", "-f", str(run_file), "-d", str(ROOT)]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)  # noqa: S603
-    # Ctrl-C reaches honcho directly (same process group); SIGTERM to us is passed on.
-    signal.signal(signal.SIGTERM, lambda *_: process.send_signal(signal.SIGTERM))
-    while True:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            continue  # honcho got the same SIGINT and is stopping its processes: wait for it
-
-
 def main() -> int:
     settings = settings_or_exit()
     problems = taken_ports(settings)
@@ -197,14 +214,16 @@ def main() -> int:
         env["FLOWER_BASIC_AUTH"] = flower_auth(settings)
         env["FLOWER_PORT"] = str(settings.flower_port)
         env.setdefault("WEBHOOK_BIND", settings.webhook_bind)
-        run_file = VAR / "Procfile.run"
-        run_file.write_text(procfile(settings))
+        known = known_user_id(settings) if settings.telegram_sandbox else 0
+        programs = parse_procfile(procfile(settings, known_user=known))
         print(  # noqa: T201
             banner(settings, redis_url=env.get("REDIS_URL", settings.broker_url),
                    flower_login=env["FLOWER_BASIC_AUTH"]),
             flush=True,
         )
-        return run_honcho(run_file, env)
+        return Supervisor(programs, cwd=ROOT, env=env).run()
+    except KeyboardInterrupt:  # Ctrl-C before the processes started: nothing to stop yet
+        return 0
     finally:
         if redis is not None:
             redis.stop()

@@ -42,8 +42,10 @@ def test_sandbox_mode_adds_both_stand_ins_with_the_sweep_button() -> None:
     names = [line.split(":", 1)[0] for line in procfile.splitlines()]
     assert names == ["web", "worker", "beat", "bot", "flower", "telegram-sandbox",
                      "cryptocloud-sandbox"]
-    assert "celery -A celery_app call sweeps.expire_subscriptions" in procfile
+    assert "Run the expiry sweep now=" in procfile and "-m infra.ops run expiry-sweep" in procfile
     assert "--notify-url http://127.0.0.1:8080/cryptocloud_webhook" in procfile
+    assert "--on-partial" in procfile and "-m infra.ops run poll" in procfile
+    assert "--chat-url http://127.0.0.1:8081/" in procfile
 
 
 def test_production_credentials_start_no_stand_in() -> None:
@@ -104,3 +106,33 @@ def test_var_and_what_is_made_in_it_are_private(tmp_path: Path,
     assert stat.S_IMODE((tmp_path / "var").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "var" / "app.db").stat().st_mode) == 0o600
 
+
+def test_the_telegram_stand_in_keeps_its_world_beside_the_database(tmp_path: Path) -> None:
+    """The stand-in's world lives next to SQLite (var/ otherwise), starts above the ids the
+    database knows, and resets the database with it."""
+    settings = load_settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'app.db'}")
+    line = next(x for x in run.procfile(settings, known_user=1000077).splitlines()
+                if x.startswith("telegram-sandbox:"))
+    assert f"--state-dir {tmp_path}" in line
+    assert "--known-user-id 1000077" in line
+    assert "-m infra.ops reset-sandbox --yes" in line
+    assert run.sandbox_state_dir(load_settings(_env_file=None)) == run.ROOT / "var"
+    postgres = load_settings(_env_file=None, database_url="postgresql+psycopg://u@h/db")
+    assert run.sandbox_state_dir(postgres) == run.VAR
+
+
+def test_the_highest_known_user_id_counts_the_history_too(db_url: str) -> None:
+    """Ids of users that a reset forgot are still in the history, so they are never reused."""
+    from datetime import UTC, datetime
+
+    from infra.db import create_engine, make_session_factory
+    from models.history import record_history
+
+    settings = load_settings(_env_file=None, database_url=db_url)
+    assert run.known_user_id(settings) == 0
+    engine = create_engine(db_url)
+    with make_session_factory(engine).begin() as session:
+        record_history(session, user_id=1000123, action="sandbox_reset", source="system",
+                       now=datetime.now(UTC))
+    engine.dispose()
+    assert run.known_user_id(settings) == 1000123

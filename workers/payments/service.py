@@ -140,7 +140,11 @@ def _activate(
             surplus_usd=assessment.surplus_usd, plan_price_usd=invoice.amount_usd,
             plan_days=plan.days,
         )
-    effects: Effects = []
+    # Told at once, before the invite (whose link takes a Telegram call or two to make).
+    effects: Effects = queue_message(
+        session, key=f"paid:{invoice.id}", chat_id=invoice.user_id, now=now,
+        text=texts.payment_received(extra_days=extra_days),
+    )
     chats = session.scalars(select(PlanChat.chat_id).where(PlanChat.plan_id == plan.id)).all()
     for chat_id in chats:
         change = extend_access(

@@ -1,7 +1,8 @@
 """The control API under `/control/`: JSON over HTTP for tests and for the page.
 
 Acts as people (write, press, join, leave, block), reads what the bot did (messages, files, the
-channel, the call log) and steers the world (reset, faults, flood limits, the bot's rights).
+channel, the call log) and steers the world (faults, flood limits, the bot's rights); the reset
+lives in `world_reset`.
 Answers `{"ok": true, "result": …}` or `{"ok": false, "error": "…"}` with a 4xx status.
 """
 
@@ -30,7 +31,7 @@ _Settings = TypeVar("_Settings", FaultRule, FloodLimits)
 
 def add_routes(app: web.Application) -> None:
     routes = [
-        ("GET", "/control/state", state), ("POST", "/control/reset", reset),
+        ("GET", "/control/state", state),
         ("GET", "/control/users", list_users), ("POST", "/control/users", create_user),
         ("POST", "/control/users/{user_id}/messages", send_text),
         ("POST", "/control/users/{user_id}/callbacks", press_button),
@@ -51,11 +52,6 @@ def add_routes(app: web.Application) -> None:
 
 
 def state(request: web.Request, world: TelegramWorld, body: Json) -> object:
-    return views.state(world)
-
-
-def reset(request: web.Request, world: TelegramWorld, body: Json) -> object:
-    world.reset()
     return views.state(world)
 
 

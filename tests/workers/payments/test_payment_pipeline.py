@@ -276,3 +276,15 @@ def test_commission_is_a_share_of_the_amount_paid_not_of_the_price(pipeline: Pip
     with pipeline.sessions() as session:
         amounts = session.scalars(select(CommissionEntry.amount)).all()
     assert amounts == [Decimal("1.88")]
+
+def test_the_subscriber_hears_payment_received_before_the_invite(pipeline: Pipeline) -> None:
+    """Settled: "payment received" goes out first, once, and only then the invite link."""
+    invoice = checkout(pipeline)
+    report(pipeline, invoice, "overpaid", paid_usd=Decimal("15.00"))
+    report(pipeline, invoice, "overpaid", paid_usd=Decimal("15.00"))
+    pipeline.drain()
+    after_pay_link = texts_to(pipeline, SUBSCRIBER)[1:]
+    assert len(after_pay_link) == 2, after_pay_link
+    received, invite = after_pay_link
+    assert received.startswith("Payment received") and "15 extra days" in received
+    assert "invite link" in invite
