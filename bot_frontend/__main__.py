@@ -53,6 +53,9 @@ async def main(settings: Settings) -> None:
     storage = RedisStorage.from_url(settings.broker_url)
     dp = build_dispatcher(settings=settings, sessions=read_only_sessions(settings.database_url),
                           producer=create_celery(settings, main="bot_frontend"), storage=storage)
+    if settings.payment_sandbox_with_real_bot:
+        log.warning("payment_sandbox_with_real_bot",
+                    note="ALLOW_PAYMENT_SANDBOX=true: checkouts go to the CryptoCloud stand-in")
     try:
         await set_commands(bot, settings)
         if settings.bot_webhook_url:
