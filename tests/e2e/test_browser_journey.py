@@ -22,6 +22,7 @@ import pytest
 
 from infra.embedded_redis import free_port
 from tests.fixtures.processes import ROOT, child_env
+from tests.fixtures.secrets import SANDBOX_SECRETS, assert_no_secrets
 from tests.fixtures.services import unavailable
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -103,6 +104,10 @@ def system(tmp_path: Path) -> Iterator[System]:
     finally:
         running.stop()
     assert_nothing_left(running)
+    # Every process's output, banner included: no configured or generated secret in it.
+    redis_password = (tmp_path / "redis" / "password").read_text()
+    assert_no_secrets(running.log(), running.env,
+                      generated=[redis_password, *SANDBOX_SECRETS])
 
 
 def assert_nothing_left(system: System) -> None:

@@ -35,6 +35,7 @@ from models.schema import (
 )
 from tests.fixtures import postbacks
 from tests.fixtures.processes import celery_beat, celery_worker, child_env, serve_wsgi
+from tests.fixtures.secrets import SANDBOX_SECRETS, assert_no_secrets
 from tests.fixtures.waiting import eventually
 from webhook_gateway import create_app
 
@@ -140,6 +141,9 @@ def journey(
             finally:
                 journey.close()
             assert "Traceback" not in worker.log(), worker.log()[-3000:]
+            # The run uses the sandbox's credentials where production has its own: the same
+            # code paths must not print them (a Bot API URL carries the token, for one).
+            assert_no_secrets(worker.log(), env, generated=SANDBOX_SECRETS)
     gateway.extensions["gateway"]["engine"].dispose()
 
 

@@ -211,6 +211,9 @@ def test_errors_are_one_line_with_an_exit_code(settings: Settings) -> None:
     assert code == 3
     assert err == ("error: queues: Redis at redis://127.0.0.1:1/0 does not answer "
                    "(ConnectionError)\n")
+    with_password = settings.model_copy(update={"redis_url": "redis://:hunter22@127.0.0.1:1/0"})
+    assert run(with_password, "status")[2] == (
+        "error: queues: Redis at redis://:***@127.0.0.1:1/0 does not answer (ConnectionError)\n")
 
 
 def test_reset_sandbox_forgets_every_subscriber_but_keeps_plans_and_the_history(
