@@ -91,6 +91,9 @@ class System:
             self.process.wait()
             raise AssertionError(
                 f"make run did not stop on Ctrl-C:\n{self.log()[-4000:]}") from None
+        # Stopping on purpose looks like success: status 0, no process's traceback.
+        assert self.process.returncode == 0, self.log()[-4000:]
+        assert "Traceback" not in self.log(), self.log()[-4000:]
 
 
 @pytest.fixture
@@ -116,11 +119,44 @@ def assert_nothing_left(system: System) -> None:
     assert port_is_free(system.ports["web"]), "the gateway outlived make run"
 
 
-def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
-    """Subscribe, join, get removed by the sweep after the admin's setdays 0, renew, rejoin."""
+# Cut off: an element sticking out of the viewport sideways (the page may scroll down), or a
+# box hiding part of its content behind its own scrollbar (only the message list may scroll;
+# a name shortened with an ellipsis says so itself).
+_CUT_OFF = """() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const box = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    if (!box.width || !box.height || style.visibility === "hidden") continue;
+    const name = `${el.tagName.toLowerCase()}.${el.className} ${el.dataset.testid || ""}`;
+    if (box.left < -1 || box.right > width + 1) {
+      out.push(`${name} spans ${Math.round(box.left)}..${Math.round(box.right)} of ${width}`);
+    }
+    const clips = /(auto|scroll|hidden)/.test(style.overflowY + style.overflowX);
+    const exempt = el.dataset.testid === "messages" || style.textOverflow === "ellipsis"
+      || ["INPUT", "SELECT"].includes(el.tagName);
+    if (clips && !exempt
+        && (el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1)) {
+      out.push(`${name} shows ${el.clientHeight}px of ${el.scrollHeight}px`);
+    }
+  }
+  return out.slice(0, 10);
+}"""
+
+VIEWPORTS = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+def test_a_person_plays_the_whole_story_in_the_browser(system: System, viewport: str) -> None:
+    """Subscribe, join, get removed by the sweep after the admin's setdays 0, renew, rejoin;
+    on a desktop and at a phone's width, with no element cut off at the viewport's edges."""
     from playwright.sync_api import Page, expect, sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
+
+    def nothing_cut_off(page: Page) -> None:
+        assert page.evaluate(_CUT_OFF) == [], f"cut off at {viewport}"
 
     def bot_says(page: Page, text: str) -> None:
         expect(page.get_by_test_id("messages").get_by_text(text).last).to_be_visible(
@@ -150,8 +186,11 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
         with page.expect_popup() as popup:
             pay_button.click()
         pay_page = popup.value
+        back = pay_page.get_by_test_id("back-to-chat")
+        expect(back).to_have_attribute("href", system.telegram + "/")
         pay_page.get_by_test_id("pay-full").click()
         expect(pay_page.get_by_test_id("invoice-status")).to_contain_text("paid", timeout=WAIT_MS)
+        bot_says(page, "Payment received")
         invites = page.get_by_test_id("message").filter(has_text="personal invite link")
         expect(invites).to_have_count(invites_seen[0] + 1, timeout=WAIT_MS)
         invites_seen[0] += 1
@@ -168,7 +207,7 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page = browser.new_page(viewport=VIEWPORTS[viewport])  # type: ignore[arg-type]
         try:
             page.goto(system.telegram + "/")
             # The subscriber arrives, reads the terms, accepts, buys a month and joins.
@@ -176,12 +215,16 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
             page.get_by_test_id("new-user-id").fill(str(SUBSCRIBER))
             page.get_by_test_id("create-user").click()
             send(page, "/start")
+            expect(page.get_by_test_id("whoami")).to_contain_text("not joined", timeout=WAIT_MS)
             page.get_by_test_id("inline-button").filter(has_text="ccept").last.click(
                 timeout=WAIT_MS)
+            bot_says(page, "You accepted these terms")
             buy_and_join(page)
             send(page, "/myplan")
             bot_says(page, "days left")
-            page.screenshot(path=str(ARTIFACTS / "journey-1-subscribed.png"))
+            nothing_cut_off(page)
+            page.screenshot(path=str(ARTIFACTS / f"journey-1-subscribed-{viewport}.png"),
+                            full_page=True)
 
             # The admin ends Ann's time and runs the sweep from the page's operator panel.
             play_as(page, ADMIN)
@@ -189,7 +232,11 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
             bot_says(page, str(SUBSCRIBER))
             page.get_by_test_id("operator-action-0").click()
             expect(member(page, SUBSCRIBER)).to_have_count(0, timeout=WAIT_MS)
-            page.screenshot(path=str(ARTIFACTS / "journey-2-swept.png"))
+            expect(page.get_by_test_id("operator-output")).to_contain_text(
+                "removed 1 subscriber from the channel", timeout=WAIT_MS)
+            nothing_cut_off(page)
+            page.screenshot(path=str(ARTIFACTS / f"journey-2-swept-{viewport}.png"),
+                            full_page=True)
 
             # Ann is told, renews from the message's button, pays again and is back in.
             play_as(page, SUBSCRIBER)
@@ -197,9 +244,12 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
             expect(renew).to_be_visible(timeout=WAIT_MS)
             renew.click()
             buy_and_join(page)
-            page.screenshot(path=str(ARTIFACTS / "journey-3-renewed.png"))
+            nothing_cut_off(page)
+            page.screenshot(path=str(ARTIFACTS / f"journey-3-renewed-{viewport}.png"),
+                            full_page=True)
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "journey-failure.png"))
+            page.screenshot(path=str(ARTIFACTS / f"journey-failure-{viewport}.png"),
+                            full_page=True)
             raise
         finally:
             browser.close()
