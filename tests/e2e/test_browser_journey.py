@@ -8,19 +8,14 @@ the subscriber is removed and told; renews; is back in. Screenshots go to test-a
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from infra.embedded_redis import free_port
+from tests.fixtures.make_run import RunningSystem, free_ports
 from tests.fixtures.processes import ROOT, child_env
 from tests.fixtures.services import unavailable
 
@@ -32,91 +27,24 @@ SUBSCRIBER, ADMIN = 5001, 100
 WAIT_MS = 40_000
 
 
-class System:
-    """`python -m infra.run` in its own process group, on free ports, with its output kept."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.ports = {name: free_port()
-                      for name in ("web", "telegram", "cryptocloud", "redis", "flower")}
-        self.telegram = f"http://127.0.0.1:{self.ports['telegram']}"
-        self.log_path = tmp / "run.log"
-        self.env = child_env(
-            DATABASE_URL=f"sqlite:///{tmp / 'app.db'}",
-            WEBHOOK_BIND=f"127.0.0.1:{self.ports['web']}",
-            TELEGRAM_API_BASE=self.telegram,
-            CRYPTOCLOUD_API_BASE=f"http://127.0.0.1:{self.ports['cryptocloud']}",
-            EMBEDDED_REDIS_PORT=str(self.ports["redis"]),
-            EMBEDDED_REDIS_DIR=str(tmp / "redis"),
-            FLOWER_BASIC_AUTH="admin:browser-test",
-            FLOWER_PORT=str(self.ports["flower"]),
-            LOG_FORMAT="console",
-        )
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> System:
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "infra.run"], cwd=ROOT, env=self.env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"make run stopped at start:\n{self.log()}")
-            if self._bot_is_polling():
-                return self
-            time.sleep(0.5)
-        raise AssertionError(f"the system did not come up:\n{self.log()[-4000:]}")
-
-    def _bot_is_polling(self) -> bool:
-        try:
-            calls = httpx.get(f"{self.telegram}/control/calls",
-                              params={"method": "getUpdates"}, timeout=2).json()
-        except httpx.HTTPError:
-            return False
-        return bool(calls.get("result"))
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        """Ctrl-C, as a person would; everything must be gone afterwards."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGINT)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            raise AssertionError(
-                f"make run did not stop on Ctrl-C:\n{self.log()[-4000:]}") from None
-        # Stopping on purpose looks like success: status 0, no process's traceback.
-        assert self.process.returncode == 0, self.log()[-4000:]
-        assert "Traceback" not in self.log(), self.log()[-4000:]
-
-
 @pytest.fixture
-def system(tmp_path: Path) -> Iterator[System]:
+def system(tmp_path: Path) -> Iterator[RunningSystem]:
+    """`python -m infra.run` on free ports with its data in tmp; Ctrl-C must end it cleanly."""
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
         unavailable("Debian's chromium is not installed (apt-get install chromium)")
-    running = System(tmp_path).start()
+    env = child_env(DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}",
+                    EMBEDDED_REDIS_DIR=str(tmp_path / "redis"),
+                    FLOWER_BASIC_AUTH="admin:browser-test", LOG_FORMAT="console", **free_ports())
+    running = RunningSystem([sys.executable, "-m", "infra.run"], cwd=ROOT, env=env,
+                            log_path=tmp_path / "run.log").start()
     try:
         yield running
     finally:
-        running.stop()
-    assert_nothing_left(running)
-
-
-def assert_nothing_left(system: System) -> None:
-    """No process of that run survives Ctrl-C: the embedded Redis's port is free again."""
-    from infra.embedded_redis import port_is_free
-
-    deadline = time.monotonic() + 10
-    while not port_is_free(system.ports["redis"]) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert port_is_free(system.ports["redis"]), "the embedded Redis outlived make run"
-    assert port_is_free(system.ports["web"]), "the gateway outlived make run"
+        code = running.stop()
+    # Stopping on purpose looks like success: status 0, no process's traceback, nothing left.
+    assert code == 0, running.log()[-4000:]
+    assert "Traceback" not in running.log(), running.log()[-4000:]
+    running.assert_nothing_left()
 
 
 # Cut off: an element sticking out of the viewport sideways (the page may scroll down), or a
@@ -148,7 +76,8 @@ VIEWPORTS = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, 
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
-def test_a_person_plays_the_whole_story_in_the_browser(system: System, viewport: str) -> None:
+def test_a_person_plays_the_whole_story_in_the_browser(system: RunningSystem,
+                                                        viewport: str) -> None:
     """Subscribe, join, get removed by the sweep after the admin's setdays 0, renew, rejoin;
     on a desktop and at a phone's width, with no element cut off at the viewport's edges."""
     from playwright.sync_api import Page, expect, sync_playwright
