@@ -285,7 +285,7 @@ def payout_rejected(*, amount: Decimal) -> str:
 HELP = (
     "/start: plans and the free trial\n"
     "/myplan: your status, renewal and your invite link\n"
-    "/referral: your referral link and balance\n"
+    "/referral: your referral link and balance (the programme is by invitation)\n"
     "/help: this message"
 )
 COMMAND_DESCRIPTIONS = {
