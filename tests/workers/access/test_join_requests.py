@@ -115,4 +115,21 @@ def test_a_decline_of_a_request_that_is_gone_is_final(ctx: Pipeline, answer: str
     assert ask_to_join(ctx, BOB, None) == "declined"
 
     assert actions(ctx, BOB) == ["join_declined"]
+    with ctx.sessions() as session:
+        details = session.scalars(select(AccessHistory.details)
+                                  .where(AccessHistory.user_id == BOB)).one()
+    assert details is not None and '"request": "gone"' in details
     assert ctx.telegram.members.get((CHANNEL, BOB), "left") == "left"
+
+
+def test_an_approval_telegram_refuses_is_recorded_and_keeps_the_link(ctx: Pipeline) -> None:
+    """Missing rights on the approval: written to the history, no crash, the link still hers."""
+    paid(ctx, ANN)
+    ctx.drain()
+    ctx.telegram.answer_next("approveChatJoinRequest",
+                             "Bad Request: not enough rights to manage chat invite link")
+
+    assert ask_to_join(ctx, ANN, link_of(ctx, ANN).link) == "refused"
+
+    assert actions(ctx, ANN)[-1] == "join_refused"
+    assert link_of(ctx, ANN).revoked_at is None
