@@ -174,11 +174,14 @@ def test_recheck_invoice_activates_a_payment_whose_postback_never_came(
 def test_status_sums_up_the_machinery(
     settings: Settings, session_factory: sessionmaker[Session], redis_client: redis.Redis,
 ) -> None:
-    """Open invoices, unprocessed inbox events, pending effects, dead letters, queue depths."""
+    """Open invoices, unprocessed inbox events (and how many were given up), pending effects,
+    dead letters, queue depths."""
     open_invoice(settings, session_factory)
     with session_factory.begin() as session:
         session.add(PaymentEvent(invoice_uuid="X1", reported_status="paid", source="postback",
                                  payload="{}", received_at=NOW))
+        session.add(PaymentEvent(invoice_uuid="X2", reported_status="paid", source="postback",
+                                 payload="{}", received_at=NOW, attempts=5, last_error="boom"))
         session.add(TelegramEffect(key="k", method="sendMessage", chat_id=USER))
         session.add(DeadLetter(task_name="x", created_at=NOW))
     redis_client.lpush("payments", "m")
@@ -186,7 +189,7 @@ def test_status_sums_up_the_machinery(
     assert code == 0
     assert out.splitlines() == [
         "open invoices: 1",
-        "unprocessed payment events: 1",
+        "unprocessed payment events: 2 (given up: 1, see recheck-invoice)",
         "pending Telegram effects: 1",
         "dead letters waiting: 1 (of 1)",
         "queues: payments 1, telegram 0, sweeps 0, default 0; unacknowledged 0",
