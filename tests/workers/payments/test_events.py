@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from pydantic import SecretStr
+
 from infra import task_names
-from infra.cryptocloud import CryptoCloudMoved, CryptoCloudRejected, CryptoCloudUnavailable
+from infra.cryptocloud import (
+    CryptoCloudClient,
+    CryptoCloudMoved,
+    CryptoCloudRejected,
+    CryptoCloudUnavailable,
+)
+from infra.sandbox.cryptocloud import CryptoCloudSandbox
 from models import inbox
 from models.schema import AccessHistory, Invoice, PaymentEvent
 from tests.workers.harness import Pipeline
@@ -126,3 +134,30 @@ def test_moved_api_host_leaves_events_open_and_the_poll_quiet(pipeline: Pipeline
     open_event = event(pipeline, event_id)
     assert open_event.processed_at is None and open_event.attempts == 0
     assert "CRYPTOCLOUD_API_BASE" in (open_event.last_error or "")
+
+
+def test_stand_in_lagging_behind_its_postback_is_settled_once_it_catches_up(
+    pipeline: Pipeline, cryptocloud_sandbox: CryptoCloudSandbox,
+) -> None:
+    """The CryptoCloud stand-in with its lag switch on, through the real client: the postback's
+    event stays open while merchant/info says created, and the poll after the lag activates."""
+    cryptocloud_sandbox.configure(info_lag_seconds=60)
+    client = CryptoCloudClient(base_url=cryptocloud_sandbox.base_url,
+                               api_key=SecretStr(cryptocloud_sandbox.config.api_key),
+                               shop_id=SecretStr(cryptocloud_sandbox.config.shop_id))
+    pipeline.payments = client
+    with client:
+        invoice = checkout(pipeline)
+        cryptocloud_sandbox.pay(f"INV-{invoice.uuid}")
+        event_id = record(pipeline, invoice, "paid")  # its postback arrived at once
+        pipeline.send(task_names.PROCESS_PAYMENT_EVENT, event_id)
+        pipeline.drain()
+        assert event(pipeline, event_id).processed_at is None
+        assert access_of(pipeline) is None
+
+        cryptocloud_sandbox.advance_clock(timedelta(seconds=61))
+        pipeline.send(task_names.POLL_PENDING_INVOICES)
+        pipeline.drain()
+    access = access_of(pipeline)
+    assert access is not None and access.status == "active"
+    assert event(pipeline, event_id).processed_at is not None
