@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import OperationalError
 
+from infra.celery_config import MAX_COUNTDOWN
 from infra.cryptocloud import (
     CryptoCloudError,
     CryptoCloudMoved,
@@ -105,7 +106,7 @@ def _leave_open(
 ) -> EventRun:
     with ctx.sessions.begin() as session:
         inbox.note_failure(session, event_id, error=reason, counted=False)
-    countdown = max(RETRY_BASE_SECONDS * 2**retries, at_least)
+    countdown = min(max(RETRY_BASE_SECONDS * 2**retries, at_least), MAX_COUNTDOWN)
     # Once the relay re-queues the event, its cadence is the retry: two chains would overlap.
     relay_takes_over = received_at.timestamp() + ctx.settings.relay_after_seconds
     young = _now().timestamp() + countdown < relay_takes_over
