@@ -17,7 +17,7 @@ from infra.sandbox.cryptocloud import CryptoCloudSandbox
 from models import inbox
 from models.schema import AccessHistory, Invoice, PaymentEvent
 from tests.workers.harness import Pipeline
-from tests.workers.payments.conftest import access_of, checkout, count, texts_to
+from tests.workers.payments.conftest import access_of, checkout, count, poll_sees, texts_to
 
 
 def record(ctx: Pipeline, invoice: Invoice, status: str, *, age: timedelta = timedelta(0)) -> int:
@@ -50,10 +50,7 @@ def test_postback_ahead_of_merchant_info_stays_open_until_a_poll_sees_paid(
     assert lagging.processed_at is None
     assert "created" in (lagging.last_error or "")
 
-    assert invoice.uuid is not None
-    pipeline.payments.set_state(invoice.uuid, "paid")  # type: ignore[attr-defined]
-    pipeline.send(task_names.POLL_PENDING_INVOICES)
-    pipeline.drain()
+    poll_sees(pipeline, invoice, "paid")
     access = access_of(pipeline)
     assert access is not None and access.status == "active"
     assert event(pipeline, event_id).processed_at is not None
