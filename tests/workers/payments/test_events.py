@@ -81,9 +81,13 @@ def test_event_failing_the_same_way_is_given_up_after_bounded_attempts(
     refusal = CryptoCloudRejected("CryptoCloud invoice/merchant/info rejected (HTTP 400): boom",
                                   operation="invoice/merchant/info")
     pipeline.payments.fail_next(*[refusal] * 30)  # type: ignore[attr-defined]
+    outcomes = []
     for _ in range(12):
         pipeline.send(task_names.RELAY_PAYMENT_INBOX)
-        pipeline.drain()
+        outcomes += [result for name, result in pipeline.drain()
+                     if name == task_names.PROCESS_PAYMENT_EVENT]
+    # Each attempt ends the task normally (no failure, so no dead letter), and then they stop.
+    assert outcomes == ["failed"] * (inbox.MAX_EVENT_ATTEMPTS - 1) + ["given up"]
     failed = event(pipeline, event_id)
     assert failed.processed_at is None
     assert failed.attempts == inbox.MAX_EVENT_ATTEMPTS
