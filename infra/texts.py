@@ -101,8 +101,9 @@ def alert_mismatch(*, uuid: str, user_id: int, expected: str, got: str) -> str:
 def alert_partial_expired(*, uuid: str, user_id: int, paid: Decimal, amount: Decimal) -> str:
     return (
         f"⚠️ Invoice INV-{uuid} of user {user_id} expired part-paid: {usd(paid)} of "
-        f"{usd(amount)} received, no access granted. Confirm it in CryptoCloud's dashboard to "
-        "grant access (the bot activates it on the postback), or settle it with the user."
+        f"{usd(amount)} received, no access granted. Settle it with the user: grant days with "
+        f"/activate {user_id} <days>, or refund. If the rest arrives within a day it is "
+        "activated automatically."
     )
 
 
