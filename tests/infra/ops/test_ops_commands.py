@@ -128,6 +128,25 @@ def open_invoice(settings: Settings, sessions: sessionmaker[Session]) -> str:
     return created.uuid
 
 
+def test_recheck_invoice_settles_a_given_up_payment_event(
+    settings: Settings, session_factory: sessionmaker[Session], redis_client: redis.Redis,
+    cryptocloud_sandbox: Any,
+) -> None:
+    """An event the workers gave up on (the way out the admins' alert names): recheck-invoice
+    settles the invoice and closes that very event."""
+    uuid = open_invoice(settings, session_factory)
+    cryptocloud_sandbox.pay(f"INV-{uuid}")
+    with session_factory.begin() as session:
+        session.add(PaymentEvent(invoice_uuid=uuid, reported_status="paid", source="postback",
+                                 payload="{}", received_at=NOW, attempts=5, last_error="boom"))
+    code, out, _ = run(settings, "recheck-invoice", f"INV-{uuid}")
+    assert code == 0
+    assert "outcome: activated (invoice #1, inbox event #1, seen before)" in out.splitlines()
+    with session_factory() as session:
+        assert session.scalars(select(Invoice)).one().activated_at is not None
+        assert session.scalars(select(PaymentEvent)).one().processed_at is not None
+
+
 def test_recheck_invoice_activates_a_payment_whose_postback_never_came(
     settings: Settings, session_factory: sessionmaker[Session], engine: Any,
     redis_client: redis.Redis, cryptocloud_sandbox: Any,
