@@ -55,9 +55,7 @@ def partial_expired(*, paid: Decimal, amount: Decimal) -> str:
     )
 
 
-CHECKOUT_USER_UNKNOWN = (
-    "We could not find your account yet. Send /start, then choose the plan again."
-)
+ACCOUNT_NOT_FOUND = "We could not find your account yet. Send /start, then try again."
 CHECKOUT_PLAN_GONE = "That plan is no longer on sale. Send /start to see the current plans."
 CHECKOUT_FAILED = (
     "Sorry, we could not create your invoice right now. Please try again in a few minutes."

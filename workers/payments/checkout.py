@@ -21,7 +21,7 @@ from workers.context import WorkerContext
 from workers.dispatch import dispatch
 from workers.payments import service
 from workers.retrying import Run
-from workers.users.service import Profile, upsert_user
+from workers.users.service import known_user
 
 log = get_logger("workers.payments")
 
@@ -46,9 +46,8 @@ def checkout(
     retries: int,
 ) -> Run:
     """Create (or reuse) the user's invoice for a plan and send the pay link, or say why not."""
-    profile = Profile(**user) if isinstance(user, dict) else None
-    user_id = profile.user_id if profile is not None else int(user)  # type: ignore[arg-type]
-    started = _start(ctx, profile=profile, user_id=user_id, plan_code=plan_code,
+    user_id = int(user["user_id"]) if isinstance(user, dict) else int(user)
+    started = _start(ctx, user=user, user_id=user_id, plan_code=plan_code,
                      request_key=request_key, retries=retries)
     if isinstance(started, Run):
         return started
@@ -67,19 +66,18 @@ def checkout(
 
 
 def _start(
-    ctx: WorkerContext, *, profile: Profile | None, user_id: int, plan_code: str,
+    ctx: WorkerContext, *, user: int | dict[str, Any], user_id: int, plan_code: str,
     request_key: str, retries: int,
 ) -> service.CheckoutStart | Run:
     try:
         with ctx.sessions.begin() as session:
-            if profile is not None:
-                upsert_user(session, profile=profile, now=_now())
+            known_user(session, user=user, now=_now())
             return service.start_checkout(session, user_id=user_id, plan_code=plan_code,
                                           now=_now())
     except service.UnknownUser as refused:
         if retries < USER_RETRIES:
             return Run("waiting for the user", _backoff(retries))
-        return _refuse(ctx, user_id, request_key, texts.CHECKOUT_USER_UNKNOWN, str(refused))
+        return _refuse(ctx, user_id, request_key, texts.ACCOUNT_NOT_FOUND, str(refused))
     except service.PlanGone as refused:
         return _refuse(ctx, user_id, request_key, texts.CHECKOUT_PLAN_GONE, str(refused))
 
