@@ -114,9 +114,10 @@ async def test_a_plan_button_after_a_pay_link_reuses_it_and_says_so(
 
 
 async def test_trial_button_starts_the_trial(harness: BotHarness) -> None:
-    """The trial button sends the trial task and acknowledges at once."""
+    """The trial button sends the trial task with the tapper's profile and acknowledges at
+    once."""
     query_id = await harness.press(ANN, "trial")
-    assert harness.tasks == [(task_names.START_TRIAL, [ANN, query_id])]
+    assert harness.tasks == [(task_names.START_TRIAL, [profile(ANN), query_id])]
     assert harness.callback_answers()[-1].text == texts.STARTING_TRIAL
 
 
