@@ -39,6 +39,10 @@ class TelegramEffect(Base):
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
+    # The task (Celery task id, kept across its retries) performing it, and until when: past
+    # that, the holder is presumed dead and the relay hands the effect to another task.
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_until: Mapped[datetime | None]
 
 
 class SweepHold(Base):

@@ -11,7 +11,7 @@ from infra import task_names
 from infra.cryptocloud import CryptoCloudRejected, CryptoCloudUnavailable
 from infra.logging import get_logger
 from models import inbox
-from models.outbox import stale_pending_effects
+from models.outbox import effects_to_relay
 from models.schema import Invoice, PaymentEvent
 from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.context import context
@@ -24,7 +24,6 @@ log = get_logger("workers.payments")
 # The inbox relay is the net under a task that exhausts its retries.
 RETRYING = retrying(CryptoCloudUnavailable)
 POLL_BATCH = 100  # merchant/info takes at most 100 ids per call
-EFFECT_RELAY_AFTER = timedelta(minutes=10)  # longer than any retry countdown of an effect
 
 
 def _now() -> datetime:
@@ -69,8 +68,9 @@ def relay_inbox() -> int:
             session, received_before=now - timedelta(seconds=ctx.settings.relay_after_seconds),
             limit=500,
         )
-        effects = stale_pending_effects(session, updated_before=now - EFFECT_RELAY_AFTER,
-                                        limit=500)
+        effects = effects_to_relay(
+            session, now=now, limit=500,
+            unclaimed_since=now - timedelta(seconds=ctx.settings.effect_relay_after_seconds))
     for event_id in event_ids:
         ctx.send(task_names.PROCESS_PAYMENT_EVENT, event_id)
     dispatch(effects)
