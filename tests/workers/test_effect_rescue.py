@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names
 from infra.celery_config import create_celery
+from infra.migrate import seed_plans
 from infra.settings import Settings, load_settings
 from models import outbox
 from models.schema import TelegramEffect
@@ -111,6 +112,8 @@ def test_an_effect_held_by_a_killed_worker_is_sent_once_within_seconds(
     if not db_url.startswith("sqlite"):
         pytest.skip("one real worker run is enough; the rules run on both backends above")
     redis_client.flushdb()
+    with session_factory.begin() as session:  # a worker refuses a catalogue out of line
+        seed_plans(session, load_settings(_env_file=None, database_url=db_url))
     with httpx.Client(base_url=telegram_sandbox.base_url, timeout=5.0) as control:
         control.post("/control/users", json={"id": SUBSCRIBER, "first_name": "Ann"}
                      ).raise_for_status()
