@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from infra import task_names
 from infra.cryptocloud import CryptoCloudRejected, CryptoCloudUnavailable
@@ -18,6 +18,7 @@ from workers.context import context
 from workers.dispatch import dispatch
 from workers.payments import service
 from workers.retrying import retrying
+from workers.scheduling import should_run
 
 log = get_logger("workers.payments")
 
@@ -58,9 +59,11 @@ def process_event(event_id: int) -> str:
     return settlement.outcome.value
 
 
-@shared_task(name=task_names.RELAY_PAYMENT_INBOX)
-def relay_inbox() -> int:
+@shared_task(name=task_names.RELAY_PAYMENT_INBOX, bind=True)
+def relay_inbox(self: Task, every: int | None = None) -> int:
     """Re-queue inbox events and outbox effects that a lost message or a crash left behind."""
+    if not should_run(self, every):
+        return 0
     ctx = context()
     now = _now()
     with ctx.sessions.begin() as session:
@@ -79,9 +82,11 @@ def relay_inbox() -> int:
     return len(event_ids) + len(effects)
 
 
-@shared_task(name=task_names.POLL_PENDING_INVOICES, **RETRYING)
-def poll_pending_invoices() -> int:
+@shared_task(name=task_names.POLL_PENDING_INVOICES, bind=True, **RETRYING)
+def poll_pending_invoices(self: Task, every: int | None = None) -> int:
     """Ask CryptoCloud about open invoices and feed news into the postback pipeline."""
+    if not should_run(self, every):
+        return 0
     ctx = context()
     with ctx.sessions.begin() as session:
         uuids = service.invoices_to_poll(session, now=_now(), limit=POLL_BATCH)
