@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 
 .DEFAULT_GOAL := help
-.PHONY: help run test migrate lint bench clean
+.PHONY: help run test migrate lint bench fuzz clean
 
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ lint: $(VENV)/.dev-installed ## ruff, mypy, import-linter, shellcheck
 
 bench: $(VENV)/.dev-installed ## benchmarks, printed as ratios
 	$(PY) -m bench $(BENCH_ARGS)
+
+fuzz: $(VENV)/.dev-installed ## 10,000 hostile postbacks at the real gateway (TEST_POSTGRES_URL)
+	$(PY) -m pytest tests/webhook_gateway/test_fuzz.py -q -s -p no:cacheprovider $(PYTEST_ARGS)
 
 clean: ## remove the virtualenv and caches (keeps var/, your data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot_frontend.app import build_dispatcher, set_commands
 from bot_frontend.db import read_only_sessions
+from bot_frontend.spool import SpoolRelay, TaskSpool
 from infra.celery_config import create_celery
 from infra.logging import configure_logging, get_logger
 from infra.migrate import catalog_or_exit
@@ -52,8 +53,11 @@ async def main(settings: Settings) -> None:
     bot = Bot(settings.telegram_token.get_secret_value(),
               session=AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_base)))
     storage = RedisStorage.from_url(settings.broker_url)
+    producer = create_celery(settings, main="bot_frontend")
+    relay = SpoolRelay(TaskSpool(settings.bot_spool_path), producer)
     dp = build_dispatcher(settings=settings, sessions=read_only_sessions(settings.database_url),
-                          producer=create_celery(settings, main="bot_frontend"), storage=storage)
+                          producer=producer, storage=storage, relay=relay)
+    relaying = asyncio.create_task(relay.run())
     try:
         await set_commands(bot, settings)
         if settings.bot_webhook_url:
@@ -64,6 +68,7 @@ async def main(settings: Settings) -> None:
             log.info("bot_polling", api=settings.telegram_base)
             await dp.start_polling(bot)
     finally:
+        relaying.cancel()
         await storage.close()
         await bot.session.close()
 

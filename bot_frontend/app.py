@@ -20,6 +20,7 @@ from bot_frontend.routers import (
     referral,
     start,
 )
+from bot_frontend.spool import SpoolRelay
 from infra import texts
 from infra.logging import get_logger
 from infra.settings import Settings
@@ -31,11 +32,12 @@ ADMIN_COMMANDS = ("activate", "edit", "export", "refree_add", "refree_remove", "
 
 
 def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
-                     producer: TaskProducer, storage: BaseStorage) -> Dispatcher:
+                     producer: TaskProducer, storage: BaseStorage,
+                     relay: SpoolRelay | None = None) -> Dispatcher:
+    """`relay` keeps the tasks the broker refuses that nobody could ask for again."""
     dp = Dispatcher(storage=storage)
-    dp.update.outer_middleware(
-        Dependencies(settings=settings, sessions=sessions, tasks=Tasks(producer))
-    )
+    tasks = Tasks(producer, relay=relay)
+    dp.update.outer_middleware(Dependencies(settings=settings, sessions=sessions, tasks=tasks))
     # Commands before the payout conversation: a command typed mid-conversation is obeyed
     # rather than taken for a wallet address or an amount.
     dp.include_routers(*(module.create_router() for module in (

@@ -15,6 +15,7 @@ from models.schema import (
     Access,
     AccessHistory,
     CommissionEntry,
+    Invoice,
     PayoutRequest,
     Plan,
     Referral,
@@ -84,6 +85,13 @@ def plan_status(session: Session, *, user_id: int, chat_id: int, grace: timedelt
         days_left=rules.days_left(access, now=now),
         plan_title=row[1] if row else None,
     )
+
+
+def has_open_invoice(session: Session, *, user_id: int, plan_code: str, now: datetime) -> bool:
+    """An unpaid invoice for this plan whose pay link still works (checkout will reuse it)."""
+    return bool(session.scalar(select(exists().where(
+        Invoice.user_id == user_id, Invoice.status == "created", Invoice.pay_link.is_not(None),
+        Invoice.expires_at > now, Invoice.plan_id == Plan.id, Plan.code == plan_code))))
 
 
 @dataclass(frozen=True)

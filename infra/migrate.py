@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from infra.db import create_engine, make_session_factory
+from infra.redact import redact_url
 from infra.settings import Settings, settings_or_exit
 from models import catalog
 from models.migrations import upgrade
@@ -71,7 +72,8 @@ def main() -> int:
     for change in changes:
         print(f"  {change}", file=sys.stderr)  # noqa: T201
     note = f", {len(changes)} change(s) applied" if changes else ", plans and channel unchanged"
-    print(f"database at {settings.database_url} is up to date{note}", file=sys.stderr)  # noqa: T201
+    print(f"database at {redact_url(settings.database_url)} is up to date{note}",  # noqa: T201
+          file=sys.stderr)
     return 0
 
 

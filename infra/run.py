@@ -1,34 +1,39 @@
 """`make run`: the whole system on one machine.
 
 Checks the ports, starts the embedded Redis when REDIS_URL is unset, migrates and seeds the
-database, then hands the Procfile (plus both stand-ins in sandbox mode) to honcho. Ctrl-C stops
-honcho's processes first and the embedded Redis last, so nothing is left running.
+database, then hands the Procfile (plus both stand-ins in sandbox mode) to the supervisor, which
+restarts a process that dies and says so. Ctrl-C stops the supervised processes first and the
+embedded Redis last, so nothing is left running, and the run ends with status 0.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import shlex
-import signal
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from infra import task_names
-from infra.embedded_redis import EmbeddedRedis, EmbeddedRedisError, port_is_free
+from sqlalchemy import make_url
+
+from infra.db import create_engine, make_session_factory
+from infra.embedded_redis import PASSWORD_FILE, EmbeddedRedis, EmbeddedRedisError, port_is_free
 from infra.migrate import migrate_and_seed
+from infra.redact import redact_url
+from infra.secret_files import kept_secret, new_password
 from infra.settings import Settings, settings_or_exit
+from infra.supervisor import Supervisor, parse_procfile
+from models.sandbox_reset import highest_known_user_id
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-# Buttons on the sandbox page, so a person need not wait for beat to see a sweep's effect.
+# Buttons on the sandbox page, so a person need not wait for beat to see a sweep's effect;
+# `infra.ops run` runs the job now and answers what it did in words.
 OPERATOR_ACTIONS = (
-    ("Run the expiry sweep now", task_names.EXPIRE_SUBSCRIPTIONS),
-    ("Send renewal reminders now", task_names.SEND_RENEWAL_REMINDERS),
-    ("Poll open invoices now", task_names.POLL_PENDING_INVOICES),
+    ("Run the expiry sweep now", "expiry-sweep"),
+    ("Send renewal reminders now", "reminders"),
+    ("Poll open invoices now", "poll"),
 )
 
 
@@ -80,44 +85,92 @@ def taken_ports(settings: Settings) -> list[str]:
     ]
 
 
+FLOWER_AUTH_FILE = "flower.auth"
+
+
 def flower_auth(settings: Settings) -> str:
-    """FLOWER_BASIC_AUTH, or a password generated once and kept under var/."""
+    """FLOWER_BASIC_AUTH, or a login generated once and kept in var/ (mode 0600)."""
     if settings.flower_basic_auth is not None:
         return settings.flower_basic_auth.get_secret_value()
-    stored = VAR / "flower.auth"
-    if not stored.exists():
-        stored.touch(mode=0o600)  # private before the password is in it
-        stored.write_text(f"admin:{secrets.token_urlsafe(9)}")
-    return stored.read_text().strip()
+    return kept_secret(VAR / FLOWER_AUTH_FILE, lambda: f"admin:{new_password()}")
 
 
-def procfile(settings: Settings) -> str:
+def private_var() -> None:
+    """var/ (database, Redis data, passwords) readable by this user only, and all made in it.
+
+    The umask is inherited by every process this run starts, so their files are 0600 too.
+    """
+    os.umask(0o077)
+    VAR.mkdir(mode=0o700, exist_ok=True)  # a fresh clone has none
+    VAR.chmod(0o700)
+
+
+def embedded_redis(settings: Settings) -> EmbeddedRedis:
+    """The embedded Redis behind a password made once and kept beside its data (mode 0600)."""
+    data_dir = ROOT / settings.embedded_redis_dir
+    return EmbeddedRedis(port=settings.embedded_redis_port, data_dir=data_dir,
+                         password=kept_secret(data_dir / PASSWORD_FILE))
+
+
+def sandbox_state_dir(settings: Settings) -> Path:
+    """Where the Telegram stand-in keeps its world: beside the SQLite database, else var/."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return (ROOT / url.database).parent  # an absolute path stays as it is
+    return VAR
+
+
+def known_user_id(settings: Settings) -> int:
+    """The highest Telegram id the database knows: the stand-in hands out only higher ones."""
+    engine = create_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            return highest_known_user_id(session)
+    finally:
+        engine.dispose()
+
+
+def procfile(settings: Settings, *, known_user: int = 0) -> str:
     """The repository's Procfile plus the stand-ins this run needs."""
     lines = [(ROOT / "Procfile").read_text().rstrip()]
     python = sys.executable
     if settings.telegram_sandbox:
         bind = urlsplit(settings.telegram_base).netloc
         actions = " ".join(
-            f"--action {shlex.quote(f'{label}={python} -m celery -A celery_app call {task}')}"
-            for label, task in OPERATOR_ACTIONS
+            f"--action {shlex.quote(f'{label}={python} -m infra.ops run {job}')}"
+            for label, job in OPERATOR_ACTIONS
         )
+        # "Reset world" empties the database's subscribers too, or nothing at all.
+        on_reset = shlex.quote(f"{python} -m infra.ops reset-sandbox --yes")
         lines.append(
-            f"telegram-sandbox: {python} -m infra.sandbox telegram --bind {bind} {actions}"
+            f"telegram-sandbox: {python} -m infra.sandbox telegram --bind {bind} {actions} "
+            f"--state-dir {shlex.quote(str(sandbox_state_dir(settings)))} "
+            f"--known-user-id {known_user} --on-reset {on_reset}"
         )
     if settings.cryptocloud_sandbox:
         bind = urlsplit(settings.cryptocloud_base).netloc
         notify = f"http://{settings.webhook_bind}/cryptocloud_webhook"
+        # A part payment sends no postback: the pay page runs the poll at once instead of
+        # leaving the person to wait for beat's next one.
+        poll = shlex.quote(f"{python} -m infra.ops run poll")
+        back = f" --chat-url {settings.telegram_base}/" if settings.telegram_sandbox else ""
         lines.append(
             f"cryptocloud-sandbox: {python} -m infra.sandbox cryptocloud --bind {bind} "
-            f"--notify-url {notify}"
+            f"--notify-url {notify} --on-partial {poll}{back}"
         )
     return "\n".join(lines) + "\n"
 
 
 def banner(settings: Settings, *, redis_url: str, flower_login: str) -> str:
-    user, _, password = flower_login.partition(":")
+    """What runs where; no password in it (Flower's is in var/ or FLOWER_BASIC_AUTH)."""
+    user = flower_login.partition(":")[0]
+    where = ("FLOWER_BASIC_AUTH" if settings.flower_basic_auth is not None
+             else f"var/{FLOWER_AUTH_FILE}")
     lines = ["", "=" * 72]
-    if settings.sandbox:
+    if settings.payment_sandbox_with_real_bot:
+        lines.append("WARNING: a real Telegram bot with the CryptoCloud stand-in "
+                     "(ALLOW_PAYMENT_SANDBOX=true): nobody pays real money.")
+    elif settings.sandbox:
         lines.append("Sandbox mode: local stand-ins, no real Telegram or CryptoCloud.")
     if settings.telegram_sandbox:
         lines.append(f"  Open the sandbox page:  {settings.telegram_base}/")
@@ -125,27 +178,15 @@ def banner(settings: Settings, *, redis_url: str, flower_login: str) -> str:
         lines.append(f"  CryptoCloud stand-in:   {settings.cryptocloud_base}/")
     lines += [
         f"  Flower:                 http://127.0.0.1:{settings.flower_port}/  "
-        f"(login {user} / {password})",
+        f"(login {user}, password in {where})",
         f"  Webhook gateway:        http://{settings.webhook_bind}/healthz",
-        f"  Data:                   {settings.database_url}  ·  Redis {redis_url}",
+        f"  Data:                   {redact_url(settings.database_url)}  ·  "
+        f"Redis {redact_url(redis_url)}",
         "  Stop:                   Ctrl-C (stops every process, the embedded Redis too)",
         "=" * 72,
         "",
     ]
     return "\n".join(lines)
-
-
-def run_honcho(run_file: Path, env: dict[str, str]) -> int:
-    """Run honcho until it stops; it shuts its processes down on SIGINT/SIGTERM."""
-    command = [sys.executable, "-m", "honcho", "start", "-f", str(run_file), "-d", str(ROOT)]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)  # noqa: S603
-    # Ctrl-C reaches honcho directly (same process group); SIGTERM to us is passed on.
-    signal.signal(signal.SIGTERM, lambda *_: process.send_signal(signal.SIGTERM))
-    while True:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            continue  # honcho got the same SIGINT and is stopping its processes: wait for it
 
 
 def main() -> int:
@@ -156,14 +197,13 @@ def main() -> int:
             print(f"make run: {problem}", file=sys.stderr)  # noqa: T201
         return 2
 
-    VAR.mkdir(exist_ok=True)  # a fresh clone has none: it holds this run's files and data
+    private_var()
     redis: EmbeddedRedis | None = None
     env = dict(os.environ)
     # The Procfile names `celery`, `gunicorn` and `python`: they are the virtualenv's.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if settings.redis_url is None:
-        redis = EmbeddedRedis(port=settings.embedded_redis_port,
-                              data_dir=ROOT / settings.embedded_redis_dir)
+        redis = embedded_redis(settings)
         try:
             env["REDIS_URL"] = redis.start()
         except EmbeddedRedisError as error:
@@ -174,14 +214,16 @@ def main() -> int:
         env["FLOWER_BASIC_AUTH"] = flower_auth(settings)
         env["FLOWER_PORT"] = str(settings.flower_port)
         env.setdefault("WEBHOOK_BIND", settings.webhook_bind)
-        run_file = VAR / "Procfile.run"
-        run_file.write_text(procfile(settings))
+        known = known_user_id(settings) if settings.telegram_sandbox else 0
+        programs = parse_procfile(procfile(settings, known_user=known))
         print(  # noqa: T201
             banner(settings, redis_url=env.get("REDIS_URL", settings.broker_url),
                    flower_login=env["FLOWER_BASIC_AUTH"]),
             flush=True,
         )
-        return run_honcho(run_file, env)
+        return Supervisor(programs, cwd=ROOT, env=env).run()
+    except KeyboardInterrupt:  # Ctrl-C before the processes started: nothing to stop yet
+        return 0
     finally:
         if redis is not None:
             redis.stop()

@@ -7,17 +7,24 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 
 def when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def count(number: int, singular: str, plural: str | None = None) -> str:
+    """"1 day", "3 days": the noun agrees with the number (English plurals only, for now)."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
 def duration(span: timedelta) -> str:
     minutes = int(span.total_seconds() // 60)
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
-    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"]
+    parts = ([count(days, "day")] * bool(days) + [count(hours, "hour")] * bool(hours)
+             + [count(minutes, "minute")])
     return " ".join(parts)
 
 
@@ -42,9 +49,26 @@ def partial_payment(*, remainder: Decimal, time_left: timedelta) -> str:
     )
 
 
-def payment_confirmed(*, paid_through: datetime, extra_days: int) -> str:
-    bonus = f" Your overpayment added {extra_days} extra day(s)." if extra_days else ""
-    return f"Payment received, thank you! Your access runs until {when(paid_through)}.{bonus}"
+def payment_received(*, extra_days: int) -> str:
+    bonus = f" Your overpayment adds {count(extra_days, 'extra day')}." if extra_days else ""
+    return f"Payment received, thank you!{bonus} Preparing your invite to the channel…"
+
+
+def partial_expired(*, paid: Decimal, amount: Decimal) -> str:
+    return (
+        f"Your invoice expired with {usd(paid)} of {usd(amount)} paid, so no access was "
+        "granted yet. Your payment is recorded and the admins have been told; if the rest "
+        "arrives late it is still counted."
+    )
+
+
+CHECKOUT_USER_UNKNOWN = (
+    "We could not find your account yet. Send /start, then choose the plan again."
+)
+CHECKOUT_PLAN_GONE = "That plan is no longer on sale. Send /start to see the current plans."
+CHECKOUT_FAILED = (
+    "Sorry, we could not create your invoice right now. Please try again in a few minutes."
+)
 
 
 def invoice_canceled() -> str:
@@ -81,32 +105,67 @@ def alert_mismatch(*, uuid: str, user_id: int, expected: str, got: str) -> str:
     )
 
 
+def alert_partial_expired(*, uuid: str, user_id: int, paid: Decimal, amount: Decimal) -> str:
+    return (
+        f"⚠️ Invoice INV-{uuid} of user {user_id} expired part-paid: {usd(paid)} of "
+        f"{usd(amount)} received, no access granted. Confirm it in CryptoCloud's dashboard to "
+        "grant access (the bot activates it on the postback), or settle it with the user."
+    )
+
+
+def alert_event_given_up(*, uuid: str, attempts: int, error: str) -> str:
+    return (
+        f"⚠️ A payment event for INV-{uuid} failed {attempts} times and was given up: "
+        f"{error[:300]}. Fix the cause, then run `python -m infra.ops recheck-invoice "
+        f"INV-{uuid}`."
+    )
+
+
+def alert_checkout_failed(*, user_id: int, error: str) -> str:
+    return f"⚠️ Checkout for user {user_id} failed: {error[:300]}"
+
+
 # Bot: terms, plans, trial -----------------------------------------------------------------
 
-TERMS = (
+TERMS_BODY = (
     "Welcome! This bot sells access to a private channel.\n\n"
     "Terms: access is personal and lasts the days you paid for; payments are in crypto and "
-    "are not refunded; sharing your invite link gets it revoked. "
-    "Press the button below to accept and continue."
+    "are not refunded; sharing your invite link gets it revoked."
 )
+TERMS = TERMS_BODY + " Press the button below to accept and continue."
 ACCEPT_TERMS_BUTTON = "I accept"
+# The terms stay in the chat once accepted; only the button goes.
+TERMS_ACCEPTED = TERMS_BODY + "\n\n✓ You accepted these terms."
 ACCEPT_TERMS_FIRST = "Please accept the terms first: send /start."
 
 
 def choose_plan(*, trial_days: int | None) -> str:
-    trial = f"\nNew here? Try the channel free for {trial_days} day(s)." if trial_days else ""
-    return f"Choose a plan:{trial}"
+    if not trial_days:
+        return "Choose a plan:"
+    return f"Choose a plan:\nNew here? Try the channel free for {count(trial_days, 'day')}."
 
 
 def plan_button(*, title: str, days: int, price: Decimal) -> str:
-    return f"{title} · {days} d · {usd(price)}"
+    return f"{title} · {count(days, 'day')} · {usd(price)}"
 
 
 def trial_button(*, days: int) -> str:
-    return f"Free trial · {days} d"
+    return f"Free trial · {count(days, 'day')}"
 
 
 CREATING_INVOICE = "Creating your invoice…"
+REUSING_INVOICE = "You already have an open invoice for this plan: here is its pay link again."
+
+
+def checkout_started(*, reusing: bool, covered_until: datetime | None) -> str:
+    """The answer to a plan button, however old the message that carries it."""
+    if reusing:
+        return REUSING_INVOICE
+    if covered_until is not None:
+        return (f"You are subscribed until {when(covered_until)}; this plan adds its days on "
+                "top. Creating your invoice…")
+    return CREATING_INVOICE
+
 STARTING_TRIAL = "Starting your free trial…"
 TRIAL_ALREADY_USED = "You have already used your free trial. Choose a plan to continue."
 TRIAL_HAS_ACCESS = "Your access is already running; a trial would add nothing."
@@ -240,6 +299,7 @@ COMMAND_DESCRIPTIONS = {
 # Admin commands ---------------------------------------------------------------------------
 
 ADMIN_REFUSED = "This command is for admins only."
+ADMIN_PRIVATE_ONLY = "Admin commands work only in a private chat with the bot."
 ADMIN_QUEUED = "On it; you will get a message when it is done."
 USAGE_ACTIVATE = "Usage: /activate <user_id> <days>"
 USAGE_EDIT = "Usage: /edit <user_id> remove|setdays <days>|marktrial|resettrial"
@@ -336,6 +396,39 @@ def sweep_held(*, hold_id: int, due: int, members: int, reason: str) -> str:
 def sweep_confirmed(*, hold_id: int, removed: int, expired: int) -> str:
     return (f"Sweep hold #{hold_id} confirmed: {removed} removed from the channel, "
             f"{expired} marked expired in all.")
+
+
+# Operator: what a job run from the sandbox page (`infra.ops run …`) did -----------------------
+
+def job_report(job: str, result: Any) -> str:
+    """One sentence for the operator panel, from the summary the job's task returns."""
+    if job == "reminders":
+        sent = int(result.get("reminded", 0))
+        return f"sent {count(sent, 'renewal reminder')}" if sent else "no reminder was due"
+    if job == "poll":
+        news = int(result or 0)
+        if not news:
+            return "asked CryptoCloud about the open invoices: nothing new"
+        return f"asked CryptoCloud about the open invoices: {count(news, 'payment')} to settle"
+    return expiry_report(result)
+
+
+def expiry_report(summary: dict[str, Any]) -> str:
+    if summary.get("hold_id") is not None:
+        return (f"held (#{summary['hold_id']}): {count(summary.get('due', 0), 'removal')} looked "
+                "suspicious, nobody was removed; an admin confirms with /sweep_confirm")
+    if summary.get("dry_run"):
+        return f"dry run: {count(summary.get('due', 0), 'subscriber')} due, nobody was removed"
+    parts = [f"removed {count(summary.get('removed', 0), 'subscriber')} from the channel"]
+    for key, words in (("expired", "marked expired"), ("to_grace", "moved into grace"),
+                       ("paid_meanwhile", "paid meanwhile (kept)"),
+                       ("kept", "kept (admins or the owner)"),
+                       ("refused", "refused by Telegram (tried again next run)")):
+        if summary.get(key):
+            parts.append(f"{summary[key]} {words}")
+    if not summary.get("due") and not summary.get("to_grace"):
+        return "nothing was due: nobody was removed"
+    return "; ".join(parts)
 
 
 TRY_AGAIN_LATER = "Something went wrong on our side. Please try again in a minute."

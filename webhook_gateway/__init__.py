@@ -17,6 +17,7 @@ from infra.logging import configure_logging
 from infra.migrate import catalog_or_exit
 from infra.settings import Settings, settings_or_exit
 from webhook_gateway.postback import MAX_BODY_BYTES
+from webhook_gateway.proxies import TrustedProxies
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -30,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False, **config)
+    app.wsgi_app = TrustedProxies(app.wsgi_app, trusted=settings.trusted_proxies)  # type: ignore[method-assign]
     engine = create_engine(settings.database_url)
     app.extensions["gateway"] = {
         "settings": settings,

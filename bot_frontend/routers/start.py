@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import F, Router
@@ -60,7 +61,9 @@ async def accept_terms(callback: CallbackQuery, tasks: Tasks, sessions: sessionm
     text, markup = await plan_menu(sessions, settings, user_id=callback.from_user.id)
     await callback.answer()
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(text, reply_markup=markup)
+        # The terms stay readable (without their button); the plans come as a new message.
+        await callback.message.edit_text(texts.TERMS_ACCEPTED, reply_markup=None)
+        await callback.message.answer(text, reply_markup=markup)
 
 
 async def show_plans(callback: CallbackQuery, sessions: sessionmaker[Session],
@@ -72,10 +75,19 @@ async def show_plans(callback: CallbackQuery, sessions: sessionmaker[Session],
 
 
 async def choose_plan(callback: CallbackQuery, callback_data: keyboards.ChoosePlan,
-                      tasks: Tasks) -> None:
-    # The callback id keys the pay-link message, so a redelivered task sends it once.
-    await tasks.send(task_names.CHECKOUT, callback.from_user.id, callback_data.code, callback.id)
-    await callback.answer(texts.CREATING_INVOICE)
+                      tasks: Tasks, sessions: sessionmaker[Session], settings: Settings) -> None:
+    user_id, now = callback.from_user.id, datetime.now(UTC)
+    # Read before sending: an old plan button says what it will do (reuse, or stack days).
+    reusing = await read(sessions, queries.has_open_invoice, user_id=user_id,
+                         plan_code=callback_data.code, now=now)
+    status = await read(sessions, queries.plan_status, user_id=user_id,
+                        chat_id=settings.channel, grace=settings.grace, now=now)
+    # The callback id keys the pay-link message, so a redelivered task sends it once. The
+    # profile lets checkout record the user itself if users.register has not run yet.
+    await tasks.send(task_names.CHECKOUT, profile(callback.from_user), callback_data.code,
+                     callback.id)
+    await callback.answer(texts.checkout_started(
+        reusing=reusing, covered_until=status.paid_through if status.covered else None))
 
 
 async def start_trial(callback: CallbackQuery, tasks: Tasks) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from kombu.exceptions import OperationalError
@@ -11,8 +12,9 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from infra.cryptocloud import CryptoCloudError, CryptoCloudRejected
-from infra.ops import dead_letters, recheck, reports
+from infra.ops import dead_letters, recheck, reports, reset, run_now
 from infra.ops.tools import OK, REFUSED, UNAVAILABLE, USAGE, OpsError, Tools
+from infra.redact import redact_url
 from infra.settings import Settings, settings_or_exit
 
 
@@ -41,7 +43,24 @@ def _parser() -> argparse.ArgumentParser:
     showing.add_argument("user_id", type=int, help="Telegram user id")
 
     commands.add_parser("status", help="open invoices, inbox, outbox, dead letters, queues")
+
+    running = commands.add_parser(
+        "run", help="run a periodic job now and say what it did (the page's operator buttons)")
+    running.add_argument("job", choices=sorted(run_now.JOBS))
+
+    resetting = commands.add_parser(
+        "reset-sandbox", help="sandbox only: forget every subscriber (the page's Reset world)")
+    resetting.add_argument("--yes", action="store_true", help="confirm")
     return parser
+
+
+_COMMANDS: dict[str, Callable[[Tools, argparse.Namespace], int]] = {
+    "recheck-invoice": lambda tools, args: recheck.recheck(tools, invoice=args.invoice),
+    "history": lambda tools, args: reports.history(tools, user_id=args.user_id),
+    "run": lambda tools, args: run_now.run_job(tools, job=args.job),
+    "reset-sandbox": lambda tools, args: reset.reset_sandbox(tools, confirmed=args.yes),
+    "status": lambda tools, args: reports.status(tools),
+}
 
 
 def _run(tools: Tools, args: argparse.Namespace) -> int:
@@ -49,11 +68,7 @@ def _run(tools: Tools, args: argparse.Namespace) -> int:
         return dead_letters.list_letters(tools, include_replayed=args.all)
     if args.command == "dead-letters":
         return dead_letters.replay(tools, letter_id=None if args.all else args.id)
-    if args.command == "recheck-invoice":
-        return recheck.recheck(tools, invoice=args.invoice)
-    if args.command == "history":
-        return reports.history(tools, user_id=args.user_id)
-    return reports.status(tools)
+    return _COMMANDS[args.command](tools, args)
 
 
 def _explain(error: Exception, settings: Settings) -> tuple[str, int]:
@@ -64,7 +79,7 @@ def _explain(error: Exception, settings: Settings) -> tuple[str, int]:
         first = str(error).splitlines()[0] if str(error) else ""
         return f"database unavailable: {type(error).__name__}: {first}", UNAVAILABLE
     if isinstance(error, OperationalError | RedisError):
-        return f"Redis at {settings.broker_url} unavailable: {error}", UNAVAILABLE
+        return f"Redis at {redact_url(settings.broker_url)} unavailable: {error}", UNAVAILABLE
     if isinstance(error, CryptoCloudRejected):
         return f"CryptoCloud refused: {error}", REFUSED
     return f"CryptoCloud unavailable: {error}", UNAVAILABLE

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from infra.ops.tools import OK, REFUSED, OpsError, Tools
+from infra.texts import count
 from models.schema import DeadLetter
 
 
@@ -40,7 +41,7 @@ def list_letters(tools: Tools, *, include_replayed: bool) -> int:
         letters = session.scalars(query).all()
     for letter in letters:
         tools.say(_line(letter))
-    tools.say(f"{len(letters)} dead letter(s){'' if include_replayed else ' waiting'}")
+    tools.say(f"{count(len(letters), 'dead letter')}{'' if include_replayed else ' waiting'}")
     return OK
 
 
@@ -63,5 +64,5 @@ def replay(tools: Tools, *, letter_id: int | None) -> int:
             session.execute(update(DeadLetter).where(DeadLetter.id == letter.id)
                             .values(replayed_at=datetime.now(UTC)))
         tools.say(f"#{letter.id} {letter.task_name} replayed as task {sent.id}")
-    tools.say(f"{len(letters)} dead letter(s) replayed")
+    tools.say(f"{count(len(letters), 'dead letter')} replayed")
     return OK

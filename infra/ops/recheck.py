@@ -15,6 +15,7 @@ from kombu.exceptions import OperationalError
 
 from infra.cryptocloud import CryptoCloudClient
 from infra.ops.tools import OK, REFUSED, UNAVAILABLE, OpsError, Tools
+from infra.texts import count
 from models import inbox
 from models.domain.money import to_money
 from workers.dispatch import TASK_FOR_EFFECT
@@ -66,5 +67,5 @@ def recheck(tools: Tools, *, invoice: str) -> int:
             f"settled, but the effects could not be queued ({error}); the inbox relay "
             "queues them within 10 minutes of Redis coming back", code=UNAVAILABLE,
         ) from None
-    tools.say(f"{len(settlement.effects)} Telegram effect(s) queued")
+    tools.say(f"{count(len(settlement.effects), 'Telegram effect')} queued")
     return OK

@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from infra.ops.tools import OK, REFUSED, UNAVAILABLE, OpsError, Tools
+from infra.redact import redact_url
 from models.schema import AccessHistory, DeadLetter, Invoice, PaymentEvent, TelegramEffect
 from workers.observability import queue_depths, unacked_messages
 from workers.payments.service import OPEN_STATUSES
@@ -67,7 +68,7 @@ def status(tools: Tools) -> int:
         depths = queue_depths(tools.redis)
         unacked = unacked_messages(tools.redis)
     except RedisError as error:
-        raise OpsError(f"queues: Redis at {tools.settings.broker_url} does not answer "
+        raise OpsError(f"queues: Redis at {redact_url(tools.settings.broker_url)} does not answer "
                        f"({type(error).__name__})", code=UNAVAILABLE) from None
     tools.say("queues: " + ", ".join(f"{name} {depth}" for name, depth in depths.items())
               + f"; unacknowledged {unacked}")

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiogram.methods import EditMessageText
 from kombu.exceptions import OperationalError
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names, texts
 from infra.settings import SANDBOX_CHANNEL_ID
-from models.schema import Access
+from models.schema import Access, Invoice, Plan
 from tests.bot_frontend.conftest import add_user
 from tests.bot_frontend.harness import BotHarness
 
@@ -59,19 +61,56 @@ async def test_no_trial_button_once_used(harness: BotHarness,
     assert harness.buttons() == ["plan:month"]
 
 
-async def test_accepting_the_terms_shows_the_plans(harness: BotHarness) -> None:
-    """The accept button sends the acceptance task and turns the message into the plan list."""
+async def test_accepting_the_terms_keeps_them_and_shows_the_plans(harness: BotHarness) -> None:
+    """The accept button sends the acceptance task; the terms stay readable without their
+    button, and the plan list comes as a new message."""
     await harness.press(ANN, "terms")
     assert harness.tasks == [(task_names.ACCEPT_TERMS, [profile(ANN)])]
+    edited = [m for m in harness.session.requests if isinstance(m, EditMessageText)]
+    assert [(m.text, m.reply_markup) for m in edited] == [(texts.TERMS_ACCEPTED, None)]
+    assert texts.TERMS_BODY in texts.TERMS_ACCEPTED
     assert harness.last_reply() == texts.choose_plan(trial_days=3)
     assert harness.buttons() == ["plan:month", "trial"]
 
 
-async def test_choosing_a_plan_starts_checkout(harness: BotHarness) -> None:
-    """A plan button sends payments.checkout keyed by the callback id and says it is coming."""
+async def test_choosing_a_plan_starts_checkout(harness: BotHarness,
+                                              session_factory: sessionmaker[Session]) -> None:
+    """A plan button sends payments.checkout with the tapper's profile (so checkout can record
+    the user itself), keyed by the callback id, and says it is coming."""
+    add_user(session_factory, ANN)
+    query_id = await harness.press(ANN, "plan:month")
+    assert harness.tasks == [(task_names.CHECKOUT, [profile(ANN), "month", query_id])]
+    assert harness.callback_answers()[-1].text == texts.CREATING_INVOICE
+
+
+async def test_an_old_plan_button_while_subscribed_says_the_days_stack(
+        harness: BotHarness, session_factory: sessionmaker[Session]) -> None:
+    """Pressing a plan on an old message while paid says so: the purchase adds on top."""
+    add_user(session_factory, ANN)
+    paid_through = datetime.now(UTC) + timedelta(days=20)
+    with session_factory.begin() as session:
+        session.add(Access(user_id=ANN, chat_id=SANDBOX_CHANNEL_ID, status="active",
+                           paid_through=paid_through))
+    await harness.press(ANN, "plan:month")
+    answer = harness.callback_answers()[-1].text or ""
+    assert f"subscribed until {texts.when(paid_through)}" in answer and "on top" in answer
+
+
+async def test_a_plan_button_after_a_pay_link_reuses_it_and_says_so(
+        harness: BotHarness, session_factory: sessionmaker[Session]) -> None:
+    """With an open invoice for the plan, the button says its pay link comes again."""
+    add_user(session_factory, ANN)
+    now = datetime.now(UTC)
+    with session_factory.begin() as session:
+        plan = session.scalars(select(Plan).where(Plan.code == "month")).one()
+        session.add(Invoice(
+            order_id="ord_1", user_id=ANN, plan_id=plan.id, amount_usd=plan.price_usd,
+            currency="USD", status="created", uuid="AB12CD34",
+            pay_link="http://127.0.0.1:8082/pay/AB12CD34", expires_at=now + timedelta(hours=1),
+            created_at=now, updated_at=now))
     query_id = await harness.press(ANN, "plan:month")
     assert harness.tasks == [(task_names.CHECKOUT, [ANN, "month", query_id])]
-    assert harness.callback_answers()[-1].text == texts.CREATING_INVOICE
+    assert harness.callback_answers()[-1].text == texts.REUSING_INVOICE
 
 
 async def test_trial_button_starts_the_trial(harness: BotHarness) -> None:

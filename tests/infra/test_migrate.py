@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from infra.db import create_engine, make_session_factory
 from infra.migrate import catalog_differences, catalog_or_exit, main, migrate_and_seed
@@ -17,6 +17,7 @@ from infra.settings import SANDBOX_CHANNEL_ID, load_settings
 from models.outbox import GRANT_ACCESS
 from models.schema import Access, AccessHistory, Plan, PlanChat, TelegramEffect, User
 from tests.fixtures.processes import ROOT, child_env
+from tests.fixtures.secrets import assert_no_secrets
 
 NEW_CHANNEL = -1009999999999
 NOW = datetime.now(UTC)
@@ -141,3 +142,16 @@ def test_a_worker_started_with_a_new_channel_before_migrating_refuses_to_start(
     assert result.returncode == 2, result.stderr
     assert (f"plan 'month': grants chat {NEW_CHANNEL} (was {SANDBOX_CHANNEL_ID}))"
             f": run `make migrate`") in result.stderr
+
+
+@pytest.mark.parametrize("migrated_template", ["postgresql"], indirect=True)
+def test_make_migrate_never_prints_the_database_password(db_url: str) -> None:
+    """`make migrate` (run by compose on every start) names the database without its password."""
+    # The test server trusts local connections, so any password gets in; it must not get out.
+    url = make_url(db_url).set(password="pg-pass-5678").render_as_string(hide_password=False)
+    env = child_env(DATABASE_URL=url)
+    result = subprocess.run([sys.executable, "-m", "infra.migrate"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert ":***@" in result.stderr
+    assert_no_secrets(result.stdout + result.stderr, env)

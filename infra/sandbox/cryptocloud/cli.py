@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -26,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key", default=defaults.api_key)
     parser.add_argument("--shop-id", default=defaults.shop_id)
     parser.add_argument("--secret-key", default=defaults.secret_key)
+    parser.add_argument("--chat-url", help="where the pay pages' \"Back to the chat\" link goes")
+    parser.add_argument("--on-partial", metavar="COMMAND",
+                        help="run COMMAND after a part payment (e.g. the shop's poll), since "
+                             "CryptoCloud sends no postback for one")
     return parser
 
 
@@ -47,5 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  postbacks go to:                 {args.notify_url} ({args.format})\n"
     )
     sys.stdout.flush()
-    run_forever(create_app(CryptoCloudWorld(config=config)), args.bind)
+    on_partial = tuple(shlex.split(args.on_partial)) if args.on_partial else None
+    app = create_app(CryptoCloudWorld(config=config), chat_url=args.chat_url,
+                     on_partial=on_partial)
+    run_forever(app, args.bind)
     return 0

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from infra.sandbox.cryptocloud import shop
 from infra.sandbox.cryptocloud.app_keys import WORLD
 from infra.sandbox.cryptocloud.invoices import TransitionRefused
 from infra.sandbox.cryptocloud.shapes import control_summary
@@ -83,6 +84,7 @@ async def pay(request: web.Request) -> web.Response:
     raw = data.get("amount")
     amount = None if raw in (None, "") else parse_amount(raw)
     world.pay(uuid, amount, mode=mode)
+    shop.after_payment(request.app, world.invoice(uuid))
     return _summary(world, uuid)
 
 

@@ -8,6 +8,7 @@ from string import Template
 
 from aiohttp import web
 
+from infra.sandbox.cryptocloud import shop
 from infra.sandbox.cryptocloud.app_keys import WORLD
 from infra.sandbox.cryptocloud.invoices import Invoice
 from infra.sandbox.cryptocloud.world import InvoiceNotFound
@@ -24,7 +25,8 @@ def _time_left(seconds: int) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def render_pay_page(invoice: Invoice, *, project: str, seconds_left: int) -> str:
+def render_pay_page(invoice: Invoice, *, project: str, seconds_left: int,
+                    chat_url: str = "") -> str:
     crypto = invoice.crypto
     values = {
         "lang": invoice.locale,
@@ -40,6 +42,8 @@ def render_pay_page(invoice: Invoice, *, project: str, seconds_left: int) -> str
         "due": str(invoice.due_usd),
     }
     escaped = {key: html.escape(value) for key, value in values.items()}
+    escaped["back"] = (f'<a class="back" data-testid="back-to-chat" href="{html.escape(chat_url)}">'
+                       "← Back to the chat</a>" if chat_url else "")
     return Template(_asset("pay.html")).substitute(escaped)
 
 
@@ -50,7 +54,8 @@ async def pay_page(request: web.Request) -> web.Response:
     except InvoiceNotFound:
         raise web.HTTPNotFound(text="No such invoice in this sandbox.") from None
     page = render_pay_page(
-        invoice, project=world.config.project_name, seconds_left=invoice.seconds_left(world.now())
+        invoice, project=world.config.project_name, seconds_left=invoice.seconds_left(world.now()),
+        chat_url=request.app[shop.CHAT_URL],
     )
     return web.Response(text=page, content_type="text/html")
 

@@ -26,11 +26,15 @@ class CryptoCloudSandbox(ServedSandbox):
         host: str = "127.0.0.1",
         port: int = 0,
         tick_seconds: float = 0.2,
+        chat_url: str | None = None,
+        on_partial: tuple[str, ...] | None = None,
     ) -> None:
         if world is not None and config is not None:
             raise ValueError("pass a world or a config, not both (the world has its config)")
         self.world = world or CryptoCloudWorld(config=config)
-        super().__init__(create_app(self.world, tick_seconds=tick_seconds), host=host, port=port)
+        app = create_app(self.world, tick_seconds=tick_seconds, chat_url=chat_url,
+                         on_partial=on_partial)
+        super().__init__(app, host=host, port=port)
 
     @property
     def config(self) -> SandboxConfig:

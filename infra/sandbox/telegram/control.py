@@ -1,7 +1,8 @@
 """The control API under `/control/`: JSON over HTTP for tests and for the page.
 
 Acts as people (write, press, join, leave, block), reads what the bot did (messages, files, the
-channel, the call log) and steers the world (reset, faults, flood limits, the bot's rights).
+channel, the call log) and steers the world (faults, flood limits, the bot's rights); the reset
+lives in `world_reset`.
 Answers `{"ok": true, "result": …}` or `{"ok": false, "error": "…"}` with a 4xx status.
 """
 
@@ -30,7 +31,7 @@ _Settings = TypeVar("_Settings", FaultRule, FloodLimits)
 
 def add_routes(app: web.Application) -> None:
     routes = [
-        ("GET", "/control/state", state), ("POST", "/control/reset", reset),
+        ("GET", "/control/state", state),
         ("GET", "/control/users", list_users), ("POST", "/control/users", create_user),
         ("POST", "/control/users/{user_id}/messages", send_text),
         ("POST", "/control/users/{user_id}/callbacks", press_button),
@@ -51,11 +52,6 @@ def add_routes(app: web.Application) -> None:
 
 
 def state(request: web.Request, world: TelegramWorld, body: Json) -> object:
-    return views.state(world)
-
-
-def reset(request: web.Request, world: TelegramWorld, body: Json) -> object:
-    world.reset()
     return views.state(world)
 
 
@@ -181,11 +177,16 @@ def list_faults(request: web.Request, world: TelegramWorld, body: Json) -> objec
 
 
 def set_fault(request: web.Request, world: TelegramWorld, body: Json) -> object:
-    """Replace the rule of one method ("method", default "*"); see FaultRule for the fields."""
+    """Replace the rule of one method ("method", default "*") and target (user_id, chat_id).
+
+    See FaultRule for the fields: any method can be made to answer 429, 5xx or any refusal of
+    the catalogue, for everyone or for one user or chat. DELETE /control/faults clears them.
+    """
     rule = _dataclass_from(body, FaultRule())
-    if rule.fail_next_with not in {"retry_after", "server_error"}:
-        raise ControlError(400, "fail_next_with must be retry_after or server_error")
-    return world.faults.set_rule(rule).as_json()
+    try:
+        return world.faults.set_rule(rule).as_json()
+    except ValueError as error:
+        raise ControlError(400, str(error)) from None
 
 
 def clear_faults(request: web.Request, world: TelegramWorld, body: Json) -> object:

@@ -53,11 +53,12 @@ async def _run(request: web.Request) -> web.Response:
         action = actions[int(request.match_info["index"])]
     except (ValueError, IndexError):
         return web.json_response({"ok": False, "error": "no such action"}, status=404)
+    # The answer (stdout) apart from the log lines (stderr): the page shows what happened.
     process = await asyncio.create_subprocess_exec(
-        *action.command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *action.command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     try:
-        output, _ = await asyncio.wait_for(process.communicate(), TIMEOUT_SECONDS)
+        output, log = await asyncio.wait_for(process.communicate(), TIMEOUT_SECONDS)
     except TimeoutError:
         process.kill()
         await process.wait()
@@ -65,8 +66,8 @@ async def _run(request: web.Request) -> web.Response:
             {"ok": False, "error": f"{action.label}: no answer within {TIMEOUT_SECONDS}s"},
             status=504,
         )
-    text = output.decode(errors="replace")[-OUTPUT_TAIL:]
     return web.json_response(
         {"ok": True, "result": {"label": action.label, "returncode": process.returncode,
-                                "output": text}}
+                                "output": output.decode(errors="replace")[-OUTPUT_TAIL:],
+                                "log": log.decode(errors="replace")[-OUTPUT_TAIL:]}}
     )

@@ -11,6 +11,7 @@ import contextlib
 import copy
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 # Delivered only when asked for explicitly (Bot API docs on getUpdates.allowed_updates).
 DEFAULT_EXCLUDED: frozenset[str] = frozenset(
@@ -73,6 +74,20 @@ class UpdateQueue:
     def pending_count(self) -> int:
         with self._lock:
             return len(self._pending)
+
+    def export(self) -> dict[str, object]:
+        """What a restart must keep: the next id (ids never go back) and what is unconfirmed."""
+        with self._lock:
+            return {"next_id": self._next_id, "pending": copy.deepcopy(self._pending),
+                    "allowed": sorted(self._allowed) if self._allowed is not None else None}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            self._next_id = max(self._next_id, int(state["next_id"]))
+            self._pending = list(state["pending"])
+            allowed = state.get("allowed")
+            self._allowed = frozenset(allowed) if allowed else None
+        self.wake_all()
 
     def clear(self) -> None:
         with self._lock:

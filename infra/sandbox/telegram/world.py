@@ -40,6 +40,7 @@ from infra.settings import (
 )
 
 CALL_LOG_SIZE = 10_000
+FIRST_USER_ID = 1_000_001  # people created on the page; the admin and test ids sit below
 _ID_ALPHABET = string.ascii_letters + string.digits + "_-"
 # What an administrator bot may do in the channel; the two the project needs are on by default.
 BOT_ADMIN_RIGHTS: dict[str, bool] = {
@@ -77,6 +78,11 @@ class TelegramWorld:
         self.faults = FaultInjector(rng=self.rng)
         self._webhook_listeners: list[Callable[[], None]] = []
         self._queues: dict[str, UpdateQueue] = {}
+        # These outlive resets (and, saved by `persistence`, restarts): a reader's "after seq",
+        # the page's "changed since" and a new person's id never go back to a value in use.
+        self.version = 0
+        self.message_seq = 0
+        self.highest_user_id = FIRST_USER_ID - 1
         self._populate()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -90,8 +96,6 @@ class TelegramWorld:
         self.files: dict[str, FileRecord] = {}
         self.callback_queries: dict[str, CallbackQueryRecord] = {}
         self.calls: deque[CallRecord] = deque(maxlen=CALL_LOG_SIZE)
-        self.version = 0
-        self._seq = 0
         self._call_ids = 0
         self.add_user(user_id=self.admin_id, first_name=admin_first_name)
         bot = self.add_bot(token=self.token, username=bot_username, first_name=bot_first_name)
@@ -134,6 +138,8 @@ class TelegramWorld:
             user = self.users.get(user_id)
             if user is None:
                 user = self.users[user_id] = UserRecord(id=user_id, first_name=first_name)
+                if user_id >= FIRST_USER_ID:
+                    self.note_user_id(user_id)
             user.first_name, user.last_name = first_name, last_name
             user.username, user.language_code = username, language_code
             self.touch()
@@ -152,8 +158,14 @@ class TelegramWorld:
         return "".join(self.rng.choice(_ID_ALPHABET) for _ in range(length))
 
     def next_user_id(self) -> int:
+        """An id never handed out before, not even before a reset or a restart."""
         with self.lock:
-            return max([1_000_000, *(u.id for u in self.users.values() if not u.is_bot)]) + 1
+            return self.highest_user_id + 1
+
+    def note_user_id(self, user_id: int) -> None:
+        """Ids up to `user_id` are taken (by a person here, or one the engine already knows)."""
+        with self.lock:
+            self.highest_user_id = max(self.highest_user_id, user_id)
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -217,10 +229,10 @@ class TelegramWorld:
         reply_markup: dict[str, object] | None = None, document: FileRecord | None = None,
         caption: str | None = None, caption_entities: list[dict[str, object]] | None = None,
     ) -> MessageRecord:
-        self._seq += 1
+        self.message_seq += 1
         chat_id = chat.user_id if isinstance(chat, PrivateChat) else chat.id
         message = MessageRecord(
-            seq=self._seq, message_id=chat.next_message_id, chat_id=chat_id,
+            seq=self.message_seq, message_id=chat.next_message_id, chat_id=chat_id,
             sender_id=sender_id, from_bot=from_bot, date=self.now(), text=text,
             entities=entities or [], reply_markup=reply_markup, document=document,
             caption=caption, caption_entities=caption_entities or [],

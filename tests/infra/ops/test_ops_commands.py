@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import select
+from pydantic import SecretStr
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names
@@ -21,7 +22,16 @@ from infra.migrate import seed_plans
 from infra.ops import main
 from infra.settings import Settings, load_settings
 from models.history import record_history
-from models.schema import DeadLetter, Invoice, PaymentEvent, Plan, TelegramEffect
+from models.schema import (
+    Access,
+    AccessHistory,
+    DeadLetter,
+    Invoice,
+    PaymentEvent,
+    Plan,
+    TelegramEffect,
+    User,
+)
 from tests.workers.harness import add_user, make_pipeline
 from workers.context import use_context
 
@@ -95,7 +105,7 @@ def test_dead_letters_are_listed_and_replayed_once(
     assert code == 0
     assert out.splitlines()[0] == ("#1  2026-11-26 12:00:00  payments.process_event(7)  "
                                    "task id-7  error: exceeded 5 deliveries")
-    assert out.splitlines()[-1] == "2 dead letter(s) waiting"
+    assert out.splitlines()[-1] == "2 dead letters waiting"
 
     code, out, _ = run(settings, "dead-letters", "replay", "1")
     assert code == 0 and "#1 payments.process_event replayed as task" in out
@@ -104,7 +114,7 @@ def test_dead_letters_are_listed_and_replayed_once(
     assert run(settings, "dead-letters", "replay", "99")[2] == "error: no dead letter #99\n"
 
     assert run(settings, "dead-letters", "list")[1].splitlines()[-1] == (
-        "1 dead letter(s) waiting")
+        "1 dead letter waiting")
     assert run(settings, "dead-letters", "replay", "--all")[0] == 0
     assert queued(redis_client, "telegram") == [(task_names.SEND_MESSAGE, [9])]
     with session_factory() as session:
@@ -144,19 +154,19 @@ def test_recheck_invoice_activates_a_payment_whose_postback_never_came(
     assert out.splitlines() == [
         f"INV-{uuid}: CryptoCloud says paid, paid 10.00 of 10.00 USD",
         "outcome: activated (invoice #1, inbox event #1, new)",
-        "1 Telegram effect(s) queued",
+        "2 Telegram effects queued",
     ]
     with session_factory() as session:
         assert session.scalars(select(Invoice)).one().activated_at is not None
         event = session.scalars(select(PaymentEvent)).one()
         assert (event.source, event.processed_at is not None) == ("manual", True)
-    [(task, args)] = queued(redis_client, "telegram")
-    assert task == task_names.GRANT_INVITE
+    [(told, told_args), (task, args)] = queued(redis_client, "telegram")
+    assert (told, task) == (task_names.SEND_MESSAGE, task_names.GRANT_INVITE)
 
-    # The queued effect, run by the real task against a fake Telegram: the invite goes out.
+    # The queued effects, run by the real tasks against a fake Telegram: the invite goes out.
     pipeline = make_pipeline(db_url=settings.database_url, sessions=session_factory,
                              engine=engine)
-    pipeline.queued.append((task, tuple(args)))
+    pipeline.queued.extend([(told, tuple(told_args)), (task, tuple(args))])
     with use_context(pipeline):
         pipeline.drain()
     assert len(pipeline.telegram.calls_of("createChatInviteLink")) == 1
@@ -166,7 +176,7 @@ def test_recheck_invoice_activates_a_payment_whose_postback_never_came(
     code, out, _ = run(settings, "recheck-invoice", uuid)  # again: nothing changes
     assert code == 0
     assert out.splitlines()[1:] == ["outcome: unchanged (invoice #1, inbox event #1, seen before)",
-                                    "0 Telegram effect(s) queued"]
+                                    "0 Telegram effects queued"]
     assert run(settings, "recheck-invoice", "INV-NOPE0000") == (
         1, "", "error: INV-NOPE0000: CryptoCloud does not know this invoice\n")
 
@@ -201,3 +211,61 @@ def test_errors_are_one_line_with_an_exit_code(settings: Settings) -> None:
     assert code == 3
     assert err == ("error: queues: Redis at redis://127.0.0.1:1/0 does not answer "
                    "(ConnectionError)\n")
+
+
+def test_reset_sandbox_forgets_every_subscriber_but_keeps_plans_and_the_history(
+    settings: Settings, session_factory: sessionmaker[Session],
+) -> None:
+    """Users, access and invoices go; plans stay; each lost access adds one history line."""
+    add_user(session_factory, USER)
+    add_user(session_factory, USER + 1, referred_by=USER)
+    with session_factory.begin() as session:
+        plans = len(seed_plans(session, settings))
+        session.add(Access(user_id=USER, chat_id=-100, paid_through=NOW, status="active"))
+        record_history(session, user_id=USER, action="trial_started", source="trial", now=NOW)
+    refused, _, err = run(settings, "reset-sandbox")
+    assert refused == 2 and "--yes" in err
+    code, out, _ = run(settings, "reset-sandbox", "--yes")
+    assert code == 0
+    assert "2 subscribers forgotten" in out
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(User)) == 0
+        assert session.scalar(select(func.count()).select_from(Access)) == 0
+        assert session.scalar(select(func.count()).select_from(Plan)) == plans
+        actions = session.scalars(select(AccessHistory.action).order_by(AccessHistory.id)).all()
+    assert actions == ["trial_started", "sandbox_reset"]
+
+
+def test_reset_sandbox_is_refused_with_a_real_bot(
+    settings: Settings, session_factory: sessionmaker[Session],
+) -> None:
+    """With BOT_TOKEN set the subscribers are real people: nothing is deleted, exit 1."""
+    add_user(session_factory, USER)
+    real = settings.model_copy(update={"bot_token": SecretStr("42:real")})
+    code, _, err = run(real, "reset-sandbox", "--yes")
+    assert code == 1 and "only in sandbox mode" in err
+    with session_factory() as session:
+        assert session.get(User, USER) is not None
+
+
+def test_run_expiry_sweep_says_in_words_whom_it_removed(
+    settings: Settings, session_factory: sessionmaker[Session], redis_client: redis.Redis,
+    telegram_sandbox: Any,
+) -> None:
+    """The page's "Run the expiry sweep now": the very task, run here, answered in words."""
+    from infra.sandbox.telegram.records import MemberRecord
+
+    world = telegram_sandbox.world
+    world.add_user(user_id=USER, first_name="Ann")
+    world.channel.members[USER] = MemberRecord(user_id=USER, status="member")
+    on_sandbox = settings.model_copy(update={"telegram_api_base": telegram_sandbox.base_url})
+    add_user(session_factory, USER)
+    with session_factory.begin() as session:
+        session.add(Access(user_id=USER, chat_id=on_sandbox.channel, status="active",
+                           paid_through=datetime.now(UTC) - timedelta(days=1)))
+    code, out, _ = run(on_sandbox, "run", "expiry-sweep")
+    assert (code, out) == (0, "removed 1 subscriber from the channel; 1 marked expired\n")
+    assert world.member(world.channel, USER).status == "left"
+    code, out, _ = run(on_sandbox, "run", "expiry-sweep")
+    assert (code, out) == (0, "nothing was due: nobody was removed\n")
+    assert run(on_sandbox, "run", "reminders")[1] == "no reminder was due\n"

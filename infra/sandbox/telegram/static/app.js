@@ -348,8 +348,20 @@ function wire() {
     if (user) { event.target.reset(); selectUser(user.id); }
   });
   $("reset-world").addEventListener("click", () => {
-    if (window.confirm("Reset the whole sandbox world?")) act(api("POST", "/control/reset"), "World reset");
+    const question = "Reset the whole sandbox? Every user, chat and channel member here is "
+      + "forgotten, and the engine forgets every subscriber, payment and balance too.";
+    if (window.confirm(question)) {
+      act(api("POST", "/control/reset"), (r) => (r.engine ? `World reset · ${r.engine}` : "World reset"));
+    }
   });
+}
+
+// What an operator action did, in its own words; its log only when it failed.
+function operatorReport(done) {
+  const said = done.output.trim();
+  if (done.returncode === 0) return `${done.label}: ${said || "done"}`;
+  const log = done.log.trim().split("\n").slice(-5).join("\n");
+  return `${done.label} failed (exit ${done.returncode})\n${[said, log].filter(Boolean).join("\n")}`;
 }
 
 // Operator actions: commands configured when the stand-in was started (e.g. "run the sweep").
@@ -365,7 +377,7 @@ async function loadOperatorActions() {
       button.disabled = true;
       $("operator-output").textContent = `${action.label}…`;
       const done = await act(api("POST", `/control/actions/${action.id}`));
-      if (done) $("operator-output").textContent = `${done.label} → exit ${done.returncode}\n${done.output}`;
+      if (done) $("operator-output").textContent = operatorReport(done);
       button.disabled = false;
     });
     box.append(button);

@@ -12,8 +12,10 @@ from infra.sandbox.telegram.operator_actions import OperatorAction
 
 
 def test_a_configured_action_runs_its_command_and_shows_the_output() -> None:
-    """POST /control/actions/0 runs the command and answers its exit code and output."""
-    action = OperatorAction(label="Sweep now", command=(sys.executable, "-c", "print('swept 2')"))
+    """POST /control/actions/0 runs the command and answers its exit code, its answer (stdout)
+    and, apart, its log lines (stderr)."""
+    script = "import sys; print('swept 2'); print('{\"event\": \"x\"}', file=sys.stderr)"
+    action = OperatorAction(label="Sweep now", command=(sys.executable, "-c", script))
     with TelegramSandbox(actions=[action]) as sandbox, httpx.Client(
         base_url=sandbox.base_url, timeout=30
     ) as client:
@@ -21,7 +23,8 @@ def test_a_configured_action_runs_its_command_and_shows_the_output() -> None:
         assert listed == [{"id": 0, "label": "Sweep now"}]
         ran = client.post("/control/actions/0").json()["result"]
         assert ran["returncode"] == 0
-        assert "swept 2" in ran["output"]
+        assert ran["output"] == "swept 2\n"
+        assert ran["log"] == '{"event": "x"}\n'
         assert client.post("/control/actions/1").status_code == 404
         assert client.post("/control/actions/x").status_code == 404
 

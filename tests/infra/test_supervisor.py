@@ -1,0 +1,119 @@
+"""The supervisor under `make run`: a dead process is restarted with one line, a crash loop stops
+everything with one line, and Ctrl-C stops everything and ends with status 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from infra.supervisor import parse_procfile
+from tests.fixtures.processes import ROOT, child_env
+
+
+class Run:
+    """A supervisor over `procfile` in a child Python of its own session, its output kept."""
+
+    def __init__(self, tmp: Path, procfile: str, **options: float) -> None:
+        self.log_path = tmp / "supervisor.log"
+        script = textwrap.dedent(f"""
+            import os, sys
+            from pathlib import Path
+            from infra.supervisor import Supervisor, parse_procfile
+            programs = parse_procfile({procfile!r})
+            sys.exit(Supervisor(programs, cwd=Path({str(tmp)!r}), env=dict(os.environ),
+                                **{options!r}).run())
+        """)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", script], cwd=ROOT, env=child_env(), stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, text: str, *, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"never saw {text!r}:\n{self.log()}")
+            time.sleep(0.05)
+
+    def ctrl_c(self) -> int:
+        os.kill(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout=30)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_process_that_dies_is_restarted_and_the_run_says_so_in_one_line(tmp_path: Path) -> None:
+    """The first start of `flaky` exits 3; the supervisor names it once and it comes back up."""
+    run = Run(tmp_path, "flaky: test -f once || { touch once; exit 3; }; echo up; exec sleep 60\n",
+              restart_delay=0.1)
+    try:
+        run.wait_for("flaky | up")
+        lines = [line for line in run.log().splitlines() if line.startswith("make run:")]
+        assert len(lines) == 1, run.log()
+        assert "flaky exited with code 3; restarting it" in lines[0]
+        assert run.ctrl_c() == 0
+    finally:
+        run.kill()
+
+
+def test_a_crash_loop_stops_everything_with_one_line(tmp_path: Path) -> None:
+    """A program that keeps exiting ends the run with 1, one line naming it, its peers stopped."""
+    procfile = "broken: echo failing; exit 2\nsteady: echo $$ > steady.pid; exec sleep 60\n"
+    run = Run(tmp_path, procfile, max_restarts=2, window=60, restart_delay=0.05)
+    try:
+        assert run.process.wait(timeout=30) == 1
+        log = run.log()
+        assert "broken exited 3 times within 60 s (last code 2)" in log
+        assert "keeps crashing" in log
+        assert not _alive(tmp_path / "steady.pid")
+    finally:
+        run.kill()
+
+
+def test_ctrl_c_stops_every_process_and_ends_with_status_0(tmp_path: Path) -> None:
+    """SIGINT to the supervisor alone (programs have their own sessions) stops all, exit 0."""
+    procfile = ("one: echo $$ > one.pid; echo ready-one; exec sleep 60\n"
+                "two: trap 'echo two-stopping; exit 0' TERM; echo $$ > two.pid; echo ready-two;"
+                " while :; do sleep 0.1; done\n")
+    run = Run(tmp_path, procfile)
+    try:
+        run.wait_for("ready-one")
+        run.wait_for("ready-two")
+        assert run.ctrl_c() == 0
+        log = run.log()
+        assert "Traceback" not in log and "restarting" not in log
+        assert "two-stopping" in log
+        assert not _alive(tmp_path / "one.pid") and not _alive(tmp_path / "two.pid")
+    finally:
+        run.kill()
+
+
+def test_procfile_lines_are_read_as_name_and_command() -> None:
+    """Comments and blank lines are skipped; a line without a name is refused."""
+    programs = parse_procfile("# comment\n\nweb: gunicorn app:x --bind a:1\nbot: python -m b\n")
+    assert [(p.name, p.command) for p in programs] == [
+        ("web", "gunicorn app:x --bind a:1"), ("bot", "python -m b")]
+    with pytest.raises(ValueError, match="not a Procfile line"):
+        parse_procfile("just a command\n")
