@@ -29,7 +29,7 @@ run: $(VENV)/.runtime-installed ## start everything (sandbox mode without creden
 test: $(VENV)/.dev-installed ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-migrate: $(VENV)/.runtime-installed ## apply migrations to DATABASE_URL and seed PLANS
+migrate: $(VENV)/.runtime-installed ## apply migrations, then PLANS and CHANNEL_ID, to DATABASE_URL
 	$(PY) -m infra.migrate
 
 lint: $(VENV)/.dev-installed ## ruff, mypy, import-linter, shellcheck

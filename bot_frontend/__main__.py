@@ -18,6 +18,7 @@ from bot_frontend.db import read_only_sessions
 from bot_frontend.spool import SpoolRelay, TaskSpool
 from infra.celery_config import create_celery
 from infra.logging import configure_logging, get_logger
+from infra.migrate import catalog_or_exit
 from infra.settings import Settings, settings_or_exit
 
 log = get_logger("bot_frontend")
@@ -77,5 +78,6 @@ async def main(settings: Settings) -> None:
 
 if __name__ == "__main__":
     current = settings_or_exit()
+    catalog_or_exit(current)
     configure_logging(current)
     asyncio.run(main(current))

@@ -53,6 +53,9 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         return {
             "task": name,
             "schedule": timedelta(seconds=seconds),
+            # The task claims its run for the interval (workers/scheduling.py), so a second
+            # beat started by mistake doubles nothing.
+            "kwargs": {"every": seconds},
             "options": {"expires": max(seconds - 1, 1)},
         }
 

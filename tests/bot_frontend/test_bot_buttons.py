@@ -92,7 +92,8 @@ async def test_renew_in_the_expiry_notice_and_reminder_offers_the_plans(
     plan = harness.buttons()[0]
     assert plan is not None
     _, query_id = await press(harness, ANN, plan)
-    assert harness.tasks[-1] == (task_names.CHECKOUT, [ANN, "month", query_id])
+    name, (user, *rest) = harness.tasks[-1]
+    assert (name, user["user_id"], rest) == (task_names.CHECKOUT, ANN, ["month", query_id])
 
 
 async def test_renew_on_a_message_sent_before_the_fix_still_works(harness: BotHarness) -> None:

@@ -17,6 +17,7 @@ import redis
 
 from infra.celery_config import create_celery
 from infra.embedded_redis import EmbeddedRedis, free_port
+from infra.migrate import migrate_and_seed
 from infra.settings import load_settings
 from tests.fixtures.processes import CeleryProcess, child_env, worker_command
 from tests.fixtures.waiting import eventually
@@ -53,6 +54,7 @@ def test_a_busy_worker_survives_redis_restarts_and_every_message_takes_effect_on
         restartable_redis: EmbeddedRedis, tmp_path: Path) -> None:
     """Three restarts under load: the worker lives on, each message's effect lands once."""
     database = f"sqlite:///{tmp_path / 'app.db'}"
+    migrate_and_seed(load_settings(_env_file=None, database_url=database))
     env = child_env(DATABASE_URL=database, REDIS_URL=restartable_redis.url)
     # As production runs it (Procfile, systemd): gossip, mingle and heartbeat on.
     command = [part for part in worker_command(concurrency=2, queues="default")

@@ -16,20 +16,20 @@ from infra.cryptocloud import (
 )
 from infra.logging import get_logger
 from models import inbox
-from models.outbox import stale_pending_effects
+from models.outbox import effects_to_relay
 from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.context import context
 from workers.dispatch import dispatch
 from workers.payments import checkout as checkout_flow
 from workers.payments import events, service
 from workers.retrying import DB_RETRYING, retrying
+from workers.scheduling import should_run
 
 log = get_logger("workers.payments")
 
 # The inbox relay is the net under a task that exhausts its retries.
 RETRYING = retrying(CryptoCloudUnavailable)
 POLL_BATCH = 100  # merchant/info takes at most 100 ids per call
-EFFECT_RELAY_AFTER = timedelta(minutes=10)  # longer than any retry countdown of an effect
 
 
 def _now() -> datetime:
@@ -44,9 +44,11 @@ def process_event(self: Task, event_id: int) -> str:
     return run.outcome
 
 
-@shared_task(name=task_names.RELAY_PAYMENT_INBOX)
-def relay_inbox() -> int:
+@shared_task(name=task_names.RELAY_PAYMENT_INBOX, bind=True)
+def relay_inbox(self: Task, every: int | None = None) -> int:
     """Re-queue inbox events and outbox effects that a lost message or a crash left behind."""
+    if not should_run(self, every):
+        return 0
     ctx = context()
     now = _now()
     with ctx.sessions.begin() as session:
@@ -54,8 +56,9 @@ def relay_inbox() -> int:
             session, received_before=now - timedelta(seconds=ctx.settings.relay_after_seconds),
             limit=500,
         )
-        effects = stale_pending_effects(session, updated_before=now - EFFECT_RELAY_AFTER,
-                                        limit=500)
+        effects = effects_to_relay(
+            session, now=now, limit=500,
+            unclaimed_since=now - timedelta(seconds=ctx.settings.effect_relay_after_seconds))
     for event_id in event_ids:
         ctx.send(task_names.PROCESS_PAYMENT_EVENT, event_id)
     dispatch(effects)
@@ -64,9 +67,11 @@ def relay_inbox() -> int:
     return len(event_ids) + len(effects)
 
 
-@shared_task(name=task_names.POLL_PENDING_INVOICES, **RETRYING)
-def poll_pending_invoices() -> int:
+@shared_task(name=task_names.POLL_PENDING_INVOICES, bind=True, **RETRYING)
+def poll_pending_invoices(self: Task, every: int | None = None) -> int:
     """Ask CryptoCloud about open invoices and feed news into the postback pipeline."""
+    if not should_run(self, every):
+        return 0
     ctx = context()
     with ctx.sessions.begin() as session:
         uuids = service.invoices_to_poll(session, now=_now(), limit=POLL_BATCH)

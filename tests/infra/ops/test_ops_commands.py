@@ -245,7 +245,7 @@ def test_reset_sandbox_forgets_every_subscriber_but_keeps_plans_and_the_history(
     add_user(session_factory, USER)
     add_user(session_factory, USER + 1, referred_by=USER)
     with session_factory.begin() as session:
-        plans = seed_plans(session, settings)
+        plans = len(seed_plans(session, settings))
         session.add(Access(user_id=USER, chat_id=-100, paid_through=NOW, status="active"))
         record_history(session, user_id=USER, action="trial_started", source="trial", now=NOW)
     refused, _, err = run(settings, "reset-sandbox")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
-from infra import task_names
+from infra import buttons, task_names
 from infra.telegram import TelegramPermanent, TelegramTransient
 from models.schema import AccessHistory, SweepHold, TelegramEffect
 from tests.workers.harness import Pipeline
@@ -68,7 +68,7 @@ def test_due_member_is_removed_told_and_recorded(ctx: Pipeline) -> None:
         "removal_started", "expired_removed", "sweep")
     assert entry.paid_through_before == entry.paid_through_after == paid_through
     [told] = texts_to(ctx, ANN)
-    assert told.reply_markup.inline_keyboard[0][0].callback_data == "renew"
+    assert told.reply_markup.inline_keyboard[0][0].callback_data == buttons.SHOW_PLANS
     assert texts_to(ctx, BOB) == []
 
 
