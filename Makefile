@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 
 .DEFAULT_GOAL := help
-.PHONY: help run test migrate lint bench clean
+.PHONY: help run test migrate lint bench chaos clean
 
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ lint: $(VENV)/.dev-installed ## ruff, mypy, import-linter, shellcheck
 
 bench: $(VENV)/.dev-installed ## benchmarks, printed as ratios
 	$(PY) -m bench $(BENCH_ARGS)
+
+chaos: $(VENV)/.dev-installed ## 1,000 subscribers under kills and faults (CHAOS_ARGS="--size 100")
+	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 clean: ## remove the virtualenv and caches (keeps var/, your data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
