@@ -34,7 +34,8 @@ def system(tmp_path: Path) -> Iterator[RunningSystem]:
         unavailable("Debian's chromium is not installed (apt-get install chromium)")
     env = child_env(DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}",
                     EMBEDDED_REDIS_DIR=str(tmp_path / "redis"),
-                    FLOWER_BASIC_AUTH="admin:browser-test", LOG_FORMAT="console", **free_ports())
+                    FLOWER_BASIC_AUTH="admin:browser-test", LOG_FORMAT="console",
+                    POLL_INTERVAL_SECONDS="3600", **free_ports())
     running = RunningSystem([sys.executable, "-m", "infra.run"], cwd=ROOT, env=env,
                             log_path=tmp_path / "run.log").start()
     try:
@@ -109,7 +110,7 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: RunningSystem,
         expect(elements).to_have_count(before + 1, timeout=WAIT_MS)
         return elements.last
 
-    def buy_and_join(page: Page) -> None:
+    def buy_and_join(page: Page, *, part_first: bool = False) -> None:
         month = page.get_by_test_id("inline-button").filter(has_text="1 month").last
         pay_button = next_of(page, "url-button", month.click)
         with page.expect_popup() as popup:
@@ -117,6 +118,12 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: RunningSystem,
         pay_page = popup.value
         back = pay_page.get_by_test_id("back-to-chat")
         expect(back).to_have_attribute("href", system.telegram + "/")
+        if part_first:
+            # No postback for a part payment, and beat's poll is an hour away in this run:
+            # only the pay page's own nudge to the poll can bring the bot's answer this soon.
+            pay_page.get_by_test_id("part-amount").fill("4")
+            pay_page.get_by_test_id("pay-part").click()
+            bot_says(page, "$6.00 is still missing")
         pay_page.get_by_test_id("pay-full").click()
         expect(pay_page.get_by_test_id("invoice-status")).to_contain_text("paid", timeout=WAIT_MS)
         bot_says(page, "Payment received")
@@ -148,7 +155,7 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: RunningSystem,
             page.get_by_test_id("inline-button").filter(has_text="ccept").last.click(
                 timeout=WAIT_MS)
             bot_says(page, "You accepted these terms")
-            buy_and_join(page)
+            buy_and_join(page, part_first=True)
             send(page, "/myplan")
             bot_says(page, "days left")
             nothing_cut_off(page)
