@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 
 .DEFAULT_GOAL := help
-.PHONY: help run test migrate lint bench clean
+.PHONY: help run test migrate lint bench fuzz chaos clean
 
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ run: $(VENV)/.runtime-installed ## start everything (sandbox mode without creden
 test: $(VENV)/.dev-installed ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-migrate: $(VENV)/.runtime-installed ## apply migrations to DATABASE_URL and seed PLANS
+migrate: $(VENV)/.runtime-installed ## apply migrations, then PLANS and CHANNEL_ID, to DATABASE_URL
 	$(PY) -m infra.migrate
 
 lint: $(VENV)/.dev-installed ## ruff, mypy, import-linter, shellcheck
@@ -41,6 +41,12 @@ lint: $(VENV)/.dev-installed ## ruff, mypy, import-linter, shellcheck
 
 bench: $(VENV)/.dev-installed ## benchmarks, printed as ratios
 	$(PY) -m bench $(BENCH_ARGS)
+
+fuzz: $(VENV)/.dev-installed ## 10,000 hostile postbacks at the real gateway (TEST_POSTGRES_URL)
+	$(PY) -m pytest tests/webhook_gateway/test_fuzz.py -q -s -p no:cacheprovider $(PYTEST_ARGS)
+
+chaos: $(VENV)/.dev-installed ## 1,000 subscribers under kills and faults (CHAOS_ARGS="--size 100")
+	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 clean: ## remove the virtualenv and caches (keeps var/, your data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,8 +15,10 @@ from aiohttp import web
 
 from bot_frontend.app import build_dispatcher, set_commands
 from bot_frontend.db import read_only_sessions
+from bot_frontend.spool import SpoolRelay, TaskSpool
 from infra.celery_config import create_celery
 from infra.logging import configure_logging, get_logger
+from infra.migrate import catalog_or_exit
 from infra.settings import Settings, settings_or_exit
 
 log = get_logger("bot_frontend")
@@ -51,8 +53,14 @@ async def main(settings: Settings) -> None:
     bot = Bot(settings.telegram_token.get_secret_value(),
               session=AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_base)))
     storage = RedisStorage.from_url(settings.broker_url)
+    producer = create_celery(settings, main="bot_frontend")
+    relay = SpoolRelay(TaskSpool(settings.bot_spool_path), producer)
     dp = build_dispatcher(settings=settings, sessions=read_only_sessions(settings.database_url),
-                          producer=create_celery(settings, main="bot_frontend"), storage=storage)
+                          producer=producer, storage=storage, relay=relay)
+    relaying = asyncio.create_task(relay.run())
+    if settings.payment_sandbox_with_real_bot:
+        log.warning("payment_sandbox_with_real_bot",
+                    note="ALLOW_PAYMENT_SANDBOX=true: checkouts go to the CryptoCloud stand-in")
     try:
         await set_commands(bot, settings)
         if settings.bot_webhook_url:
@@ -63,11 +71,13 @@ async def main(settings: Settings) -> None:
             log.info("bot_polling", api=settings.telegram_base)
             await dp.start_polling(bot)
     finally:
+        relaying.cancel()
         await storage.close()
         await bot.session.close()
 
 
 if __name__ == "__main__":
     current = settings_or_exit()
+    catalog_or_exit(current)
     configure_logging(current)
     asyncio.run(main(current))

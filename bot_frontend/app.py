@@ -8,7 +8,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot_frontend.middlewares import Dependencies
+from bot_frontend.middlewares import Dependencies, StateWhereNeeded
 from bot_frontend.producer import TaskProducer, Tasks
 from bot_frontend.routers import (
     admin_access,
@@ -20,6 +20,7 @@ from bot_frontend.routers import (
     referral,
     start,
 )
+from bot_frontend.spool import SpoolRelay
 from infra import texts
 from infra.logging import get_logger
 from infra.settings import Settings
@@ -31,11 +32,14 @@ ADMIN_COMMANDS = ("activate", "edit", "export", "refree_add", "refree_remove", "
 
 
 def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
-                     producer: TaskProducer, storage: BaseStorage) -> Dispatcher:
-    dp = Dispatcher(storage=storage)
-    dp.update.outer_middleware(
-        Dependencies(settings=settings, sessions=sessions, tasks=Tasks(producer))
-    )
+                     producer: TaskProducer, storage: BaseStorage,
+                     relay: SpoolRelay | None = None) -> Dispatcher:
+    """`relay` keeps the tasks the broker refuses that nobody could ask for again."""
+    # aiogram's FSM middleware runs behind StateWhereNeeded (join requests need no Redis).
+    dp = Dispatcher(storage=storage, disable_fsm=True)
+    dp.update.outer_middleware(StateWhereNeeded(dp.fsm))
+    tasks = Tasks(producer, relay=relay)
+    dp.update.outer_middleware(Dependencies(settings=settings, sessions=sessions, tasks=tasks))
     # Commands before the payout conversation: a command typed mid-conversation is obeyed
     # rather than taken for a wallet address or an amount.
     dp.include_routers(*(module.create_router() for module in (

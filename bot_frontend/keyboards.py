@@ -6,7 +6,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot_frontend.queries import OpenPayout, PlanOffer
-from infra import texts
+from infra import buttons, texts
 from models.domain.ledger import PayoutNetwork
 
 
@@ -22,7 +22,7 @@ class StartTrial(CallbackData, prefix="trial"):
     pass
 
 
-class ShowPlans(CallbackData, prefix="plans"):
+class ShowPlans(CallbackData, prefix=buttons.SHOW_PLANS):
     pass
 
 

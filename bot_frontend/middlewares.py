@@ -1,4 +1,5 @@
-"""Middlewares: inject the bot's dependencies; gate on accepted terms; admins only."""
+"""Middlewares: inject the bot's dependencies; FSM state where it is needed; gate on accepted
+terms; admins only."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot_frontend import queries
@@ -31,6 +33,23 @@ class Dependencies(BaseMiddleware):
         return await handler(event, data)
 
 
+class StateWhereNeeded(BaseMiddleware):
+    """aiogram's FSM middleware for every update but join requests, which have no conversation.
+
+    Reading FSM state needs Redis. A join request must reach its handler, and through it the
+    spool, while Redis (the broker and the FSM storage) is down, or it would be lost.
+    """
+
+    def __init__(self, fsm: FSMContextMiddleware) -> None:
+        self._fsm = fsm
+
+    async def __call__(self, handler: Handler, event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        if isinstance(event, Update) and event.chat_join_request is not None:
+            return await handler(event, data)
+        return await self._fsm(handler, event, data)
+
+
 class TermsAccepted(BaseMiddleware):
     """Runs after the filters matched: a user who has not accepted the terms gets only them."""
 
@@ -52,22 +71,35 @@ def admin_command(*, actor_id: int, text: str, request_key: str) -> dict[str, An
     return {"actor_id": actor_id, "text": text, "request_key": request_key}
 
 
+def _in_private_chat(event: TelegramObject) -> bool:
+    message = event.message if isinstance(event, CallbackQuery) else event
+    return isinstance(message, Message) and message.chat.type == "private"
+
+
 class AdminOnly(BaseMiddleware):
-    """Runs after the filters matched an admin command: refuse and audit anyone else."""
+    """Runs after the filters matched an admin command: admins, in a private chat, only.
+
+    Anyone else is refused and audited. In a group even an admin is refused (`/payouts` would
+    post wallets for every member to read), and nothing is posted there: a pressed button's
+    refusal is an alert only the presser sees.
+    """
 
     async def __call__(self, handler: Handler, event: TelegramObject,
                        data: dict[str, Any]) -> Any:
         settings: Settings = data["settings"]
         user = data.get("event_from_user")
-        if user is not None and user.id in settings.admins:
+        is_admin, private = user is not None and user.id in settings.admins, _in_private_chat(event)
+        if is_admin and private:
             return await handler(event, data)
         user_id = user.id if user is not None else 0
+        refusal = texts.ADMIN_REFUSED if not is_admin else texts.ADMIN_PRIVATE_ONLY
         if isinstance(event, Message):
             text, key = event.text or "", f"{event.chat.id}:{event.message_id}"
-            await event.answer(texts.ADMIN_REFUSED)
+            if private:
+                await event.answer(refusal)
         elif isinstance(event, CallbackQuery):
             text, key = event.data or "", f"callback:{event.id}"
-            await event.answer(texts.ADMIN_REFUSED, show_alert=True)
+            await event.answer(refusal, show_alert=True)
         else:
             return None
         tasks: Tasks = data["tasks"]

@@ -7,7 +7,12 @@ The bot never imports worker code (an import-linter contract); it knows task nam
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kombu.exceptions import OperationalError
+
+if TYPE_CHECKING:
+    from bot_frontend.spool import SpoolRelay
 
 
 class TaskProducer(Protocol):
@@ -19,8 +24,19 @@ class TaskProducer(Protocol):
 class Tasks:
     """Sends tasks off the event loop: publishing to Redis is a blocking call."""
 
-    def __init__(self, producer: TaskProducer) -> None:
+    def __init__(self, producer: TaskProducer, *, relay: SpoolRelay | None = None) -> None:
         self._producer = producer
+        self._relay = relay
 
     async def send(self, name: str, *args: Any) -> None:
+        """Queue a task; a broker that is down raises OperationalError (the user is told)."""
         await asyncio.to_thread(self._producer.send_task, name, args=list(args))
+
+    async def send_durably(self, name: str, *args: Any) -> None:
+        """Queue a task nobody could ask for again: if the broker is down, spool it instead."""
+        try:
+            await self.send(name, *args)
+        except OperationalError as error:
+            if self._relay is None:
+                raise
+            await self._relay.keep(name, list(args), error=error)

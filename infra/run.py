@@ -9,7 +9,6 @@ embedded Redis last, so nothing is left running, and the run ends with status 0.
 from __future__ import annotations
 
 import os
-import secrets
 import shlex
 import sys
 from dataclasses import dataclass
@@ -19,8 +18,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import make_url
 
 from infra.db import create_engine, make_session_factory
-from infra.embedded_redis import EmbeddedRedis, EmbeddedRedisError, port_is_free
+from infra.embedded_redis import PASSWORD_FILE, EmbeddedRedis, EmbeddedRedisError, port_is_free
 from infra.migrate import migrate_and_seed
+from infra.redact import redact_url
+from infra.secret_files import kept_secret, new_password
 from infra.settings import Settings, settings_or_exit
 from infra.supervisor import Supervisor, parse_procfile, terminal_interrupts_come_here
 from models.sandbox_reset import highest_known_user_id
@@ -84,15 +85,31 @@ def taken_ports(settings: Settings) -> list[str]:
     ]
 
 
+FLOWER_AUTH_FILE = "flower.auth"
+
+
 def flower_auth(settings: Settings) -> str:
-    """FLOWER_BASIC_AUTH, or a password generated once and kept under var/."""
+    """FLOWER_BASIC_AUTH, or a login generated once and kept in var/ (mode 0600)."""
     if settings.flower_basic_auth is not None:
         return settings.flower_basic_auth.get_secret_value()
-    stored = VAR / "flower.auth"
-    if not stored.exists():
-        stored.touch(mode=0o600)  # private before the password is in it
-        stored.write_text(f"admin:{secrets.token_urlsafe(9)}")
-    return stored.read_text().strip()
+    return kept_secret(VAR / FLOWER_AUTH_FILE, lambda: f"admin:{new_password()}")
+
+
+def private_var() -> None:
+    """var/ (database, Redis data, passwords) readable by this user only, and all made in it.
+
+    The umask is inherited by every process this run starts, so their files are 0600 too.
+    """
+    os.umask(0o077)
+    VAR.mkdir(mode=0o700, exist_ok=True)  # a fresh clone has none
+    VAR.chmod(0o700)
+
+
+def embedded_redis(settings: Settings) -> EmbeddedRedis:
+    """The embedded Redis behind a password made once and kept beside its data (mode 0600)."""
+    data_dir = ROOT / settings.embedded_redis_dir
+    return EmbeddedRedis(port=settings.embedded_redis_port, data_dir=data_dir,
+                         password=kept_secret(data_dir / PASSWORD_FILE))
 
 
 def sandbox_state_dir(settings: Settings) -> Path:
@@ -145,9 +162,15 @@ def procfile(settings: Settings, *, known_user: int = 0) -> str:
 
 
 def banner(settings: Settings, *, redis_url: str, flower_login: str) -> str:
-    user, _, password = flower_login.partition(":")
+    """What runs where; no password in it (Flower's is in var/ or FLOWER_BASIC_AUTH)."""
+    user = flower_login.partition(":")[0]
+    where = ("FLOWER_BASIC_AUTH" if settings.flower_basic_auth is not None
+             else f"var/{FLOWER_AUTH_FILE}")
     lines = ["", "=" * 72]
-    if settings.sandbox:
+    if settings.payment_sandbox_with_real_bot:
+        lines.append("WARNING: a real Telegram bot with the CryptoCloud stand-in "
+                     "(ALLOW_PAYMENT_SANDBOX=true): nobody pays real money.")
+    elif settings.sandbox:
         lines.append("Sandbox mode: local stand-ins, no real Telegram or CryptoCloud.")
     if settings.telegram_sandbox:
         lines.append(f"  Open the sandbox page:  {settings.telegram_base}/")
@@ -155,9 +178,10 @@ def banner(settings: Settings, *, redis_url: str, flower_login: str) -> str:
         lines.append(f"  CryptoCloud stand-in:   {settings.cryptocloud_base}/")
     lines += [
         f"  Flower:                 http://127.0.0.1:{settings.flower_port}/  "
-        f"(login {user} / {password})",
+        f"(login {user}, password in {where})",
         f"  Webhook gateway:        http://{settings.webhook_bind}/healthz",
-        f"  Data:                   {settings.database_url}  ·  Redis {redis_url}",
+        f"  Data:                   {redact_url(settings.database_url)}  ·  "
+        f"Redis {redact_url(redis_url)}",
         "  Stop:                   Ctrl-C (stops every process, the embedded Redis too)",
         "=" * 72,
         "",
@@ -178,14 +202,13 @@ def _run() -> int:
             print(f"make run: {problem}", file=sys.stderr)  # noqa: T201
         return 2
 
-    VAR.mkdir(exist_ok=True)  # a fresh clone has none: it holds this run's files and data
+    private_var()
     redis: EmbeddedRedis | None = None
     env = dict(os.environ)
     # The Procfile names `celery`, `gunicorn` and `python`: they are the virtualenv's.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if settings.redis_url is None:
-        redis = EmbeddedRedis(port=settings.embedded_redis_port,
-                              data_dir=ROOT / settings.embedded_redis_dir)
+        redis = embedded_redis(settings)
         try:
             env["REDIS_URL"] = redis.start()
         except EmbeddedRedisError as error:

@@ -7,19 +7,29 @@ one line naming the variable and what is wrong; secrets are `SecretStr` and neve
 Sandbox mode is derived, per side: without `BOT_TOKEN` the Telegram side talks to the local
 Bot API stand-in with sandbox credentials; without the three CryptoCloud credentials the payment
 side talks to the CryptoCloud stand-in. Nothing else changes between sandbox and production.
+
+Secure by default: an empty value is exactly like an absent one, for every setting; a sandbox
+credential never stands in for a production one; a placeholder (CHANGE_ME, the example ids) is
+refused; a real bot with the payment stand-in needs ALLOW_PAYMENT_SANDBOX=true. Every problem is
+reported, one line each, before anything starts.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import sys
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from infra.embedded_redis import EmbeddedRedis, stored_password
+from infra.redact import redact_url
 from models.domain.plans import PlanSpec, parse_plans
 
 # Sandbox credentials: what `make run` and the tests use when no real ones are configured.
@@ -45,9 +55,23 @@ PRODUCTION_CRYPTOCLOUD_API_BASE = "https://api.cryptocloud.plus"
 
 CRYPTOCLOUD_CREDENTIALS = ("CRYPTOCLOUD_API_KEY", "CRYPTOCLOUD_SHOP_ID", "CRYPTOCLOUD_SECRET_KEY")
 
+# `<bot id>:<35 characters>` as @BotFather hands it out; checked here so a mistyped token stops
+# the process with one line instead of aiogram's traceback ten seconds later.
+BOT_TOKEN_FORMAT = re.compile(r"[0-9]{3,20}:[A-Za-z0-9_-]{30,64}")
+# Values that mean "not filled in yet": the word operators are told to replace, and the examples
+# of .env.example and the deployment docs. Refused wherever they appear.
+PLACEHOLDER_WORDS = ("CHANGE_ME", "CHANGEME", "REPLACE_ME")
+PLACEHOLDER_IDS = frozenset({111111111, 222222222, 123456789, -1001234567890})
+# The token of Telegram's own documentation, copied into many tutorials.
+PLACEHOLDER_TOKENS = frozenset({"123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"})
+
 
 class SettingsError(Exception):
-    """A setting is missing or malformed; the message is one line for the operator."""
+    """Settings are missing or malformed; one line per problem for the operator."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 def _comma_separated(value: Any) -> Any:
@@ -97,6 +121,8 @@ class Settings(BaseSettings):
     # Where the embedded Redis (REDIS_URL unset) listens and keeps its append-only file.
     embedded_redis_port: int = Field(default=EMBEDDED_REDIS_PORT, gt=0, lt=65536)
     embedded_redis_dir: str = "var/redis"
+    # The bot's own spool of join requests the broker refused, sent when it is back.
+    bot_spool_path: str = "var/bot_spool.db"
 
     # Product rules
     plans: Annotated[tuple[PlanSpec, ...], NoDecode] = parse_plans("month:30:10.00:1 month")
@@ -111,6 +137,11 @@ class Settings(BaseSettings):
     # The inbox relay re-queues events still unprocessed this long after they arrived.
     relay_interval_seconds: int = Field(default=30, ge=1, le=3600)
     relay_after_seconds: int = Field(default=120, ge=1, le=86400)
+    # A task holds a Telegram effect this long (plus any retry countdown); past that, or when
+    # nobody took it this long after it was written, the relay re-queues it. Above the task
+    # time limit (120 s), a slow but live task is never doubled; a dead one costs at most this
+    # plus one relay interval.
+    effect_relay_after_seconds: int = Field(default=130, ge=1, le=86400)
     sweep_max_removals: int = Field(default=50, ge=1)
     sweep_max_share: float = Field(default=0.2, gt=0, le=1)
     sweep_share_min_due: int = Field(default=10, ge=1)
@@ -118,12 +149,60 @@ class Settings(BaseSettings):
 
     # Processes
     webhook_bind: str = "127.0.0.1:8080"
+    # Addresses whose X-Forwarded-For the gateway believes (nginx on this host); "none" for none.
+    trusted_proxies: Annotated[frozenset[str], NoDecode] = frozenset({"127.0.0.1", "::1"})
     flower_basic_auth: SecretStr | None = None
     flower_port: int = Field(default=5555, gt=0, lt=65536)
     # The worker's Prometheus exporter on 127.0.0.1; 0 turns it off.
     worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+    # Payment stand-in with a real bot: allowed only on purpose (nobody pays real money then).
+    allow_payment_sandbox: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, values: Any) -> Any:
+        """`NAME=` (or only blanks) is exactly like no NAME: the default applies."""
+        if isinstance(values, dict):
+            return {key: value for key, value in values.items()
+                    if not (isinstance(value, str) and not value.strip())}
+        return values
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_placeholders(cls, value: Any) -> Any:
+        shown = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(shown, str) and any(word in shown.upper() for word in PLACEHOLDER_WORDS):
+            raise ValueError("is a placeholder: put the real value, or leave it empty")
+        if isinstance(shown, str) and shown.strip() in PLACEHOLDER_TOKENS:
+            raise ValueError("is the example from Telegram's documentation, not your token")
+        return value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _check_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not BOT_TOKEN_FORMAT.fullmatch(value.get_secret_value()):
+            raise ValueError("not a bot token from @BotFather (expected <digits>:<35 characters>)")
+        return value
+
+    @field_validator("flower_basic_auth")
+    @classmethod
+    def _check_flower_login(cls, value: SecretStr | None) -> SecretStr | None:
+        # Flower lets in whoever matches any entry: an entry without a password is a door.
+        logins = value.get_secret_value().split(",") if value is not None else []
+        if any(not user or not password for user, _, password in
+               (login.strip().partition(":") for login in logins)):
+            raise ValueError("expected user:password (each entry, comma-separated)")
+        return value
+
+    @field_validator("channel_id")
+    @classmethod
+    def _check_channel_id(cls, value: int | None) -> int | None:
+        if value in PLACEHOLDER_IDS:
+            raise ValueError(f"{value} is the example from .env.example: put your channel's id")
+        return value
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -136,7 +215,22 @@ class Settings(BaseSettings):
             if not str(part).isdigit() or int(part) == 0:
                 raise ValueError(f"{part!r} is not a Telegram user id (positive whole number)")
             ids.append(int(part))
+        examples = sorted(set(ids) & PLACEHOLDER_IDS)
+        if examples:
+            raise ValueError(f"{examples[0]} is the example from .env.example: put real user ids")
         return frozenset(ids)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_trusted_proxies(cls, value: Any) -> Any:
+        parts = _comma_separated(value)
+        if parts == ["none"]:
+            return frozenset()
+        try:
+            return frozenset(str(ipaddress.ip_address(part)) for part in parts)
+        except ValueError:
+            raise ValueError(f"expected IP addresses separated by commas, or none, got {value!r}"
+                             ) from None
 
     @field_validator("plans", mode="before")
     @classmethod
@@ -162,40 +256,43 @@ class Settings(BaseSettings):
     @classmethod
     def _check_database_url(cls, value: str) -> str:
         if not value.startswith(("sqlite:", "postgresql", "postgres:")):
-            raise ValueError(f"expected a sqlite:/// or postgresql:// URL, got {value!r}")
+            raise ValueError(
+                f"expected a sqlite:/// or postgresql:// URL, got {redact_url(value)!r}")
         return value
 
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"expected a redis:// URL, got {value!r}")
+            raise ValueError(f"expected a redis:// URL, got {redact_url(value)!r}")
         return value or None
 
     @field_validator("telegram_api_base", "cryptocloud_api_base", "bot_webhook_url")
     @classmethod
     def _check_http_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http(s):// URL, got {value!r}")
+            raise ValueError(f"expected an http(s):// URL, got {redact_url(value)!r}")
         return value.rstrip("/") if value else None
 
     @model_validator(mode="after")
     def _check_credentials(self) -> Settings:
-        given = [
-            name
-            for name in CRYPTOCLOUD_CREDENTIALS
-            if getattr(self, name.lower()) is not None
-        ]
+        problems = []
+        given = [name for name in CRYPTOCLOUD_CREDENTIALS
+                 if getattr(self, name.lower()) is not None]
         if given and len(given) != len(CRYPTOCLOUD_CREDENTIALS):
             missing = sorted(set(CRYPTOCLOUD_CREDENTIALS) - set(given))
-            raise ValueError(
-                f"{', '.join(missing)}: set all three CryptoCloud credentials, "
-                "or none of them for sandbox mode"
-            )
+            problems.append(f"{', '.join(missing)}: set all three CryptoCloud credentials, "
+                            "or none of them for sandbox mode")
         if self.bot_token is not None and self.channel_id is None:
-            raise ValueError("CHANNEL_ID: required when BOT_TOKEN is set")
+            problems.append("CHANNEL_ID: required when BOT_TOKEN is set")
+        if self.bot_token is not None and not given and not self.allow_payment_sandbox:
+            problems.append(
+                "CRYPTOCLOUD_API_KEY: a real BOT_TOKEN needs the three CryptoCloud credentials "
+                "(or ALLOW_PAYMENT_SANDBOX=true to try the bot with the payment stand-in)")
         if self.bot_webhook_url and not self.bot_webhook_secret:
-            raise ValueError("BOT_WEBHOOK_SECRET: required when BOT_WEBHOOK_URL is set")
+            problems.append("BOT_WEBHOOK_SECRET: required when BOT_WEBHOOK_URL is set")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     # Derived values: the rest of the code reads these, never the raw optional fields.
@@ -213,8 +310,16 @@ class Settings(BaseSettings):
         return self.telegram_sandbox or self.cryptocloud_sandbox
 
     @property
+    def payment_sandbox_with_real_bot(self) -> bool:
+        """A real bot sells through the CryptoCloud stand-in: announced wherever the run starts."""
+        return not self.telegram_sandbox and self.cryptocloud_sandbox
+
+    # A sandbox credential is used only when its side is in sandbox mode, never as a fallback
+    # for an empty production value (empty is unset, and then the whole side is sandbox).
+
+    @property
     def telegram_token(self) -> SecretStr:
-        return self.bot_token or SecretStr(SANDBOX_BOT_TOKEN)
+        return SecretStr(SANDBOX_BOT_TOKEN) if self.bot_token is None else self.bot_token
 
     @property
     def telegram_base(self) -> str:
@@ -234,16 +339,22 @@ class Settings(BaseSettings):
 
     @property
     def cryptocloud_key(self) -> SecretStr:
-        return self.cryptocloud_api_key or SecretStr(SANDBOX_CRYPTOCLOUD_API_KEY)
+        if self.cryptocloud_api_key is None:
+            return SecretStr(SANDBOX_CRYPTOCLOUD_API_KEY)
+        return self.cryptocloud_api_key
 
     @property
     def cryptocloud_shop(self) -> SecretStr:
-        return self.cryptocloud_shop_id or SecretStr(SANDBOX_CRYPTOCLOUD_SHOP_ID)
+        if self.cryptocloud_shop_id is None:
+            return SecretStr(SANDBOX_CRYPTOCLOUD_SHOP_ID)
+        return self.cryptocloud_shop_id
 
     @property
     def cryptocloud_secrets(self) -> tuple[SecretStr, ...]:
         """Keys a postback token may be signed with, current first."""
-        current = self.cryptocloud_secret_key or SecretStr(SANDBOX_CRYPTOCLOUD_SECRET_KEY)
+        if self.cryptocloud_secret_key is None:
+            return (SecretStr(SANDBOX_CRYPTOCLOUD_SECRET_KEY),)
+        current = self.cryptocloud_secret_key
         previous = self.cryptocloud_previous_secret_key
         return (current, previous) if previous else (current,)
 
@@ -257,7 +368,12 @@ class Settings(BaseSettings):
 
     @property
     def broker_url(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
+        """REDIS_URL, or the embedded Redis of `make run` with the password it keeps in var/."""
+        if self.redis_url:
+            return self.redis_url
+        data_dir = Path(self.embedded_redis_dir)
+        return EmbeddedRedis(port=self.embedded_redis_port, data_dir=data_dir,
+                             password=stored_password(data_dir)).url
 
     @property
     def grace(self) -> timedelta:
@@ -268,36 +384,55 @@ class Settings(BaseSettings):
         return self.plans[0].price_usd
 
 
-def _one_line(error: ValidationError) -> str:
-    first = error.errors()[0]
-    message = str(first["msg"]).removeprefix("Value error, ")
-    if not first["loc"]:
-        return message  # a cross-field rule; its message names the variables itself
-    name = str(first["loc"][0]).upper()
-    value = first.get("input")
-    shown = "" if "SECRET" in name or "TOKEN" in name or "KEY" in name else f" (got {value!r})"
-    if isinstance(value, str | int | float) and name not in message and "got" not in message:
-        return f"{name}: {message}{shown}"
-    return f"{name}: {message}"
+def _problems(error: ValidationError) -> list[str]:
+    """One line per problem, each starting with the variable's name; no secret value shown."""
+    lines = []
+    for problem in error.errors():
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if not problem["loc"] or problem["loc"][0] == "__root__":
+            lines += message.splitlines()  # a cross-field rule names the variables itself
+            continue
+        name = str(problem["loc"][0]).upper()
+        value = problem.get("input")
+        secret = any(word in name for word in ("SECRET", "TOKEN", "KEY", "AUTH", "PASSWORD"))
+        if isinstance(value, str | int | float) and not secret and "got" not in message:
+            lines.append(f"{name}: {message} (got {redact_url(str(value))!r})")
+        else:
+            lines.append(f"{name}: {message}")
+    return lines
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings from the environment, `.env` and `overrides`; raise SettingsError.
 
     ENV_FILE names another file than `.env`; empty reads none (tests run child processes so).
+    Every problem is collected: the fields in error are set aside (empty means unset) and the
+    rules between settings checked again, so one run names them all.
     """
     if "_env_file" not in overrides:
         overrides["_env_file"] = os.environ.get("ENV_FILE", ".env") or None
-    try:
-        return Settings(**overrides)
-    except ValidationError as error:
-        raise SettingsError(_one_line(error)) from None
+    problems: list[str] = []
+    for _ in range(len(Settings.model_fields)):
+        try:
+            settings = Settings(**overrides)
+        except ValidationError as error:
+            problems += [p for p in _problems(error) if p not in problems]
+            bad = {str(p["loc"][0]) for p in error.errors() if p["loc"]} - {"__root__"}
+            if not bad - {k for k, v in overrides.items() if v == ""}:
+                break
+            overrides.update(dict.fromkeys(bad, ""))
+            continue
+        if not problems:
+            return settings
+        break
+    raise SettingsError(problems)
 
 
 def settings_or_exit() -> Settings:
-    """Entry points call this: a bad setting ends the process with one line, no traceback."""
+    """Entry points call this: a bad setting ends the process with one line each, no traceback."""
     try:
         return load_settings()
     except SettingsError as error:
-        print(f"configuration error: {error}", file=sys.stderr)  # noqa: T201
+        for problem in error.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None

@@ -54,6 +54,21 @@ def payment_received(*, extra_days: int) -> str:
     return f"Payment received, thank you!{bonus} Preparing your invite to the channel…"
 
 
+def partial_expired(*, paid: Decimal, amount: Decimal) -> str:
+    return (
+        f"Your invoice expired with {usd(paid)} of {usd(amount)} paid, so no access was "
+        "granted yet. Your payment is recorded and the admins have been told; if the rest "
+        "arrives late it is still counted."
+    )
+
+
+ACCOUNT_NOT_FOUND = "We could not find your account yet. Send /start, then try again."
+CHECKOUT_PLAN_GONE = "That plan is no longer on sale. Send /start to see the current plans."
+CHECKOUT_FAILED = (
+    "Sorry, we could not create your invoice right now. Please try again in a few minutes."
+)
+
+
 def invoice_canceled() -> str:
     return "Your invoice expired unpaid. Choose a plan again whenever you like."
 
@@ -86,6 +101,27 @@ def alert_mismatch(*, uuid: str, user_id: int, expected: str, got: str) -> str:
         f"⚠️ Invoice INV-{uuid} of user {user_id} does not match CryptoCloud: expected "
         f"{expected}, CryptoCloud says {got}. No access granted."
     )
+
+
+def alert_partial_expired(*, uuid: str, user_id: int, paid: Decimal, amount: Decimal) -> str:
+    return (
+        f"⚠️ Invoice INV-{uuid} of user {user_id} expired part-paid: {usd(paid)} of "
+        f"{usd(amount)} received, no access granted. Settle it with the user: grant days with "
+        f"/activate {user_id} <days>, or refund. If the rest arrives within a day it is "
+        "activated automatically."
+    )
+
+
+def alert_event_given_up(*, uuid: str, attempts: int, error: str) -> str:
+    return (
+        f"⚠️ A payment event for INV-{uuid} failed {attempts} times and was given up: "
+        f"{error[:300]}. Fix the cause, then run `python -m infra.ops recheck-invoice "
+        f"INV-{uuid}`."
+    )
+
+
+def alert_checkout_failed(*, user_id: int, error: str) -> str:
+    return f"⚠️ Checkout for user {user_id} failed: {error[:300]}"
 
 
 # Bot: terms, plans, trial -----------------------------------------------------------------
@@ -262,6 +298,7 @@ COMMAND_DESCRIPTIONS = {
 # Admin commands ---------------------------------------------------------------------------
 
 ADMIN_REFUSED = "This command is for admins only."
+ADMIN_PRIVATE_ONLY = "Admin commands work only in a private chat with the bot."
 ADMIN_QUEUED = "On it; you will get a message when it is done."
 USAGE_ACTIVATE = "Usage: /activate <user_id> <days>"
 USAGE_EDIT = "Usage: /edit <user_id> remove|setdays <days>|marktrial|resettrial"

@@ -1,7 +1,9 @@
 """Queries over the payment inbox: record an event once, find the ones still to process.
 
 The unique key (invoice, reported status) makes recording idempotent: CryptoCloud may send the
-same postback several times and the poll may report what a postback already did.
+same postback several times and the poll may report what a postback already did. An event is
+open until it is processed (it reached a final answer) or given up (it failed for a reason other
+than an unreachable or lagging provider `MAX_EVENT_ATTEMPTS` times, see workers/payments/events.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from sqlalchemy.orm import Session
 from infra.db import insert_ignore_id
 from models.schema import PaymentEvent
 
+# Failed attempts (not counting an unreachable or lagging provider) before an event is given up.
+MAX_EVENT_ATTEMPTS = 5
+
 
 @dataclass(frozen=True)
 class InboxEntry:
@@ -23,6 +28,12 @@ class InboxEntry:
     id: int
     is_new: bool
     processed: bool
+    given_up: bool = False
+
+    @property
+    def needs_processing(self) -> bool:
+        """Whether to queue it: neither processed nor given up."""
+        return not self.processed and not self.given_up
 
 
 def record_payment_event(
@@ -50,20 +61,22 @@ def record_payment_event(
     if new_id is not None:  # the common case answers without a second query
         return InboxEntry(id=new_id, is_new=True, processed=False)
     row = session.execute(
-        select(PaymentEvent.id, PaymentEvent.processed_at).where(
+        select(PaymentEvent.id, PaymentEvent.processed_at, PaymentEvent.attempts).where(
             PaymentEvent.invoice_uuid == invoice_uuid,
             PaymentEvent.reported_status == reported_status,
         )
     ).one()
-    return InboxEntry(id=row.id, is_new=False, processed=row.processed_at is not None)
+    return InboxEntry(id=row.id, is_new=False, processed=row.processed_at is not None,
+                      given_up=row.attempts >= MAX_EVENT_ATTEMPTS)
 
 
 def unprocessed_event_ids(session: Session, *, received_before: datetime, limit: int) -> list[int]:
-    """Events left unprocessed (a lost enqueue, a crashed worker), oldest first."""
+    """Open events (a lost enqueue, a crashed worker, a lagging provider), oldest first."""
     return list(
         session.scalars(
             select(PaymentEvent.id)
-            .where(PaymentEvent.processed_at.is_(None), PaymentEvent.received_at < received_before)
+            .where(PaymentEvent.processed_at.is_(None), PaymentEvent.received_at < received_before,
+                   PaymentEvent.attempts < MAX_EVENT_ATTEMPTS)
             .order_by(PaymentEvent.received_at)
             .limit(limit)
         )
@@ -78,9 +91,13 @@ def mark_processed(session: Session, event_id: int, *, now: datetime) -> None:
     )
 
 
-def note_failure(session: Session, event_id: int, *, error: str) -> None:
+def note_failure(session: Session, event_id: int, *, error: str, counted: bool) -> int:
+    """Write why the event is still open; `counted` adds a failed attempt. Return the attempts."""
+    increment = 1 if counted else 0
     session.execute(
         update(PaymentEvent)
         .where(PaymentEvent.id == event_id)
-        .values(attempts=PaymentEvent.attempts + 1, last_error=error[:2000])
+        .values(attempts=PaymentEvent.attempts + increment, last_error=error[:2000])
     )
+    return int(session.scalar(select(PaymentEvent.attempts).where(PaymentEvent.id == event_id))
+               or 0)

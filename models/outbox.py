@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from infra.db import insert_ignore_id
@@ -126,14 +126,47 @@ def note_attempt(session: Session, effect_id: int, *, error: str, now: datetime)
     )
 
 
-def stale_pending_effects(
-    session: Session, *, updated_before: datetime, limit: int
+def claim_effect(
+    session: Session, effect_id: int, *, owner: str, now: datetime, lease: timedelta
+) -> bool:
+    """Take a pending effect for `lease`; False if it is finished or another live task holds it.
+
+    The holder's own retries (same `owner`, a Celery task id) may take it again at any time.
+    """
+    claimable = or_(TelegramEffect.claimed_until.is_(None), TelegramEffect.claimed_until <= now,
+                    TelegramEffect.claimed_by == owner)
+    changed = session.execute(
+        update(TelegramEffect)
+        .where(TelegramEffect.id == effect_id, TelegramEffect.status == "pending", claimable)
+        .values(claimed_by=owner, claimed_until=now + lease, updated_at=now)
+    )
+    return bool(changed.rowcount)  # type: ignore[attr-defined]
+
+
+def effects_to_relay(
+    session: Session, *, now: datetime, unclaimed_since: datetime, limit: int
 ) -> list[tuple[int, str]]:
-    """(id, method) of effects still pending since before `updated_before`, oldest first."""
+    """(id, method) of pending effects no live task holds, oldest first, marked as relayed.
+
+    That is: a claim that ran out (its worker died), or no claim since `unclaimed_since` (the
+    message was lost before any worker took it). Relaying clears the claim and restarts the
+    unclaimed clock, so an effect waiting in a long queue is not re-queued every round.
+    """
+    abandoned = and_(TelegramEffect.claimed_until.is_not(None),
+                     TelegramEffect.claimed_until <= now)
+    never_taken = and_(TelegramEffect.claimed_until.is_(None),
+                       TelegramEffect.updated_at < unclaimed_since)
     rows = session.execute(
         select(TelegramEffect.id, TelegramEffect.method)
-        .where(TelegramEffect.status == "pending", TelegramEffect.updated_at < updated_before)
-        .order_by(TelegramEffect.updated_at)
+        .where(TelegramEffect.status == "pending", or_(abandoned, never_taken))
+        .order_by(TelegramEffect.updated_at, TelegramEffect.id)
         .limit(limit)
-    )
+    ).all()
+    ids = [row.id for row in rows]
+    if ids:
+        session.execute(
+            update(TelegramEffect)
+            .where(TelegramEffect.id.in_(ids), TelegramEffect.status == "pending")
+            .values(claimed_by=None, claimed_until=None, updated_at=now)
+        )
     return [(row.id, row.method) for row in rows]

@@ -1,11 +1,14 @@
 """Reading and verifying a CryptoCloud postback, with no web framework involved.
 
 The only authentication CryptoCloud offers is the `token` field: an HS256 JWT signed with the
-project's SECRET KEY, with `id` (the invoice) and `exp` (five minutes) claims
-(../shared/reference/cryptocloud.md §5). The algorithm is pinned, `exp` is required, and the
-token must name the invoice the postback is about, so a token captured for one invoice cannot
-vouch for another. `invoice_info` is parsed leniently and only ever used as a hint: money and
-status are re-read from the API by the worker.
+project's SECRET KEY, with `id` and `exp` (five minutes) claims (reference cryptocloud.md §5).
+The algorithm is pinned and `exp` is required. What `id` holds is undocumented: the docs say the
+invoice's id is added, their example shows a number. So (the project's decision, §5) a claim
+that reads as an invoice code must name this postback's invoice (a token captured for one
+invoice cannot vouch for another); a numeric, absent or otherwise unreadable claim is accepted
+and its shape reported, because the worker re-reads `merchant/info` anyway and the body's
+`invoice_id` only says which invoice to re-check. `invoice_info` is parsed leniently and only
+ever used as a hint.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Postback:
     reported_status: str
     order_id: str | None
     raw_body: str
+    claim_shape: str = "invoice code"
 
 
 def parse_fields(content_type: str, body: bytes) -> Mapping[str, Any]:
@@ -53,6 +57,8 @@ def parse_fields(content_type: str, body: bytes) -> Mapping[str, Any]:
             fields = json.loads(body)
         except (UnicodeDecodeError, ValueError):
             raise PostbackRejected(400, "body is not valid JSON") from None
+        except RecursionError:  # 64 KiB of brackets is enough to exhaust the parser's stack
+            raise PostbackRejected(400, "JSON body is nested too deeply") from None
         if not isinstance(fields, dict):
             raise PostbackRejected(400, "JSON body is not an object")
         return fields
@@ -95,8 +101,24 @@ def reported_status(fields: Mapping[str, Any]) -> str:
     return "success"
 
 
-def verify_token(token: str, *, keys: Sequence[str], leeway: int, invoice_code: str) -> None:
-    """Check signature (HS256 only), expiry and that the token names this invoice; 401 if not."""
+def claim_shape(claimed: object) -> str:
+    """How a token's `id`/`uuid` claim looks, in words safe to log (never its value)."""
+    if claimed is None:
+        return "absent"
+    if isinstance(claimed, bool) or not isinstance(claimed, (str, int, float)):
+        return type(claimed).__name__
+    if not isinstance(claimed, str):
+        return "number"
+    try:
+        normalize_uuid(claimed)
+    except ValueError:
+        return "text, not an invoice code"
+    return "invoice code"
+
+
+def verify_token(token: str, *, keys: Sequence[str], leeway: int, invoice_code: str) -> str:
+    """Check signature (HS256 only) and expiry, and that an invoice-code claim names this
+    invoice; 401 if not. Return the claim's shape (see the module docstring)."""
     claims: dict[str, Any] | None = None
     for key in keys:
         try:
@@ -112,13 +134,11 @@ def verify_token(token: str, *, keys: Sequence[str], leeway: int, invoice_code: 
             raise PostbackRejected(401, f"token invalid: {type(error).__name__}") from None
     if claims is None:
         raise PostbackRejected(401, "token signature does not match the secret key")
-    claimed = claims.get("id", claims.get("uuid"))
-    try:
-        matches = normalize_uuid(str(claimed)) == invoice_code
-    except ValueError:
-        matches = False
-    if not matches:
+    claimed = claims.get("id") if claims.get("id") is not None else claims.get("uuid")
+    shape = claim_shape(claimed)
+    if shape == "invoice code" and normalize_uuid(str(claimed)) != invoice_code:
         raise PostbackRejected(401, "token is for another invoice")
+    return shape
 
 
 def read_postback(
@@ -132,7 +152,7 @@ def read_postback(
         invoice_code = normalize_uuid(_text_field(fields, "invoice_id"))
     except ValueError:
         raise PostbackRejected(400, "field 'invoice_id' is not an invoice id") from None
-    verify_token(
+    shape = verify_token(
         _text_field(fields, "token"), keys=keys, leeway=leeway, invoice_code=invoice_code
     )
     order_id = fields.get("order_id")
@@ -140,5 +160,7 @@ def read_postback(
         invoice_code=invoice_code,
         reported_status=reported_status(fields),
         order_id=order_id if isinstance(order_id, str) and order_id else None,
-        raw_body=body.decode("utf-8", errors="replace"),
+        # PostgreSQL text cannot hold NUL; the raw body is kept for people, not parsed again.
+        raw_body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        claim_shape=shape,
     )

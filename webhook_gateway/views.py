@@ -23,6 +23,8 @@ from webhook_gateway.postback import PostbackRejected, read_postback
 Answer = tuple[dict[str, str], int] | tuple[dict[str, str], int, dict[str, str]]
 blueprint = Blueprint("cryptocloud", __name__)
 log = get_logger("webhook_gateway")
+# Token claim shapes already logged by this process: each is worth one line, not one per postback.
+_claim_shapes_logged: set[str] = set()
 
 
 def _gateway() -> dict[str, Any]:
@@ -57,6 +59,9 @@ def _handle() -> Answer:
 
     bound = log.bind(invoice_uuid=postback.invoice_code, reported=postback.reported_status,
                      order_id=postback.order_id)
+    if postback.claim_shape not in _claim_shapes_logged:
+        _claim_shapes_logged.add(postback.claim_shape)
+        bound.info("postback_token_claim_shape", shape=postback.claim_shape)
     try:
         with gateway["sessions"].begin() as session:
             entry = record_payment_event(
@@ -72,7 +77,7 @@ def _handle() -> Answer:
         bound.error("postback_not_recorded", error=type(error).__name__)
         return {"error": "not accepted, retry later"}, 503, {"Retry-After": "30"}
 
-    if not entry.processed:
+    if entry.needs_processing:
         try:
             gateway["celery"].send_task(
                 task_names.PROCESS_PAYMENT_EVENT, args=[entry.id], retry=False

@@ -3,12 +3,17 @@
 Transient failures (429, 5xx, network) retry with `retry_after` or backoff; a user who blocked
 the bot is recorded on the user and the effect fails without retrying; any other refusal is
 recorded and never retried. A finished effect is never performed again.
+
+A task claims its effect before performing it, for EFFECT_RELAY_AFTER_SECONDS (and, when it
+retries, for the countdown on top): another copy of the message finds it held and leaves it,
+and if the holder dies the claim runs out and the relay hands the effect to a new task
+(payments.relay_inbox), minutes before Redis would give the dead worker's message back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Task
@@ -18,7 +23,7 @@ from sqlalchemy import update
 from infra.celery_config import MAX_COUNTDOWN
 from infra.logging import get_logger
 from infra.telegram import TelegramBlocked, TelegramPermanent, TelegramTransient, retry_countdown
-from models.outbox import Effect, finish_effect, load_effect, note_attempt
+from models.outbox import Effect, claim_effect, finish_effect, load_effect, note_attempt
 from models.schema import User
 from workers.context import WorkerContext, context
 
@@ -39,6 +44,11 @@ def run_effect(task: Task, effect_id: int, perform: Perform) -> str:
         effect = load_effect(session, effect_id)
     if effect is None or effect.status != "pending":
         return "already finished"
+    owner = str(task.request.id)
+    lease = timedelta(seconds=ctx.settings.effect_relay_after_seconds)
+    with ctx.sessions.begin() as session:
+        if not claim_effect(session, effect_id, owner=owner, now=_now(), lease=lease):
+            return "held by another task"
     bound = log.bind(effect_id=effect_id, effect=effect.key)
     try:
         result = perform(ctx, effect)
@@ -46,9 +56,12 @@ def run_effect(task: Task, effect_id: int, perform: Perform) -> str:
         # The send budget lives in Redis: a Redis hiccup is as transient as a 429.
         failure = error if isinstance(error, TelegramTransient) else TelegramTransient(
             description=f"send budget unavailable: {type(error).__name__}")
+        countdown = retry_countdown(failure, task.request.retries, cap=MAX_COUNTDOWN)
         with ctx.sessions.begin() as session:
             note_attempt(session, effect_id, error=str(failure), now=_now())
-        countdown = retry_countdown(failure, task.request.retries, cap=MAX_COUNTDOWN)
+            # The retry (same task id) holds it through its countdown, then for a lease.
+            claim_effect(session, effect_id, owner=owner, now=_now(),
+                         lease=lease + timedelta(seconds=countdown))
         bound.warning("effect_retry", countdown=round(countdown, 2), error=str(failure))
         raise task.retry(countdown=countdown, max_retries=EFFECT_MAX_RETRIES) from None
     except TelegramBlocked as blocked:

@@ -1,4 +1,8 @@
-"""Join requests to the channel: the worker vets them against the requester's access."""
+"""Join requests to the channel: the worker vets them against the requester's access.
+
+Sent durably: nobody can repeat a join request that was lost, so while the broker is down it
+waits in the bot's spool (bot_frontend/spool.py) instead of being dropped.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ async def join_request(request: ChatJoinRequest, tasks: Tasks, settings: Setting
     if request.chat.id != settings.channel:
         return  # not a chat we sell; someone else manages it
     link = request.invite_link.invite_link if request.invite_link else None
-    await tasks.send(task_names.HANDLE_JOIN_REQUEST, request.from_user.id, request.chat.id, link)
+    await tasks.send_durably(task_names.HANDLE_JOIN_REQUEST, request.from_user.id,
+                             request.chat.id, link)
 
 
 def create_router() -> Router:

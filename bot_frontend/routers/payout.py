@@ -19,6 +19,7 @@ from bot_frontend import keyboards, queries
 from bot_frontend.db import read
 from bot_frontend.producer import Tasks
 from infra import task_names, texts
+from infra.hashing import keccak256
 from models.domain import ledger
 
 AMOUNT = re.compile(r"[0-9]{1,9}(?:[.,][0-9]{1,2})?")
@@ -63,7 +64,8 @@ async def network(callback: CallbackQuery, callback_data: keyboards.PayoutNetwor
 async def wallet(message: Message, state: FSMContext, sessions: sessionmaker[Session]) -> None:
     data = await state.get_data()
     try:
-        address = ledger.validate_wallet(ledger.PayoutNetwork(data["network"]), message.text or "")
+        address = ledger.validate_wallet(ledger.PayoutNetwork(data["network"]), message.text or "",
+                                         keccak256=keccak256)
     except ledger.InvalidWallet as invalid:
         await message.answer(texts.payout_bad_wallet(problem=invalid.message),
                              reply_markup=keyboards.cancel_payout())

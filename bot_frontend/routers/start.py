@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot_frontend import keyboards, queries
 from bot_frontend.db import read
 from bot_frontend.producer import Tasks
-from infra import task_names, texts
+from infra import buttons, task_names, texts
 from infra.settings import Settings
 
 REFERRAL = re.compile(r"ref_([1-9][0-9]{0,18})")
@@ -82,15 +82,18 @@ async def choose_plan(callback: CallbackQuery, callback_data: keyboards.ChoosePl
                          plan_code=callback_data.code, now=now)
     status = await read(sessions, queries.plan_status, user_id=user_id,
                         chat_id=settings.channel, grace=settings.grace, now=now)
-    # The callback id keys the pay-link message, so a redelivered task sends it once.
-    await tasks.send(task_names.CHECKOUT, user_id, callback_data.code, callback.id)
+    # The callback id keys the pay-link message, so a redelivered task sends it once. The
+    # profile lets checkout record the user itself if users.register has not run yet.
+    await tasks.send(task_names.CHECKOUT, profile(callback.from_user), callback_data.code,
+                     callback.id)
     await callback.answer(texts.checkout_started(
         reusing=reusing, covered_until=status.paid_through if status.covered else None))
 
 
 async def start_trial(callback: CallbackQuery, tasks: Tasks) -> None:
-    # The callback id keys the outcome, so a redelivered task neither grants nor refuses twice.
-    await tasks.send(task_names.START_TRIAL, callback.from_user.id, callback.id)
+    # The callback id keys the outcome, so a redelivered task neither grants nor refuses twice;
+    # the profile lets the task record the user if users.register has not run yet.
+    await tasks.send(task_names.START_TRIAL, profile(callback.from_user), callback.id)
     await callback.answer(texts.STARTING_TRIAL)
 
 
@@ -104,6 +107,7 @@ def create_router() -> Router:
     router.message.register(start, CommandStart(), F.from_user)
     router.callback_query.register(accept_terms, keyboards.AcceptTerms.filter())
     router.callback_query.register(show_plans, keyboards.ShowPlans.filter())
+    router.callback_query.register(show_plans, F.data == buttons.LEGACY_RENEW)
     router.callback_query.register(choose_plan, keyboards.ChoosePlan.filter())
     router.callback_query.register(start_trial, keyboards.StartTrial.filter())
     router.message.register(help_, Command("help"))

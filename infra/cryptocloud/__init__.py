@@ -11,6 +11,7 @@ aware UTC datetimes.
 from infra.cryptocloud._client import CryptoCloudClient
 from infra.cryptocloud._errors import (
     CryptoCloudError,
+    CryptoCloudMoved,
     CryptoCloudProtocolError,
     CryptoCloudRejected,
     CryptoCloudUnavailable,
@@ -22,6 +23,7 @@ __all__ = [
     "CreatedInvoice",
     "CryptoCloudClient",
     "CryptoCloudError",
+    "CryptoCloudMoved",
     "CryptoCloudProtocolError",
     "CryptoCloudRejected",
     "CryptoCloudUnavailable",

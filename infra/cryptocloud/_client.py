@@ -20,6 +20,7 @@ import httpx
 from pydantic import SecretStr
 
 from infra.cryptocloud._errors import (
+    CryptoCloudMoved,
     CryptoCloudProtocolError,
     CryptoCloudRejected,
     CryptoCloudUnavailable,
@@ -177,9 +178,7 @@ class CryptoCloudClient:
     def _result(self, operation: str, response: httpx.Response) -> Any:
         status, where = response.status_code, f"CryptoCloud {operation}"
         if 300 <= status < 400:
-            target = response.headers.get("Location", "")
-            message = f"{where}: answered HTTP {status} to {target!r}; check the API base URL"
-            raise CryptoCloudProtocolError(self._scrub(message), operation=operation)
+            raise self._moved(operation, response)
         if status in _TRANSIENT_STATUSES or status >= 500:
             raise CryptoCloudUnavailable(
                 f"{where}: answered HTTP {status} {response.reason_phrase}".rstrip(),
@@ -201,6 +200,27 @@ class CryptoCloudClient:
             if "result" not in body:
                 raise ShapeError("result: missing from a success answer")
         return body["result"]
+
+    def _moved(self, operation: str, response: httpx.Response) -> CryptoCloudMoved:
+        """One line naming where the API went and the setting to change (reference §0)."""
+        status = response.status_code
+        location = self._scrub(response.headers.get("Location", "").strip())
+        if not location:
+            return CryptoCloudMoved(
+                f"CryptoCloud API at {self._base_url} answered HTTP {status} without a "
+                "Location; check CRYPTOCLOUD_API_BASE", operation=operation)
+        target = response.request.url.join(location)
+        # The paths stay the same on the new host: what precedes /v2/ is the new base.
+        path, marker = target.path, "/v2/"
+        base_path = path[: path.index(marker)] if marker in path else ""
+        new_base = str(target.copy_with(path=base_path or "/", query=None, fragment=None))
+        new_base = new_base.rstrip("/")
+        return CryptoCloudMoved(
+            f"CryptoCloud API at {self._base_url} has moved: HTTP {status} to {target}; "
+            f"set CRYPTOCLOUD_API_BASE={new_base} (redirects are not followed, they would "
+            "carry the API key)",
+            operation=operation, location=str(target), new_base=new_base,
+        )
 
     @contextmanager
     def _reading(self, operation: str) -> Iterator[None]:

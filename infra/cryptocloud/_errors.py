@@ -4,8 +4,12 @@
   backoff, after `retry_after` seconds when the provider said so.
 - `CryptoCloudRejected`: the provider refused the request (auth or validation). Record, never
   retry: the same request will be refused again.
-- `CryptoCloudProtocolError`: the provider answered in a shape this client does not understand
-  (or redirected elsewhere). Permanent for that call; the message names the field.
+- `CryptoCloudProtocolError`: the provider answered in a shape this client does not understand.
+  Permanent for that call; the message names the field.
+- `CryptoCloudMoved` (a protocol error): the API host answers with a redirect, as the old host
+  may once CryptoCloud is fully renamed Trybit (reference §0). The redirect is not followed (the
+  API key would ride along to wherever it points); the message names the new location and the
+  setting to change.
 
 Messages carry the provider's words, never a credential. The errors pickle, so a Celery pool child
 can hand them to its parent intact.
@@ -57,6 +61,16 @@ class CryptoCloudRejected(CryptoCloudError):
 
 class CryptoCloudProtocolError(CryptoCloudError):
     """The answer did not have the documented shape; permanent for that call."""
+
+
+class CryptoCloudMoved(CryptoCloudProtocolError):
+    """The API base answered with a redirect to `location`; `new_base` is the base it implies."""
+
+    def __init__(self, message: str, *, operation: str = "", location: str = "",
+                 new_base: str = "") -> None:
+        super().__init__(message, operation=operation)
+        self.location = location
+        self.new_base = new_base
 
 
 def _rebuild(cls: type[CryptoCloudError], message: str, state: dict[str, Any]) -> CryptoCloudError:

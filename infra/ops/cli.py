@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from infra.cryptocloud import CryptoCloudError, CryptoCloudRejected
 from infra.ops import dead_letters, recheck, reports, reset, run_now
 from infra.ops.tools import OK, REFUSED, UNAVAILABLE, USAGE, OpsError, Tools
+from infra.redact import redact_url
 from infra.settings import Settings, settings_or_exit
 
 
@@ -78,7 +79,7 @@ def _explain(error: Exception, settings: Settings) -> tuple[str, int]:
         first = str(error).splitlines()[0] if str(error) else ""
         return f"database unavailable: {type(error).__name__}: {first}", UNAVAILABLE
     if isinstance(error, OperationalError | RedisError):
-        return f"Redis at {settings.broker_url} unavailable: {error}", UNAVAILABLE
+        return f"Redis at {redact_url(settings.broker_url)} unavailable: {error}", UNAVAILABLE
     if isinstance(error, CryptoCloudRejected):
         return f"CryptoCloud refused: {error}", REFUSED
     return f"CryptoCloud unavailable: {error}", UNAVAILABLE

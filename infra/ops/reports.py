@@ -10,6 +10,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from infra.ops.tools import OK, REFUSED, UNAVAILABLE, OpsError, Tools
+from infra.redact import redact_url
+from models import inbox
 from models.schema import AccessHistory, DeadLetter, Invoice, PaymentEvent, TelegramEffect
 from workers.observability import queue_depths, unacked_messages
 from workers.payments.service import OPEN_STATUSES
@@ -57,8 +59,11 @@ def status(tools: Tools) -> int:
 
     with tools.sessions() as session:
         tools.say(f"open invoices: {count(Invoice, Invoice.status.in_(OPEN_STATUSES))}")
-        tools.say("unprocessed payment events: "
-                  f"{count(PaymentEvent, PaymentEvent.processed_at.is_(None))}")
+        open_events = PaymentEvent.processed_at.is_(None)
+        given_up = count(PaymentEvent, open_events,
+                         PaymentEvent.attempts >= inbox.MAX_EVENT_ATTEMPTS)
+        tools.say(f"unprocessed payment events: {count(PaymentEvent, open_events)} "
+                  f"(given up: {given_up}, see recheck-invoice)")
         tools.say("pending Telegram effects: "
                   f"{count(TelegramEffect, TelegramEffect.status == 'pending')}")
         tools.say(f"dead letters waiting: {count(DeadLetter, DeadLetter.replayed_at.is_(None))}"
@@ -67,7 +72,7 @@ def status(tools: Tools) -> int:
         depths = queue_depths(tools.redis)
         unacked = unacked_messages(tools.redis)
     except RedisError as error:
-        raise OpsError(f"queues: Redis at {tools.settings.broker_url} does not answer "
+        raise OpsError(f"queues: Redis at {redact_url(tools.settings.broker_url)} does not answer "
                        f"({type(error).__name__})", code=UNAVAILABLE) from None
     tools.say("queues: " + ", ".join(f"{name} {depth}" for name, depth in depths.items())
               + f"; unacknowledged {unacked}")

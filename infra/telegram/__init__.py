@@ -2,7 +2,7 @@
 
 `TelegramGateway` runs aiogram on one event loop per process, waits for the fleet-wide
 `SendBudget` (Redis token buckets) before each call, and raises only the failures of
-`errors`: transient (retry after `retry_countdown`), blocked, already done, permanent.
+`errors`: transient (retry after `retry_countdown`), blocked, already done, unknown user, permanent.
 Code that calls Telegram depends on `TelegramPort`; its unit tests use `FakeTelegramGateway`
 from `infra.telegram.fake`.
 """
@@ -13,6 +13,7 @@ from infra.telegram.errors import (
     TelegramFailure,
     TelegramPermanent,
     TelegramTransient,
+    TelegramUnknownUser,
     classify,
 )
 from infra.telegram.gateway import TelegramGateway
@@ -30,6 +31,7 @@ __all__ = [
     "TelegramPermanent",
     "TelegramPort",
     "TelegramTransient",
+    "TelegramUnknownUser",
     "classify",
     "member_status",
     "retry_countdown",

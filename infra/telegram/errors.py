@@ -8,8 +8,15 @@ Callers decide from the class alone (reference telegram.md §3, §4.2, §4.9; ST
   pressed Start). Record it on the user; retrying cannot help.
 - `TelegramAlreadyDone`: the effect we asked for already happened (a join request approved or
   declined by an earlier attempt); a retried task treats it as success.
+- `TelegramUnknownUser`: Telegram does not know this user in this chat (a deleted account,
+  someone who left or never talked to the bot; a join request that is gone). Real users get
+  these from calls that look safe, such as getChatMember (§3): to "is this user a member?" it
+  means no. A `TelegramPermanent`, so code that only records refusals still records it.
 - `TelegramPermanent`: any other refusal (bad request, missing rights, bad token): record it,
   never retry.
+
+"chat not found" for a private chat (a positive chat id) means the user is unreachable, like a
+blocked bot (§3); for the channel it is a configuration error and stays permanent.
 
 Telegram's descriptions are free text; the strings matched here are the official server's
 (telegram.md §3) and matched case-insensitively, without the "Forbidden:" style prefix.
@@ -42,6 +49,16 @@ _ALREADY_DONE = (
     "user_already_participant",  # approving someone who is already in the channel
     "message is not modified",  # an edit that an earlier attempt already applied
 )
+
+# Descriptions meaning "no such user here" (telegram.md §1 and §3, errors of safe-looking calls).
+_UNKNOWN_USER = (
+    "member not found",  # getChatMember: deleted accounts, users never in the chat
+    "user not found",  # getChatMember: a user who never talked to the bot
+    "participant_id_invalid",  # getChatMember, seen intermittently for existing users
+    "user_id_invalid",  # approve/decline of a request that is gone; unknown users
+    "user_not_participant",  # acting on someone who is not in the chat
+)
+_CHAT_NOT_FOUND = "chat not found"
 
 # What the gateway turns into our tree; anything else is a bug and propagates unchanged.
 CLASSIFIABLE: tuple[type[BaseException], ...] = (
@@ -89,6 +106,10 @@ class TelegramPermanent(TelegramFailure):
     """Any other refusal: record it, do not retry."""
 
 
+class TelegramUnknownUser(TelegramPermanent):
+    """Telegram does not know the user in this chat: not a member, or the request is gone."""
+
+
 def classify(exc: BaseException) -> TelegramFailure:
     """Map an exception raised by an aiogram call (or its transport) onto our failure tree."""
     method = _method_name(exc)
@@ -118,11 +139,20 @@ def _hopeless_transport(exc: BaseException) -> TypeGuard[TelegramNetworkError]:
 
 def _classify_refusal(exc: TelegramAPIError, method: str | None) -> TelegramFailure:
     text = exc.message.lower()
-    if any(marker in text for marker in _BLOCKED):
+    if any(marker in text for marker in _BLOCKED) or (
+            _CHAT_NOT_FOUND in text and _private_chat(exc)):
         return TelegramBlocked(user_id=_user_id(exc), description=exc.message, method=method)
     if any(marker in text for marker in _ALREADY_DONE):
         return TelegramAlreadyDone(exc.message, method=method)
+    if any(marker in text for marker in _UNKNOWN_USER):
+        return TelegramUnknownUser(exc.message, method=method)
     return TelegramPermanent(exc.message, method=method)
+
+
+def _private_chat(exc: TelegramAPIError) -> bool:
+    # A private chat's id is its user's id (positive); groups and channels are negative.
+    chat_id = getattr(exc.method, "chat_id", None)
+    return isinstance(chat_id, int) and chat_id > 0
 
 
 def _method_name(exc: BaseException) -> str | None:

@@ -33,6 +33,8 @@ from aiogram.types import (
     ResultChatMemberUnion,
 )
 
+from infra.telegram.errors import TelegramBlocked, TelegramUnknownUser
+
 T = TypeVar("T")
 
 
@@ -129,3 +131,15 @@ class TelegramPort(ABC):
 
     def get_chat_member(self, *, chat_id: int, user_id: int) -> ResultChatMemberUnion:
         return self.call(GetChatMember(chat_id=chat_id, user_id=user_id))
+
+    def standing(self, *, chat_id: int, user_id: int) -> str:
+        """`member_status` of the user in the chat, or "unknown" when Telegram will not say.
+
+        getChatMember answers 400 for real people (member not found, user not found,
+        PARTICIPANT_ID_INVALID; reference telegram.md §3) and 403 for deleted accounts: that
+        is about this one user, never a reason to stop, and never proof they are a member.
+        """
+        try:
+            return member_status(self.get_chat_member(chat_id=chat_id, user_id=user_id))
+        except (TelegramUnknownUser, TelegramBlocked):
+            return "unknown"

@@ -8,7 +8,7 @@ accepted, so an admin never sends funds to a mistyped address.
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -114,6 +114,8 @@ class WalletProblem(StrEnum):
     EMPTY = "empty"
     BAD_FORMAT = "bad_format"
     BAD_CHECKSUM = "bad_checksum"
+    NO_CHECKSUM = "no_checksum"
+    ZERO_ADDRESS = "zero_address"
 
 
 class InvalidWallet(Refusal[WalletProblem]):
@@ -124,14 +126,21 @@ _BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _TRON_ADDRESS = re.compile(rf"T[{_BASE58_ALPHABET}]{{33}}")
 _TRON_VERSION_BYTE = 0x41
 _EVM_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+# Base58check of 0x41 followed by twenty zero bytes: Tron's "black hole".
+_TRON_ZERO_ADDRESS = "T9yD14Nj9j7xAB4dbGeiX9h8unkKHxuWwb"
 
 
-def validate_wallet(network: PayoutNetwork, address: str) -> str:
+Keccak256 = Callable[[bytes], bytes]
+
+
+def validate_wallet(network: PayoutNetwork, address: str, *, keccak256: Keccak256) -> str:
     """Return the address stripped of surrounding whitespace, or raise InvalidWallet.
 
     TRC20: `T` + 33 base58 characters whose base58check checksum (double SHA-256) holds.
-    BEP20/ERC20: `0x` + 40 hex digits. The EIP-55 mixed-case checksum is not checked: it needs
-    Keccak-256, which the standard library lacks (hashlib.sha3_256 pads differently).
+    BEP20/ERC20: `0x` + 40 hex digits in their EIP-55 mixed case (`keccak256` computes it; the
+    standard library lacks Keccak). A payout cannot be taken back, so the checksum is required:
+    an address typed all lower or all upper case carries none and is refused with a request to
+    copy it from the wallet. The zero address (of either kind) burns what it receives: refused.
     """
     network = PayoutNetwork(network)  # a plain "TRC20" from the database works too
     candidate = address.strip()
@@ -148,13 +157,40 @@ def validate_wallet(network: PayoutNetwork, address: str) -> str:
                 WalletProblem.BAD_CHECKSUM,
                 f"{candidate!r} fails its checksum: a character is mistyped",
             )
+        if candidate == _TRON_ZERO_ADDRESS:
+            raise InvalidWallet(WalletProblem.ZERO_ADDRESS,
+                                "that is the zero address: whatever is sent to it is lost")
         return candidate
     if not _EVM_ADDRESS.fullmatch(candidate):
         raise InvalidWallet(
             WalletProblem.BAD_FORMAT,
             f"a {network} address is 0x followed by 40 hex digits, got {candidate!r}",
         )
+    if int(candidate, 16) == 0:
+        raise InvalidWallet(WalletProblem.ZERO_ADDRESS,
+                            "that is the zero address: whatever is sent to it is lost")
+    expected = eip55_checksummed(candidate, keccak256=keccak256)
+    if candidate != expected:
+        digits = candidate[2:]
+        if digits in (digits.lower(), digits.upper()):
+            raise InvalidWallet(
+                WalletProblem.NO_CHECKSUM,
+                f"{candidate!r} has no EIP-55 checksum: copy it from your wallet as shown, "
+                "with its capital letters",
+            )
+        raise InvalidWallet(
+            WalletProblem.BAD_CHECKSUM,
+            f"{candidate!r} fails its EIP-55 checksum: a character is mistyped",
+        )
     return candidate
+
+
+def eip55_checksummed(address: str, *, keccak256: Keccak256) -> str:
+    """The EIP-55 spelling of a 0x address: a hex letter is capital where the hash nibble >= 8."""
+    digits = address[2:].lower()
+    nibbles = keccak256(digits.encode("ascii")).hex()
+    return "0x" + "".join(char.upper() if int(nibble, 16) >= 8 else char
+                          for char, nibble in zip(digits, nibbles, strict=False))
 
 
 def _tron_checksum_holds(address: str) -> bool:

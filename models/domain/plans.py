@@ -83,3 +83,49 @@ def _parse_entry(entry: str) -> PlanSpec:
 def default_title(days: int) -> str:
     """Return the title of a plan the operator did not name, e.g. "30 days"."""
     return "1 day" if days == 1 else f"{days} days"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredPlan:
+    """A plan as the database holds it: its terms, whether it is on sale, the chats it grants."""
+
+    code: str
+    days: int
+    price_usd: Decimal
+    title: str
+    active: bool
+    chats: frozenset[int]
+
+
+def catalog_changes(stored: list[StoredPlan], wanted: tuple[PlanSpec, ...],
+                    chat_id: int) -> list[str]:
+    """What differs between the stored plans and the settings (PLANS, CHANNEL_ID), one line each.
+
+    Every wanted plan must be stored, on sale, with the same terms and granting `chat_id` only;
+    a stored plan that is no longer wanted must be off sale (it is never deleted: invoices
+    point at it) and grant `chat_id` as well, so a late payment for it lands in the channel.
+    An empty list means the database already says what the settings say.
+    """
+    by_code = {plan.code: plan for plan in stored}
+    wanted_codes = {spec.code for spec in wanted}
+    changes: list[str] = []
+    for spec in wanted:
+        plan = by_code.get(spec.code)
+        if plan is None:
+            changes.append(f"plan {spec.code!r}: new ({spec.days} days, ${spec.price_usd}, "
+                           f"{spec.title!r})")
+            continue
+        for name, old, new in (("days", plan.days, spec.days),
+                               ("price_usd", plan.price_usd, spec.price_usd),
+                               ("title", plan.title, spec.title)):
+            if old != new:
+                changes.append(f"plan {spec.code!r}: {name} {old!r} -> {new!r}")
+        if not plan.active:
+            changes.append(f"plan {spec.code!r}: back on sale")
+    for plan in stored:
+        if plan.code not in wanted_codes and plan.active:
+            changes.append(f"plan {plan.code!r}: off sale (not in PLANS)")
+        if plan.chats != {chat_id}:
+            old_chats = ", ".join(str(chat) for chat in sorted(plan.chats)) or "none"
+            changes.append(f"plan {plan.code!r}: grants chat {chat_id} (was {old_chats})")
+    return changes

@@ -1,4 +1,5 @@
-"""Bookkeeping of the machinery: Telegram side effects, sweep holds, dead letters, task attempts.
+"""Bookkeeping of the machinery: Telegram side effects, scheduled runs, sweep holds, dead letters,
+task attempts.
 
 These tables make retries safe: a Telegram call is recorded under an idempotency key before it
 is made, and a task id that keeps killing its worker is counted and parked in `dead_letters`.
@@ -39,6 +40,19 @@ class TelegramEffect(Base):
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
+    # The task (Celery task id, kept across its retries) performing it, and until when: past
+    # that, the holder is presumed dead and the relay hands the effect to another task.
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_until: Mapped[datetime | None]
+
+
+class ScheduledRun(Base):
+    """When beat last started each periodic task: a second beat's firing finds it taken."""
+
+    __tablename__ = "scheduled_runs"
+
+    task: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_run_at: Mapped[datetime]
 
 
 class SweepHold(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot_frontend.app import build_dispatcher
 from bot_frontend.db import read_only_sessions
+from bot_frontend.spool import SpoolRelay, TaskSpool
 from infra.migrate import seed_plans
 from infra.settings import Settings, load_settings
 from models.schema import User
@@ -35,20 +37,24 @@ def settings(db_url: str) -> Settings:
 
 
 @pytest.fixture
-async def harness(settings: Settings,
-                  session_factory: sessionmaker[Session]) -> AsyncIterator[BotHarness]:
-    """The bot's real dispatcher with RedisStorage on fakeredis and the default plan seeded."""
+async def harness(settings: Settings, session_factory: sessionmaker[Session],
+                  tmp_path: Path) -> AsyncIterator[BotHarness]:
+    """The bot's real dispatcher with RedisStorage on fakeredis and the default plan seeded.
+
+    Its spool of refused tasks is a file under tmp_path, relayed with quick backoffs.
+    """
     with session_factory.begin() as session:
         seed_plans(session, settings)
     storage = RedisStorage(redis=fakeredis.FakeAsyncRedis())
     sessions = read_only_sessions(settings.database_url)
     producer = RecordingProducer()
+    relay = SpoolRelay(TaskSpool(tmp_path / "bot_spool.db"), producer, first_delay=0.01)
     dp = build_dispatcher(settings=settings, sessions=sessions, producer=producer,
-                          storage=storage)
+                          storage=storage, relay=relay)
     recording = RecordingSession()
     bot = Bot("42:TEST", session=recording)
     try:
-        yield BotHarness(dp=dp, bot=bot, session=recording, producer=producer)
+        yield BotHarness(dp=dp, bot=bot, session=recording, producer=producer, relay=relay)
     finally:
         await storage.close()
         sessions.kw["bind"].dispose()

@@ -34,6 +34,8 @@ from aiogram.types import (
     User,
 )
 
+from bot_frontend.spool import SpoolRelay
+
 BOT_ID = 42
 BOT_USERNAME = "test_paywall_bot"
 
@@ -90,30 +92,36 @@ class BotHarness:
     bot: Bot
     session: RecordingSession
     producer: RecordingProducer
+    relay: SpoolRelay
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # What the dispatcher returned for the last press (aiogram's UNHANDLED when no handler).
+    last_result: Any = None
 
     def _user(self, user_id: int) -> User:
         return User(id=user_id, is_bot=False, first_name=f"user{user_id}",
                     username=f"u{user_id}", language_code="en")
 
-    def _message(self, user_id: int, text: str) -> Message:
-        return Message(message_id=next(self._ids), date=datetime.now(UTC),
-                       chat=Chat(id=user_id, type="private"), from_user=self._user(user_id),
-                       text=text)
+    def _message(self, user_id: int, text: str, group: int | None = None) -> Message:
+        chat = (Chat(id=user_id, type="private") if group is None
+                else Chat(id=group, type="supergroup", title="a group"))
+        return Message(message_id=next(self._ids), date=datetime.now(UTC), chat=chat,
+                       from_user=self._user(user_id), text=text)
 
-    async def send(self, user_id: int, text: str) -> None:
-        """The user sends `text` to the bot in their private chat."""
-        update = Update(update_id=next(self._update_ids), message=self._message(user_id, text))
+    async def send(self, user_id: int, text: str, *, group: int | None = None) -> None:
+        """The user sends `text` to the bot in their private chat (or in the `group` chat)."""
+        update = Update(update_id=next(self._update_ids),
+                        message=self._message(user_id, text, group))
         await self.dp.feed_update(self.bot, update)
 
-    async def press(self, user_id: int, data: str) -> str:
-        """The user presses an inline button carrying `data`; returns the callback query id."""
+    async def press(self, user_id: int, data: str, *, group: int | None = None) -> str:
+        """The user presses an inline button carrying `data` (on a message in `group`, if
+        given); returns the callback query id."""
         query_id = f"cq{next(self._ids)}"
         query = CallbackQuery(id=query_id, from_user=self._user(user_id), chat_instance="ci",
-                              data=data, message=self._message(user_id, "(keyboard)"))
-        await self.dp.feed_update(self.bot, Update(update_id=next(self._update_ids),
-                                                   callback_query=query))
+                              data=data, message=self._message(user_id, "(keyboard)", group))
+        self.last_result = await self.dp.feed_update(
+            self.bot, Update(update_id=next(self._update_ids), callback_query=query))
         return query_id
 
     async def join(self, user_id: int, chat_id: int, link: str | None) -> None:

@@ -19,7 +19,7 @@ from tests.bot_frontend.harness import BotHarness
 # subscriber and referral handler tests read through PostgreSQL too).
 pytestmark = [pytest.mark.anyio,
               pytest.mark.parametrize("migrated_template", ["sqlite"], indirect=True)]
-ANN, STRANGER = 701, 702
+ANN = 701
 UNKNOWN = 999_999
 
 
@@ -54,21 +54,6 @@ async def test_admin_command_sends_its_task(known: BotHarness, text: str,
     name, args = task
     assert known.tasks == [(name, [command(text), *args])]
     assert known.last_reply() == texts.ADMIN_QUEUED
-
-
-ALL_ADMIN_COMMANDS = [f"/activate {ANN} 30", f"/edit {ANN} remove", "/export",
-                      f"/refree_add {ANN} 10", f"/refree_remove {ANN}", "/export_refree",
-                      f"/history {ANN}", "/payouts", "/sweep_confirm"]
-
-
-@pytest.mark.parametrize("text", ALL_ADMIN_COMMANDS)
-async def test_non_admin_is_refused_and_audited(known: BotHarness, text: str) -> None:
-    """Anyone else gets a refusal, and the only task is the admin_refused audit row."""
-    await known.send(STRANGER, text)
-    assert known.last_reply() == texts.ADMIN_REFUSED
-    assert known.tasks == [(task_names.ADMIN_AUDIT, [
-        {"actor_id": STRANGER, "text": text, "request_key": f"{STRANGER}:1"},
-        STRANGER, "admin_refused"])]
 
 
 @pytest.mark.parametrize(("text", "usage"), [
@@ -168,14 +153,6 @@ async def test_payout_decision_sends_the_task(known: BotHarness) -> None:
         (task_names.DECIDE_PAYOUT, [5, True, ADMIN, "payout_decide:5:1"]),
         (task_names.DECIDE_PAYOUT, [6, False, ADMIN, "payout_decide:6:0"]),
     ]
-
-
-async def test_payout_decision_by_non_admin_is_refused(known: BotHarness) -> None:
-    """A forwarded approve button pressed by someone else is refused and audited."""
-    await known.press(STRANGER, "payout_decide:5:1")
-    assert known.callback_answers()[-1].text == texts.ADMIN_REFUSED
-    assert [(name, args[2]) for name, args in known.tasks] == [
-        (task_names.ADMIN_AUDIT, "admin_refused")]
 
 
 async def test_sweep_confirm(known: BotHarness) -> None:

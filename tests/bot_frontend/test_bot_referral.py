@@ -17,7 +17,7 @@ from tests.bot_frontend.harness import BOT_USERNAME, BotHarness
 
 pytestmark = pytest.mark.anyio
 REFERRER, BUYER = 601, 602
-ERC20 = "0x" + "cd" * 20
+ERC20 = "0xCdCDCdCdcdcdcdCdcDcDCdcDcDCdCdcdCdcDCDcD"  # EIP-55 checksummed
 
 
 @pytest.fixture

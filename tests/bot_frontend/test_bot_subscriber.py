@@ -75,10 +75,11 @@ async def test_accepting_the_terms_keeps_them_and_shows_the_plans(harness: BotHa
 
 async def test_choosing_a_plan_starts_checkout(harness: BotHarness,
                                               session_factory: sessionmaker[Session]) -> None:
-    """A plan button sends payments.checkout keyed by the callback id and says it is coming."""
+    """A plan button sends payments.checkout with the tapper's profile (so checkout can record
+    the user itself), keyed by the callback id, and says it is coming."""
     add_user(session_factory, ANN)
     query_id = await harness.press(ANN, "plan:month")
-    assert harness.tasks == [(task_names.CHECKOUT, [ANN, "month", query_id])]
+    assert harness.tasks == [(task_names.CHECKOUT, [profile(ANN), "month", query_id])]
     assert harness.callback_answers()[-1].text == texts.CREATING_INVOICE
 
 
@@ -113,9 +114,10 @@ async def test_a_plan_button_after_a_pay_link_reuses_it_and_says_so(
 
 
 async def test_trial_button_starts_the_trial(harness: BotHarness) -> None:
-    """The trial button sends the trial task and acknowledges at once."""
+    """The trial button sends the trial task with the tapper's profile and acknowledges at
+    once."""
     query_id = await harness.press(ANN, "trial")
-    assert harness.tasks == [(task_names.START_TRIAL, [ANN, query_id])]
+    assert harness.tasks == [(task_names.START_TRIAL, [profile(ANN), query_id])]
     assert harness.callback_answers()[-1].text == texts.STARTING_TRIAL
 
 

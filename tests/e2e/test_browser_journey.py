@@ -17,6 +17,7 @@ import pytest
 
 from tests.fixtures.make_run import RunningSystem, free_ports
 from tests.fixtures.processes import ROOT, child_env
+from tests.fixtures.secrets import SANDBOX_SECRETS, assert_no_secrets
 from tests.fixtures.services import unavailable
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -46,6 +47,9 @@ def system(tmp_path: Path) -> Iterator[RunningSystem]:
     assert code == 0, running.log()[-4000:]
     assert "Traceback" not in running.log(), running.log()[-4000:]
     running.assert_nothing_left()
+    # Every process's output, banner included: no configured or generated secret in it.
+    redis_password = (tmp_path / "redis" / "password").read_text()
+    assert_no_secrets(running.log(), running.env, generated=[redis_password, *SANDBOX_SECRETS])
 
 
 # Cut off: an element sticking out of the viewport sideways (the page may scroll down), or a

@@ -24,6 +24,7 @@ from infra.cryptocloud import (
     INFO_BATCH_SIZE,
     CryptoCloudClient,
     CryptoCloudError,
+    CryptoCloudMoved,
     CryptoCloudProtocolError,
     CryptoCloudRejected,
     CryptoCloudUnavailable,
@@ -561,6 +562,28 @@ def test_redirects_are_not_followed() -> None:
     )
     with pytest.raises(CryptoCloudProtocolError, match=r"307.*evil\.test"):
         create(client)
+    assert len(recorder.requests) == 1
+
+
+@pytest.mark.parametrize("status", [301, 308])
+@pytest.mark.parametrize(
+    ("location", "new_base"),
+    [("https://api.trybit.com/v2/invoice/create", "https://api.trybit.com"),
+     ("https://trybit.example/api/v2/invoice/create?x=1", "https://trybit.example/api")],
+)
+def test_moved_api_host_is_one_line_naming_the_new_base(
+    status: int, location: str, new_base: str
+) -> None:
+    """The old host redirecting (CryptoCloud → Trybit): not followed, and one line that names
+    the new location and the CRYPTOCLOUD_API_BASE value to set."""
+    client, recorder = make_client(
+        lambda _: httpx.Response(status, headers={"Location": location}))
+    with pytest.raises(CryptoCloudMoved) as moved:
+        create(client)
+    message = str(moved.value)
+    assert "\n" not in message and str(status) in message
+    assert f"CRYPTOCLOUD_API_BASE={new_base}" in message and location in message
+    assert moved.value.new_base == new_base
     assert len(recorder.requests) == 1
 
 

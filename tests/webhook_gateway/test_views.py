@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
+import structlog.testing
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from infra import task_names
+from infra.sandbox.cryptocloud import CryptoCloudSandbox
 from infra.settings import load_settings
 from models.schema import PaymentEvent
 from tests.fixtures import postbacks
+from tests.fixtures.processes import serve_wsgi
 from webhook_gateway import create_app
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -167,3 +171,64 @@ def test_readyz_is_200_when_everything_answers(db_url: str, redis_url: str) -> N
     finally:
         app.extensions["gateway"]["engine"].dispose()
 
+
+
+@pytest.mark.parametrize(("remote", "logged"), [
+    ("127.0.0.1", "203.0.113.9"),     # our nginx: the address it appended is the client's
+    ("198.51.100.7", "198.51.100.7"),  # anyone else: their X-Forwarded-For is not believed
+])
+def test_the_client_address_behind_nginx_is_logged(client: FlaskClient, remote: str,
+                                                   logged: str) -> None:
+    """Behind nginx the real client is logged; a direct caller cannot forge it."""
+    with structlog.testing.capture_logs() as logs:
+        answer = client.post("/cryptocloud_webhook", data=b"token=forged", headers={
+            **FORM, "X-Forwarded-For": "10.9.9.9, 203.0.113.9"},
+            environ_base={"REMOTE_ADDR": remote})
+    assert answer.status_code in (400, 401, 403)
+    assert [entry["remote"] for entry in logs if "remote" in entry] == [logged]
+
+
+@pytest.mark.parametrize(("expired_ago", "status"), [(10, 200), (60, 401)])
+def test_postback_leeway_setting_is_honoured(db_url: str, expired_ago: int, status: int) -> None:
+    """With POSTBACK_LEEWAY_SECONDS=30 a token expired 10 s ago is accepted (clock skew) and one
+    expired 60 s ago is refused."""
+    settings = load_settings(_env_file=None, database_url=db_url,
+                             redis_url="redis://127.0.0.1:1/0", postback_leeway_seconds=30)
+    app = create_app({"settings": settings, "TESTING": True})
+    app.extensions["gateway"]["celery"] = RecordingProducer()
+    try:
+        tok = postbacks.token("AB12CD34", exp_in=-expired_ago)
+        answer = app.test_client().post(
+            "/cryptocloud_webhook", headers=FORM,
+            data=postbacks.form_body(postbacks.fields("AB12CD34", tok=tok)))
+        assert answer.status_code == status
+        assert len(events(app)) == (1 if status == 200 else 0)
+    finally:
+        app.extensions["gateway"]["engine"].dispose()
+
+
+def test_signed_postback_with_a_nul_byte_is_stored_not_a_503(
+    app: Flask, client: FlaskClient
+) -> None:
+    """A NUL byte in a genuine postback's body does not make the database refuse the row."""
+    body = postbacks.form_body(postbacks.fields("AB12CD34")) + b"&note=a%00b\x00"
+    assert client.post("/cryptocloud_webhook", data=body, headers=FORM).status_code == 200
+    assert len(events(app)) == 1
+
+
+@pytest.mark.parametrize("id_format", ["plain", "prefixed", "numeric"])
+def test_stand_in_postbacks_in_every_id_claim_format_are_accepted_over_http(
+    app: Flask, cryptocloud_sandbox: CryptoCloudSandbox, cryptocloud_api: httpx.Client,
+    id_format: str,
+) -> None:
+    """The stand-in's postbacks reach the real gateway over HTTP and are recorded whatever the
+    token's `id` holds: the bare code, the INV- uuid or a number (reference §5 decision)."""
+    with serve_wsgi(app) as url:
+        cryptocloud_sandbox.configure(notify_url=f"{url}/cryptocloud_webhook",
+                                      id_claim_format=id_format)
+        uuid = cryptocloud_api.post("/v2/invoice/create", json={
+            "shop_id": cryptocloud_sandbox.config.shop_id, "amount": 10}).json()["result"]["uuid"]
+        cryptocloud_sandbox.pay(uuid)
+        delivered = cryptocloud_sandbox.wait_until_idle(timeout=10)
+    assert [delivery.status_code for delivery in delivered] == [200]
+    assert [(e.invoice_uuid, e.reported_status) for e in events(app)] == [(uuid[4:], "paid")]

@@ -8,16 +8,21 @@ real broker, worker process and stand-ins are proven in tests/e2e.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import SecretStr
+from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra.cryptocloud.fake import FakePaymentProvider
-from infra.settings import Settings, load_settings
+from infra.settings import SANDBOX_BOT_TOKEN, Settings, load_settings
+from infra.telegram import SendBudget, TelegramGateway
 from infra.telegram.fake import FakeTelegramGateway
 from models.schema import User
-from workers.context import WorkerContext
+from workers.context import WorkerContext, use_context
 
 
 class Pipeline(WorkerContext):
@@ -66,3 +71,34 @@ def add_user(sessions: sessionmaker[Session], user_id: int, *, referred_by: int 
         now = datetime.now(UTC)
         session.add(User(id=user_id, first_name=f"user{user_id}", created_at=now,
                          terms_accepted_at=now, referred_by_id=referred_by))
+
+
+def paid_with_invite(ctx: Pipeline, user_id: int, *, chat_id: int, days: int = 30) -> None:
+    """A user with `days` of access and their invite on its way (the grant task is queued)."""
+    from workers.access.service import extend_access
+    from workers.dispatch import dispatch
+    from workers.users.service import grant
+
+    add_user(ctx.sessions, user_id)
+    now = datetime.now(UTC)
+    with ctx.sessions.begin() as session:
+        change = extend_access(session, user_id=user_id, chat_id=chat_id, days=days, now=now,
+                               plan_id=None, action="admin_grant", source="admin")
+        effects = grant(session, key=f"grant:test:{user_id}", user_id=user_id,
+                        chat_id=chat_id, access_id=change.access_id, now=now)
+    dispatch(effects)
+
+
+@contextmanager
+def over_http(ctx: Pipeline, *, api_base: str, redis_url: str) -> Iterator[Pipeline]:
+    """`ctx` installed with the real Telegram gateway on a stand-in, its budget on Redis."""
+    redis = Redis.from_url(redis_url)
+    budget = SendBudget(redis, per_second=1000, per_chat_per_second=100)
+    ctx.telegram = TelegramGateway(token=SecretStr(SANDBOX_BOT_TOKEN), api_base=api_base,
+                                   budget=budget)
+    try:
+        with use_context(ctx):
+            yield ctx
+    finally:
+        ctx.telegram.close()
+        redis.close()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from infra.celery_config import create_celery
 from infra.embedded_redis import free_port
+from infra.migrate import seed_plans
 from infra.settings import load_settings
 from models.history import record_history
 from models.schema import (
@@ -30,7 +31,7 @@ from models.schema import (
     TelegramEffect,
     User,
 )
-from tests.fixtures.processes import CeleryProcess, child_env, worker_command
+from tests.fixtures.processes import ChildProcess, child_env, worker_command
 from tests.fixtures.waiting import eventually
 from tests.workers import poison_tasks
 from workers import observability
@@ -189,11 +190,13 @@ def test_a_task_that_kills_its_worker_runs_n_times_then_is_parked(
         # fast, and the hooks' SQL is proven on PostgreSQL by the tests above.
         pytest.skip("one real worker run is enough; it runs on SQLite")
     redis_client.flushdb()  # nothing another test left queued may reach this worker
+    with session_factory.begin() as session:  # a worker refuses a catalogue out of line
+        seed_plans(session, load_settings(_env_file=None, database_url=db_url))
     port = free_port()
     env = child_env(DATABASE_URL=db_url, REDIS_URL=redis_url, WORKER_METRICS_PORT=str(port))
     command = [*worker_command(concurrency=2, queues="default"),
                "--include", "tests.workers.poison_tasks"]
-    worker = CeleryProcess(command, env, tmp_path / "worker.log")
+    worker = ChildProcess(command, env, tmp_path / "worker.log")
     producer = create_celery(load_settings(_env_file=None, database_url=db_url,
                                            redis_url=redis_url), main="test-producer")
     starts, done = tmp_path / "starts", tmp_path / "done"

@@ -6,6 +6,11 @@ not. A join-request link admits nobody by itself; the request arrives as an upda
 approve the owner while their access covers now and decline anyone else (revoking the leaked
 link). The link is stored before it is sent, so a retried grant reuses it instead of minting a
 second one (reliability.md S3).
+
+Telegram's answers about one user are final answers, never hard failures: getChatMember
+refusing a user means "not a member" (they get their link); approving or declining a request
+that is gone (HIDE_REQUESTER_MISSING, USER_ID_INVALID) is written to the history, and the
+owner's link is then left usable, so nobody is left with a link that no longer works for them.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from infra import texts
-from infra.telegram import TelegramAlreadyDone, TelegramPermanent, member_status
+from infra.logging import get_logger
+from infra.telegram import (
+    TelegramAlreadyDone,
+    TelegramBlocked,
+    TelegramPermanent,
+    TelegramUnknownUser,
+)
 from models.domain import access as rules
 from models.history import record_history
 from models.outbox import Effect
@@ -28,7 +39,10 @@ from workers.access.service import as_rule
 from workers.context import WorkerContext
 from workers.notifications.service import keyboard
 
+log = get_logger("workers.access")
 MEMBER_STATUSES = frozenset({"member", "administrator", "creator"})
+# Answers to approve/decline meaning the request is no longer there to answer (telegram.md §1).
+REQUEST_GONE = (TelegramAlreadyDone, TelegramUnknownUser)
 
 
 def _now() -> datetime:
@@ -40,8 +54,8 @@ def link_name(user_id: int) -> str:
 
 
 def is_member(ctx: WorkerContext, *, chat_id: int, user_id: int) -> bool:
-    member = ctx.telegram.get_chat_member(chat_id=chat_id, user_id=user_id)
-    return member_status(member) in MEMBER_STATUSES
+    """In the chat; a user Telegram will not tell us about is not (reference telegram.md §3)."""
+    return ctx.telegram.standing(chat_id=chat_id, user_id=user_id) in MEMBER_STATUSES
 
 
 def _covered(session: Session, *, user_id: int, chat_id: int, now: datetime,
@@ -128,19 +142,38 @@ def judge_join_request(
     return JoinVerdict(True, "owner with access")
 
 
+def _answer(ctx: WorkerContext, verdict: JoinVerdict, *, chat_id: int, user_id: int) -> str:
+    """"answered", or why not: "gone" (nothing left to answer) or "refused" (Telegram said no)."""
+    try:
+        if verdict.approve:
+            ctx.telegram.approve_join_request(chat_id=chat_id, user_id=user_id)
+        else:
+            ctx.telegram.decline_join_request(chat_id=chat_id, user_id=user_id)
+    except REQUEST_GONE:
+        # Answered by an earlier attempt of this task, or withdrawn by the person. Approved
+        # earlier shows as membership; for a decline, gone is as good as declined.
+        if not verdict.approve or not is_member(ctx, chat_id=chat_id, user_id=user_id):
+            return "gone"
+    except (TelegramPermanent, TelegramBlocked) as refused:
+        log.error("join_request_refused", user_id=user_id, error=str(refused))
+        return "refused"
+    return "answered"
+
+
 def handle_join_request(
     ctx: WorkerContext, *, user_id: int, chat_id: int, invite_link: str | None
 ) -> str:
     with ctx.sessions.begin() as session:
         verdict = judge_join_request(session, ctx=ctx, user_id=user_id, chat_id=chat_id,
                                      invite_link=invite_link, now=_now())
-    try:
-        if verdict.approve:
-            ctx.telegram.approve_join_request(chat_id=chat_id, user_id=user_id)
-        else:
-            ctx.telegram.decline_join_request(chat_id=chat_id, user_id=user_id)
-    except TelegramAlreadyDone:
-        pass  # an earlier attempt of this task already answered the request
+    answer = _answer(ctx, verdict, chat_id=chat_id, user_id=user_id)
+    if answer != "answered" and verdict.approve:
+        # Not let in: their link stays theirs and usable, so they can simply ask again.
+        with ctx.sessions.begin() as session:
+            record_history(session, user_id=user_id, chat_id=chat_id, source="system",
+                           action="join_request_gone" if answer == "gone" else "join_refused",
+                           now=_now(), details={"reason": verdict.reason, "link": invite_link})
+        return answer
     # A used link is revoked too: it was personal, and a new one is minted if ever needed.
     used_link = invite_link if verdict.approve and invite_link else None
     for link in filter(None, (verdict.revoke_link, used_link)):
@@ -160,7 +193,10 @@ def handle_join_request(
                             .values(revoked_at=now, revoke_reason="used by someone else"))
             record_history(session, user_id=user_id, chat_id=chat_id, action="link_revoked",
                            source="system", now=now, details={"link": verdict.revoke_link})
+        details = {"reason": verdict.reason}
+        if answer != "answered":
+            details["request"] = answer  # a decline Telegram had no request left for
         record_history(session, user_id=user_id, chat_id=chat_id,
                        action="join_approved" if verdict.approve else "join_declined",
-                       source="system", now=now, details={"reason": verdict.reason})
+                       source="system", now=now, details=details)
     return "approved" if verdict.approve else "declined"

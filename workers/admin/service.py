@@ -4,6 +4,10 @@ Every change records access_history with source "admin", the admin's id and the 
 A command is applied once: its reply to the admin is an outbox effect keyed by the admin's
 message, claimed first in the same transaction, so a redelivered task finds the claim and
 changes nothing.
+
+Defence in depth: the bot refuses non-admins, but anything that can publish to the broker can
+queue these tasks, so each one checks again (`authorized`) that the actor named in its
+arguments is an admin now, and records a refusal in the history as the bot does.
 """
 
 from __future__ import annotations
@@ -57,10 +61,22 @@ class Done:
     ban_chat: int | None = None
 
 
+REFUSED = "admin_refused"
+
+
 def audit(session: Session, *, command: Command, user_id: int, action: str,
           now: datetime) -> None:
     record_history(session, user_id=user_id, action=action, source="admin", now=now,
                    actor_id=command.actor_id, command=command.text)
+
+
+def authorized(session: Session, *, command: Command, admins: frozenset[int],
+               now: datetime) -> bool:
+    """Whether the actor is an admin (ADMIN_IDS now); a refusal is recorded like the bot's."""
+    if command.actor_id in admins:
+        return True
+    audit(session, command=command, user_id=command.actor_id, action=REFUSED, now=now)
+    return False
 
 
 def _claim(session: Session, *, command: Command, now: datetime) -> int | None:
@@ -189,11 +205,26 @@ def _iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (=HYPERLINK(…) phones
+# home, @SUM(…) computes): a subscriber picks their own name, so it is never trusted.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that could start a formula gets a leading ' (shown as text, not run).
+
+    Numbers and dates are ours and stay as they are (-5.00 is a number, not a formula).
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def _csv(header: Iterable[str], rows: Iterable[Iterable[object]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
     return buffer.getvalue().encode("utf-8")
 
 

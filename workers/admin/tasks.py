@@ -1,7 +1,8 @@
 """Celery tasks behind the admin commands: parse nothing, call one admin use case, dispatch.
 
 The bot has already checked the arguments and that the user exists; `command` is a dict with
-the admin's id, the command text and a key unique to the admin's message.
+the admin's id, the command text and a key unique to the admin's message. Every task but the
+audit checks again that this id is an admin (the broker is not trusted to say so).
 """
 
 from __future__ import annotations
@@ -31,9 +32,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _run(use_case: Callable[[Session, datetime], service.Done]) -> service.Done:
-    with context().sessions.begin() as session:
-        done = use_case(session, _now())
+def _run(command: service.Command,
+         use_case: Callable[[Session, datetime], service.Done]) -> service.Done:
+    ctx = context()
+    with ctx.sessions.begin() as session:
+        now = _now()
+        if not service.authorized(session, command=command, admins=ctx.settings.admins, now=now):
+            log.warning("admin_task_refused", actor_id=command.actor_id, command=command.text)
+            return service.Done()
+        done = use_case(session, now)
     dispatch(done.effects)
     return done
 
@@ -47,10 +54,9 @@ def audit(command: dict[str, Any], user_id: int, action: str) -> None:
 
 @shared_task(name=task_names.ADMIN_ACTIVATE, **DB_RETRYING)
 def activate(command: dict[str, Any], user_id: int, days: int) -> int:
-    chat_id = context().settings.channel
-    done = _run(lambda session, now: service.activate(
-        session, command=service.Command(**command), user_id=user_id, days=days,
-        chat_id=chat_id, now=now))
+    chat_id, cmd = context().settings.channel, service.Command(**command)
+    done = _run(cmd, lambda session, now: service.activate(
+        session, command=cmd, user_id=user_id, days=days, chat_id=chat_id, now=now))
     return len(done.effects)
 
 
@@ -72,15 +78,15 @@ def edit(self: Task, command: dict[str, Any], user_id: int, action: str,
     ctx = context()
     cmd, chat_id = service.Command(**command), ctx.settings.channel
     if action == "remove":
-        done = _run(lambda session, now: service.remove(
+        done = _run(cmd, lambda session, now: service.remove(
             session, command=cmd, user_id=user_id, chat_id=chat_id, now=now))
         if done.ban_chat is not None:
             _kick(self, ctx, chat_id=done.ban_chat, user_id=user_id)
     elif action == "setdays" and days is not None:
-        _run(lambda session, now: service.set_days(
+        _run(cmd, lambda session, now: service.set_days(
             session, command=cmd, user_id=user_id, days=days, chat_id=chat_id, now=now))
     elif action in ("marktrial", "resettrial"):
-        _run(lambda session, now: service.set_trial_used(
+        _run(cmd, lambda session, now: service.set_trial_used(
             session, command=cmd, user_id=user_id, used=action == "marktrial", now=now))
     else:
         log.error("admin_edit_unknown_action", action=action)
@@ -90,15 +96,16 @@ def edit(self: Task, command: dict[str, Any], user_id: int, action: str,
 
 @shared_task(name=task_names.ADMIN_ADD_REFERRER, **DB_RETRYING)
 def add_referrer(command: dict[str, Any], user_id: int, pct: str) -> None:
-    _run(lambda session, now: service.add_referrer(
-        session, command=service.Command(**command), user_id=user_id, pct=Decimal(pct),
-        now=now))
+    cmd = service.Command(**command)
+    _run(cmd, lambda session, now: service.add_referrer(
+        session, command=cmd, user_id=user_id, pct=Decimal(pct), now=now))
 
 
 @shared_task(name=task_names.ADMIN_REMOVE_REFERRER, **DB_RETRYING)
 def remove_referrer(command: dict[str, Any], user_id: int) -> None:
-    _run(lambda session, now: service.remove_referrer(
-        session, command=service.Command(**command), user_id=user_id, now=now))
+    cmd = service.Command(**command)
+    _run(cmd, lambda session, now: service.remove_referrer(
+        session, command=cmd, user_id=user_id, now=now))
 
 
 def _send_export(task: Task, *, command: service.Command, action: str, filename: str,
@@ -106,6 +113,9 @@ def _send_export(task: Task, *, command: service.Command, action: str, filename:
     ctx = context()
     with ctx.sessions.begin() as session:
         now = _now()
+        if not service.authorized(session, command=command, admins=ctx.settings.admins, now=now):
+            log.warning("admin_task_refused", actor_id=command.actor_id, command=command.text)
+            return ""
         data = build(session, now)
         service.audit(session, command=command, user_id=command.actor_id, action=action,
                       now=now)

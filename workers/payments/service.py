@@ -9,6 +9,7 @@ Messages and invites are written to the outbox in the same transaction and sent 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,6 +48,8 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"
     UNKNOWN_INVOICE = "unknown_invoice"
     MISMATCH = "mismatch"
+    # merchant/info still says `created` about an invoice it notified us of: not an answer yet.
+    PROVIDER_BEHIND = "provider_behind"
 
 
 @dataclass(frozen=True)
@@ -208,21 +211,40 @@ def settle_invoice(
         invoice.uuid = state.uuid  # created at CryptoCloud, crashed before we stored the id
     # A status word we do not know moves nothing.
     reported = InvoiceStatus(state.status) if state.status in set(InvoiceStatus) else None
+    current = InvoiceStatus(invoice.status)
+    if reported is InvoiceStatus.CREATED and not grants_access(current):
+        # Every event we process says the invoice moved on (a postback is only sent on
+        # payment, the poll records only news), so `created` here means CryptoCloud's API lags
+        # behind its own notification: ask again later rather than close the event.
+        return Settlement(Outcome.PROVIDER_BEHIND, invoice.id)
     paid = money.to_money(state.paid_usd)
     if reported is not None and grants_access(reported) and paid <= 0:
         paid = invoice.amount_usd  # the provider confirmed without telling us the amount
-    current = InvoiceStatus(invoice.status)
+    received_before = invoice.paid_usd or Decimal(0)
     new = next_status(current, reported) if reported is not None else None
-    topped_up = (current is reported is InvoiceStatus.PARTIAL
-                 and paid > (invoice.paid_usd or Decimal(0)))
+    topped_up = current is reported is InvoiceStatus.PARTIAL and paid > received_before
     if new is None and not topped_up:
         return Settlement(Outcome.UNCHANGED, invoice.id)
 
     invoice.status = (new or current).value
     invoice.paid_usd = paid
     invoice.updated_at = now
+    return _moved(session, invoice=invoice, paid=paid, received_before=received_before,
+                  now=now, admins=admins)
+
+
+def _moved(
+    session: Session, *, invoice: Invoice, paid: Decimal, received_before: Decimal,
+    now: datetime, admins: frozenset[int],
+) -> Settlement:
+    """What an invoice's new status means: a notice, a remainder to pay, or access."""
     if invoice.status == InvoiceStatus.CANCELED:
-        return Settlement(Outcome.CANCELED, invoice.id)
+        # Money received stays recorded even if the expired invoice no longer shows it.
+        invoice.paid_usd = max(paid, received_before)
+        effects = (_tell_partial_expired(session, invoice=invoice, paid=invoice.paid_usd, now=now,
+                                         admins=admins)
+                   if invoice.paid_usd > 0 else [])
+        return Settlement(Outcome.CANCELED, invoice.id, effects)
     if invoice.status == InvoiceStatus.PARTIAL:
         return Settlement(Outcome.PARTIAL, invoice.id,
                           _tell_remainder(session, invoice=invoice, paid=paid, now=now))
@@ -248,11 +270,71 @@ def _tell_remainder(
     )
 
 
+def _tell_partial_expired(
+    session: Session, *, invoice: Invoice, paid: Decimal, now: datetime, admins: frozenset[int]
+) -> Effects:
+    """A part-paid invoice expired: CryptoCloud cancels it and keeps the money (reference §3,
+    partial → canceled), and no postback says so. The subscriber and the admins learn it here
+    (the admins settle it: /activate or a refund); the poll keeps watching the invoice for a
+    day, so money that still arrives activates it (canceled → paid is allowed)."""
+    record_history(
+        session, user_id=invoice.user_id, action="payment_partial_expired", source="payment",
+        now=now, invoice_id=invoice.id,
+        details={"paid_usd": str(paid), "amount_usd": str(invoice.amount_usd)},
+    )
+    effects = queue_message(
+        session, key=f"partial_expired:{invoice.id}", chat_id=invoice.user_id, now=now,
+        text=texts.partial_expired(paid=paid, amount=invoice.amount_usd),
+    )
+    return effects + _alert_admins(
+        session, admins=admins, key=f"alert:partial_expired:{invoice.id}", now=now,
+        text=texts.alert_partial_expired(uuid=invoice.uuid or "?", user_id=invoice.user_id,
+                                         paid=paid, amount=invoice.amount_usd),
+    )
+
+
+def settle_reported(
+    session: Session, *, uuid: str, state: InvoiceState | None, now: datetime,
+    admins: frozenset[int],
+) -> Settlement:
+    """Settle an inbox event from CryptoCloud's answer; None means it does not know the invoice."""
+    if state is None:
+        return unknown_invoice(session, uuid=uuid, now=now, admins=admins,
+                               details={"reason": "CryptoCloud does not report this invoice"})
+    return settle_invoice(session, state=state, now=now, admins=admins)
+
+
+def give_up_event(
+    session: Session, *, event_id: int, uuid: str, attempts: int, error: str, now: datetime,
+    admins: frozenset[int],
+) -> Effects:
+    """An event failed for good: a history row on its invoice's user and one alert per admin."""
+    user_id = session.scalar(select(Invoice.user_id).where(Invoice.uuid == uuid))
+    record_history(
+        session, user_id=UNKNOWN_USER if user_id is None else user_id,
+        action="payment_event_given_up", source="payment", now=now,
+        details={"uuid": uuid, "event_id": event_id, "attempts": attempts,
+                 "error": error[:500]},
+    )
+    return _alert_admins(session, admins=admins, key=f"alert:given_up:event:{event_id}",
+                         text=texts.alert_event_given_up(uuid=uuid, attempts=attempts,
+                                                         error=error),
+                         now=now)
+
+
 # Checkout ---------------------------------------------------------------------------------
 
 
 class CheckoutRefused(Exception):
     """The checkout cannot start; the message is for logs, the user gets a friendly text."""
+
+
+class UnknownUser(CheckoutRefused):
+    """No user row yet (the task that records it has not run): worth a short wait."""
+
+
+class PlanGone(CheckoutRefused):
+    """The plan is not on sale (any more): final."""
 
 
 @dataclass(frozen=True)
@@ -267,10 +349,10 @@ def start_checkout(
     """Reuse the user's open invoice for the plan, or record a new one (serialised per user)."""
     user = session.scalar(select(User).where(User.id == user_id).with_for_update())
     if user is None:
-        raise CheckoutRefused(f"unknown user {user_id}")
+        raise UnknownUser(f"unknown user {user_id}")
     plan = session.scalar(select(Plan).where(Plan.code == plan_code, Plan.active.is_(True)))
     if plan is None:
-        raise CheckoutRefused(f"no active plan {plan_code!r}")
+        raise PlanGone(f"no active plan {plan_code!r}")
     open_invoices = session.scalars(
         select(Invoice)
         .where(Invoice.user_id == user_id, Invoice.plan_id == plan.id,
@@ -290,6 +372,23 @@ def start_checkout(
     session.add(invoice)
     session.flush()
     return CheckoutStart(invoice.id, needs_provider_invoice=True)
+
+
+def tell_checkout_refused(
+    session: Session, *, user_id: int, request_key: str, text: str, now: datetime,
+    admins: frozenset[int] = frozenset(), error: str | None = None,
+) -> Effects:
+    """The subscriber who tapped learns why no pay link comes; with `error`, admins learn it too
+    (once an hour per distinct error, so a provider refusing everyone is one alert, not many)."""
+    effects = queue_message(session, key=f"checkout_refused:{request_key}", chat_id=user_id,
+                            text=text, now=now)
+    if error is not None:
+        digest = hashlib.sha256(error.encode()).hexdigest()[:16]
+        effects += _alert_admins(
+            session, admins=admins, key=f"alert:checkout:{digest}:{now:%Y%m%d%H}", now=now,
+            text=texts.alert_checkout_failed(user_id=user_id, error=error),
+        )
+    return effects
 
 
 def store_provider_invoice(

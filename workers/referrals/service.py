@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session
 
 from infra import texts
 from infra.db import insert_ignore
+from infra.hashing import keccak256
 from models.domain import ledger
 from models.history import record_history
 from models.outbox import Effects
 from models.outbox import queue_message as message
 from models.schema import CommissionEntry, PayoutRequest, Referrer, TelegramEffect
-from workers.admin.service import ledger_entries
+from workers.admin.service import Command, authorized, ledger_entries
 
 NOT_A_REFERRER = "not_a_referrer"
 BAD_WALLET = "bad_wallet"
@@ -44,7 +45,8 @@ def request_payout(session: Session, *, user_id: int, network: str, wallet: str,
         return _refused(session, user_id=user_id, request_key=request_key,
                         reason=NOT_A_REFERRER, now=now)
     try:
-        address = ledger.validate_wallet(ledger.PayoutNetwork(network), wallet)
+        address = ledger.validate_wallet(ledger.PayoutNetwork(network), wallet,
+                                         keccak256=keccak256)
     except (ledger.InvalidWallet, ValueError):
         return _refused(session, user_id=user_id, request_key=request_key, reason=BAD_WALLET,
                         now=now)
@@ -99,8 +101,15 @@ class Decision:
 
 
 def decide_payout(session: Session, *, request_id: int, approve: bool, actor_id: int,
-                  command: str, now: datetime) -> Decision:
-    """Close an open request; approval debits the ledger exactly once and tells the referrer."""
+                  command: str, admins: frozenset[int], now: datetime) -> Decision:
+    """Close an open request; approval debits the ledger exactly once and tells the referrer.
+
+    Only an admin decides: anyone else (a forged task) is refused and the refusal recorded.
+    """
+    if not authorized(session, command=Command(actor_id=actor_id, text=command,
+                                               request_key=f"payout:{request_id}"),
+                      admins=admins, now=now):
+        return Decision(False, [])
     status = "approved" if approve else "rejected"
     closed = session.execute(
         update(PayoutRequest)

@@ -33,8 +33,10 @@ def request_payout(user_id: int, network: str, wallet: str, amount: str,
 
 @shared_task(name=task_names.DECIDE_PAYOUT, **DB_RETRYING)
 def decide_payout(request_id: int, approve: bool, actor_id: int, command: str) -> bool:
-    with context().sessions.begin() as session:
+    ctx = context()
+    with ctx.sessions.begin() as session:
         decision = service.decide_payout(session, request_id=request_id, approve=approve,
-                                         actor_id=actor_id, command=command, now=_now())
+                                         actor_id=actor_id, command=command,
+                                         admins=ctx.settings.admins, now=_now())
     dispatch(decision.effects)
     return decision.decided

@@ -11,6 +11,13 @@ made outside any transaction (banning, and lifting a ban, are idempotent), and t
 `expired` with its history and message in one locked transaction that re-checks again. A retry
 finds the row expired and does nothing; a payment that lands while the kick runs is seen by the
 second check and answered with a fresh invite instead of the expiry.
+
+One person's permanent Telegram error never stops a run: Telegram answering "member not found",
+"user not found" or PARTICIPANT_ID_INVALID about a user (reference telegram.md §3) means we
+cannot see them in the channel, so they are banned and unbanned anyway (harmless for someone
+who is not there) and their row ends; any other refusal is written to that row's history and
+the run goes on with the next row. A ban already in place is lifted only if it is our own: the
+sweep notes "removal_started" before it bans, so a ban an admin set by hand stays.
 """
 
 from __future__ import annotations
@@ -23,15 +30,15 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from infra import texts
+from infra import buttons, texts
 from infra.db import insert_ignore
 from infra.logging import get_logger
 from infra.settings import Settings
 from infra.telegram import (
     TelegramAlreadyDone,
-    TelegramPermanent,
+    TelegramFailure,
     TelegramTransient,
-    member_status,
+    TelegramUnknownUser,
 )
 from models.domain import access as rules
 from models.history import record_history
@@ -39,6 +46,7 @@ from models.outbox import Effects
 from models.outbox import queue_message as message
 from models.schema import Access, AccessHistory, RenewalReminder, SweepHold
 from workers.access.service import as_rule
+from workers.admin.service import Command, authorized
 from workers.context import WorkerContext
 from workers.users.service import grant
 
@@ -50,7 +58,10 @@ UNSWEPT = (*RUNNING, rules.AccessStatus.GRACE.value)
 EXPIRED = rules.AccessStatus.EXPIRED.value
 PROTECTED_STATUSES = frozenset({"creator", "administrator"})
 EXPIRY_ACTIONS = ("expired_removed", "expired", "expired_kept")
-RENEW_BUTTONS = [[{"text": texts.RENEW_BUTTON, "data": "renew"}]]
+REMOVAL_STARTED, REMOVAL_REFUSED = "removal_started", "removal_refused"
+# Answers to a ban or unban that mean the person is already out of the channel.
+ALREADY_OUT = (TelegramAlreadyDone, TelegramUnknownUser)
+RENEW_BUTTONS = [[{"text": texts.RENEW_BUTTON, "data": buttons.SHOW_PLANS}]]
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,7 @@ class SweepSummary:
     expired: int = 0  # rows marked expired (the removed, and those who were not members)
     kept: int = 0  # admins, the owner and administrators: marked expired, never removed
     paid_meanwhile: int = 0
-    refused: int = 0  # Telegram refused the removal; the next run tries again
+    refused: int = 0  # Telegram refused the removal (recorded on the row); the next run retries
     to_grace: int = 0
     hold_id: int | None = None
     dry_run: bool = False
@@ -226,6 +237,10 @@ def remove_due(ctx: WorkerContext, due: list[Due], *, now: datetime) -> SweepSum
                 TelegramTransient(description=f"send budget unavailable: {error!r}"))
             log.warning("sweep_interrupted", user_id=row.user_id, error=str(error))
             break
+        except TelegramFailure as refused:
+            # This person's problem, not the run's: write it down and go on with the others.
+            _record_refusal(ctx, row, refused, now=now)
+            summary.refused += 1
     log.info("sweep_done", **summary.report())
     return summary
 
@@ -240,18 +255,61 @@ def _still_due(row: Access, *, settings: Settings, now: datetime) -> bool:
 
 
 def _standing(ctx: WorkerContext, row: Due) -> str:
-    """"admin" for configured admins, else the person's status in the channel."""
+    """"admin" for configured admins, else the person's status in the channel.
+
+    "unknown" when Telegram will not say: the caller treats them as possibly in, and removes
+    them anyway (banning someone who is not there is harmless, and lifted right after).
+    """
     if row.user_id in ctx.settings.admins:
         return "admin"
-    return member_status(ctx.telegram.get_chat_member(chat_id=row.chat_id, user_id=row.user_id))
+    return ctx.telegram.standing(chat_id=row.chat_id, user_id=row.user_id)
 
 
-def _kick(ctx: WorkerContext, row: Due) -> None:
+def _kick(ctx: WorkerContext, row: Due, *, ban: bool) -> None:
     # Ban then lift the ban: the person leaves the channel and may come back after paying.
-    with suppress(TelegramAlreadyDone):
-        ctx.telegram.ban(chat_id=row.chat_id, user_id=row.user_id)
-    with suppress(TelegramAlreadyDone):
+    # only_if_banned: lifting must never turn into a kick of someone let back in meanwhile.
+    if ban:
+        with suppress(*ALREADY_OUT):
+            ctx.telegram.ban(chat_id=row.chat_id, user_id=row.user_id)
+    with suppress(*ALREADY_OUT):
         ctx.telegram.unban(chat_id=row.chat_id, user_id=row.user_id, only_if_banned=True)
+
+
+def _history_exists(session: Session, row: Due, action: str) -> bool:
+    return session.scalar(
+        select(AccessHistory.id)
+        .where(AccessHistory.user_id == row.user_id, AccessHistory.chat_id == row.chat_id,
+               AccessHistory.action == action,
+               AccessHistory.paid_through_before == row.paid_through)
+        .limit(1)) is not None
+
+
+def _our_ban(ctx: WorkerContext, row: Due) -> bool:
+    """Whether a ban found on a due row is our own removal, cut short before the unban."""
+    with ctx.sessions() as session:
+        return _history_exists(session, row, REMOVAL_STARTED)
+
+
+def _note_removal_started(ctx: WorkerContext, row: Due, *, now: datetime, standing: str) -> None:
+    # Written before the ban, so a ban found later can be told apart from an admin's.
+    with ctx.sessions.begin() as session:
+        if not _history_exists(session, row, REMOVAL_STARTED):
+            record_history(session, user_id=row.user_id, chat_id=row.chat_id,
+                           action=REMOVAL_STARTED, source="sweep", now=now,
+                           before=row.paid_through, details={"standing": standing})
+
+
+def _record_refusal(ctx: WorkerContext, row: Due, refused: TelegramFailure, *,
+                    now: datetime) -> None:
+    """The row stays due for the next run; its history says why, once per paid period."""
+    log.error("sweep_removal_refused", user_id=row.user_id, access_id=row.access_id,
+              error=str(refused))
+    with ctx.sessions.begin() as session:
+        if not _history_exists(session, row, REMOVAL_REFUSED):
+            record_history(session, user_id=row.user_id, chat_id=row.chat_id,
+                           action=REMOVAL_REFUSED, source="sweep", now=now,
+                           before=row.paid_through,
+                           details={"error": refused.description, "method": refused.method})
 
 
 def _expire_one(ctx: WorkerContext, due: Due, *, now: datetime, summary: SweepSummary) -> None:
@@ -264,15 +322,13 @@ def _expire_one(ctx: WorkerContext, due: Due, *, now: datetime, summary: SweepSu
             return
     standing = _standing(ctx, due)
     protected = standing == "admin" or standing in PROTECTED_STATUSES
-    # "kicked" on a row we have not expired yet is our own ban that a crash left in place.
-    kicked = not protected and standing in ("member", "kicked")
+    # "kicked" on a row we have not expired yet is either our own ban that a crash left in
+    # place (finish it: lift it) or a ban someone set by hand (leave it: they are out anyway).
+    ours = standing == "kicked" and _our_ban(ctx, due)
+    kicked = not protected and (standing in ("member", "unknown") or ours)
     if kicked:
-        try:
-            _kick(ctx, due)
-        except TelegramPermanent as refused:
-            summary.refused += 1
-            bound.error("sweep_removal_refused", error=str(refused))
-            return
+        _note_removal_started(ctx, due, now=now, standing=standing)
+        _kick(ctx, due, ban=not ours)
     with ctx.sessions.begin() as session:
         row = _locked(session, due.access_id)
         if not _still_due(row, settings=settings, now=now):
@@ -332,7 +388,10 @@ def confirm_hold(ctx: WorkerContext, *, admin_id: int, now: datetime) -> Confirm
     the rows the admin approved are still due under the confirmed hold's cutoff.
     """
     settings = ctx.settings
-    if admin_id not in settings.admins:
+    with ctx.sessions.begin() as session:
+        allowed = authorized(session, admins=settings.admins, now=now, command=Command(
+            actor_id=admin_id, text="/sweep_confirm", request_key=f"sweep_confirm:{admin_id}"))
+    if not allowed:
         log.warning("sweep_confirm_refused", admin_id=admin_id)
         return Confirmation("not an admin")
     if settings.sweep_dry_run:

@@ -18,6 +18,7 @@ from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.context import context
 from workers.dispatch import dispatch
 from workers.retrying import DB_RETRYING
+from workers.scheduling import should_run
 from workers.sweeps import service
 
 log = get_logger("workers.sweeps")
@@ -39,7 +40,9 @@ def _finish(task: Task, summary: service.SweepSummary) -> dict[str, Any]:
 
 
 @shared_task(name=task_names.EXPIRE_SUBSCRIPTIONS, bind=True, **DB_RETRYING)
-def expire_subscriptions(self: Task) -> dict[str, Any]:
+def expire_subscriptions(self: Task, every: int | None = None) -> dict[str, Any]:
+    if not should_run(self, every):
+        return {"skipped": True}
     return _finish(self, service.expire_subscriptions(context(), now=_now()))
 
 
@@ -51,8 +54,10 @@ def confirm_hold(self: Task, admin_id: int) -> dict[str, Any]:
     return {"outcome": confirmation.outcome, **_finish(self, confirmation.summary)}
 
 
-@shared_task(name=task_names.SEND_RENEWAL_REMINDERS, **DB_RETRYING)
-def send_renewal_reminders() -> dict[str, int]:
+@shared_task(name=task_names.SEND_RENEWAL_REMINDERS, bind=True, **DB_RETRYING)
+def send_renewal_reminders(self: Task, every: int | None = None) -> dict[str, int]:
+    if not should_run(self, every):
+        return {"reminded": 0}
     ctx = context()
     with ctx.sessions.begin() as session:
         effects = service.send_renewal_reminders(

@@ -48,6 +48,17 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         return failure(exc.errors)
 
 
+@web.middleware
+async def moved(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """With `moved_to` set, the API answers every /v2/ call with a redirect there (§0)."""
+    target = request.app[WORLD].config.moved_to
+    if target is None or not request.path.startswith("/v2/"):
+        return await handler(request)
+    location = target.rstrip("/") + request.path_qs
+    return web.Response(status=request.app[WORLD].config.moved_status,
+                        headers={"Location": location})
+
+
 async def _body(request: web.Request, *, optional: bool = False) -> Any:
     text = await request.text()
     if optional and not text.strip():
@@ -69,7 +80,7 @@ async def create(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     world = request.app[WORLD]
-    found, missing = world.lookup(parse_uuids(await _body(request)))
+    found, missing = world.info(parse_uuids(await _body(request)))
     if missing and world.config.unknown_uuids == "error":
         return failure({"validate_error": f"Invoices not found: {', '.join(missing)}"})
     return success([invoice_details(invoice, world.config) for invoice in found])

@@ -12,6 +12,7 @@ from aiohttp import web
 from infra.sandbox.cryptocloud import api, control, pages, shop
 from infra.sandbox.cryptocloud.app_keys import WORLD
 from infra.sandbox.cryptocloud.world import CryptoCloudWorld
+from infra.sandbox.same_origin import same_origin_control
 
 
 def create_app(
@@ -22,7 +23,8 @@ def create_app(
 
     `chat_url` and `on_partial` are the sandbox's courtesies to a person (see `shop`).
     """
-    app = web.Application(middlewares=[api.authenticate, control.control_errors])
+    app = web.Application(middlewares=[
+        same_origin_control, api.moved, api.authenticate, control.control_errors])
     app[WORLD] = world
     shop.configure(app, chat_url=chat_url, on_partial=on_partial)
     api.register(app.router)

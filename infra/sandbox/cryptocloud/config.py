@@ -48,6 +48,13 @@ class SandboxConfig:
     unknown_uuids: UnknownUuids = "omit"
     auth_missing_status: int = 403
     auth_unknown_status: int = 401
+    # Unkind switches, off by default. merchant/info lags behind the postbacks: for this long
+    # after an invoice is confirmed it still shows it as before (created, or partial).
+    info_lag_seconds: float = 0.0
+    # The API host has moved (CryptoCloud → Trybit, reference §0): every /v2/ call answers
+    # `moved_status` with Location = moved_to + the same path.
+    moved_to: str | None = None
+    moved_status: int = 301
     # Postback delivery.
     notify_url: str | None = DEFAULT_NOTIFY_URL
     postback_format: PostbackFormat = "form"
@@ -120,6 +127,15 @@ def _usd(value: object) -> Decimal:
     return amount
 
 
+def _status(*codes: int) -> Callable[[object], int]:
+    def check(value: object) -> int:
+        if isinstance(value, bool) or value not in codes:
+            raise ValueError(f"expected one of {', '.join(map(str, codes))}")
+        return int(value)  # type: ignore[call-overload,unused-ignore]
+
+    return check
+
+
 def _choice(*options: str) -> Callable[[object], str]:
     def check(value: object) -> str:
         if value not in options:
@@ -145,6 +161,9 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "unknown_uuids": _choice("omit", "error"),
     "auth_missing_status": _count(400, 599),
     "auth_unknown_status": _count(400, 599),
+    "info_lag_seconds": _seconds,
+    "moved_to": _optional_text,
+    "moved_status": _status(301, 302, 307, 308),
     "notify_url": _optional_text,
     "postback_format": _choice("form", "json"),
     "invoice_info_format": _choice("json", "python"),

@@ -8,6 +8,7 @@ operation, so a read never shows an invoice that should already be canceled.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import random
 import string
@@ -162,6 +163,16 @@ class CryptoCloudWorld:
                     found.setdefault(invoice.code, invoice)
             return copy.deepcopy(list(found.values())), missing
 
+    def info(self, uuids: list[str]) -> tuple[list[Invoice], list[str]]:
+        """`lookup` as merchant/info answers it: with `info_lag_seconds` set, an invoice
+        confirmed less than that long ago still shows as it was before (its postback is
+        already on the way: the provider lagging behind its own notification)."""
+        found, missing = self.lookup(uuids)
+        lag = timedelta(seconds=self._config.info_lag_seconds)
+        now = self.now()
+        return [_before_confirmation(i) if i.confirmed_at and now - i.confirmed_at < lag else i
+                for i in found], missing
+
     def cancel(self, uuid: str) -> Invoice:
         with self._lock:
             invoice = self._live(uuid)
@@ -291,3 +302,11 @@ def _payment_amount(due: Decimal, amount: Decimal | None, mode: PayMode | None) 
     if amount <= due:
         raise ValueError(f"an overpayment needs an amount above what is due ({due})")
     return amount
+
+
+def _before_confirmation(invoice: Invoice) -> Invoice:
+    """The invoice as it stood before its confirmation: the confirming payment not yet seen."""
+    confirmed_at = invoice.confirmed_at
+    earlier = [p for p in invoice.payments if confirmed_at is None or p.at < confirmed_at]
+    status = InvoiceStatus.PARTIAL if earlier else InvoiceStatus.CREATED
+    return dataclasses.replace(invoice, payments=earlier, status=status, confirmed_at=None)

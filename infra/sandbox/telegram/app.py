@@ -6,6 +6,7 @@ import threading
 
 from aiohttp import web
 
+from infra.sandbox.same_origin import same_origin_control
 from infra.sandbox.telegram import bot_api, control, operator_actions, page, world_reset
 from infra.sandbox.telegram.bot_api import CLOSING, WORLD
 from infra.sandbox.telegram.operator_actions import OperatorAction
@@ -20,7 +21,8 @@ def create_app(
     world_file: WorldFile | None = None, on_reset: tuple[str, ...] | None = None,
 ) -> web.Application:
     """The stand-in; with `world_file` the world is saved there (load it before calling)."""
-    app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
+    app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024,
+                          middlewares=[same_origin_control])
     app[WORLD] = world
     app[CLOSING] = threading.Event()
     bot_api.add_routes(app)

@@ -41,7 +41,7 @@ async def handle_call(request: web.Request) -> web.Response:
         params = await Params.from_request(request)
         if methods.canonical_name(requested) is None:
             raise method_not_found()
-        decision = world.faults.decide(name)
+        decision = world.faults.decide(name, **_targets(params))
         if decision.latency_seconds:
             await asyncio.sleep(decision.latency_seconds)
         if decision.error is not None:
@@ -62,6 +62,15 @@ async def handle_call(request: web.Request) -> web.Response:
     world.record_call(method=name, bot_id=bot_id, params=params.for_log(), status=200,
                       description=None)
     return web.json_response(body)
+
+
+def _targets(params: Params) -> dict[str, int | None]:
+    """Whom a call is about, for fault rules narrowed to one user or chat."""
+    chat_id = params.int64("chat_id")
+    user_id = params.int64("user_id")
+    if user_id is None and chat_id is not None and chat_id > 0:
+        user_id = chat_id  # a private chat's id is its user's id
+    return {"user_id": user_id, "chat_id": chat_id}
 
 
 async def handle_file(request: web.Request) -> web.Response:

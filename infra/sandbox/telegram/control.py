@@ -177,11 +177,16 @@ def list_faults(request: web.Request, world: TelegramWorld, body: Json) -> objec
 
 
 def set_fault(request: web.Request, world: TelegramWorld, body: Json) -> object:
-    """Replace the rule of one method ("method", default "*"); see FaultRule for the fields."""
+    """Replace the rule of one method ("method", default "*") and target (user_id, chat_id).
+
+    See FaultRule for the fields: any method can be made to answer 429, 5xx or any refusal of
+    the catalogue, for everyone or for one user or chat. DELETE /control/faults clears them.
+    """
     rule = _dataclass_from(body, FaultRule())
-    if rule.fail_next_with not in {"retry_after", "server_error"}:
-        raise ControlError(400, "fail_next_with must be retry_after or server_error")
-    return world.faults.set_rule(rule).as_json()
+    try:
+        return world.faults.set_rule(rule).as_json()
+    except ValueError as error:
+        raise ControlError(400, str(error)) from None
 
 
 def clear_faults(request: web.Request, world: TelegramWorld, body: Json) -> object:

@@ -7,6 +7,7 @@ the HTTP status always equals `error_code` (aiogram maps exceptions from the sta
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from http import HTTPStatus
 
 _PREFIX_BY_STATUS = {
@@ -114,6 +115,14 @@ CANT_REMOVE_OWNER = "can't remove chat owner"
 SUPERGROUPS_AND_CHANNELS_ONLY = "method is available for supergroup and channel chats only"
 BOT_BLOCKED = "bot was blocked by the user"
 CANT_INITIATE = "bot can't initiate conversation with a user"
+USER_DEACTIVATED = "user is deactivated"
+MEMBER_NOT_FOUND = "member not found"
+PARTICIPANT_ID_INVALID = "PARTICIPANT_ID_INVALID"
+USER_NOT_PARTICIPANT = "USER_NOT_PARTICIPANT"  # [I] MTProto's answer for a non-member
+BOT_NOT_MEMBER = "bot is not a member of the channel chat"
+BOT_KICKED = "bot was kicked from the channel chat"
+GROUP_UPGRADED = "group chat was upgraded to a supergroup chat"
+UPGRADED_TO_CHAT_ID = -1001557912345  # the reference's example of migrate_to_chat_id
 MESSAGE_TEXT_EMPTY = "message text is empty"
 MESSAGE_TOO_LONG = "message is too long"
 MESSAGE_TO_EDIT_NOT_FOUND = "message to edit not found"
@@ -131,3 +140,33 @@ WEBHOOK_ACTIVE = (
 TERMINATED_BY_OTHER_POLL = (
     "terminated by other getUpdates request; make sure that only one bot instance is running"
 )
+
+
+# The refusals a fault rule can answer any method with, by name (reference telegram.md §1, §3,
+# and the block on errors of safe-looking calls). 429 and 5xx are kinds of their own (faults.py).
+CATALOGUE: dict[str, Callable[[], BotApiError]] = {
+    "bot_blocked": lambda: forbidden(BOT_BLOCKED),
+    "cant_initiate": lambda: forbidden(CANT_INITIATE),
+    "user_deactivated": lambda: forbidden(USER_DEACTIVATED),
+    "chat_not_found": lambda: bad_request(CHAT_NOT_FOUND),
+    "user_not_found": lambda: bad_request(USER_NOT_FOUND),
+    "member_not_found": lambda: bad_request(MEMBER_NOT_FOUND),
+    "participant_id_invalid": lambda: bad_request(PARTICIPANT_ID_INVALID),
+    "user_id_invalid": lambda: bad_request(USER_ID_INVALID),
+    "invalid_user_id": lambda: bad_request(INVALID_USER_ID),
+    "user_not_participant": lambda: bad_request(USER_NOT_PARTICIPANT),
+    "hide_requester_missing": lambda: bad_request(HIDE_REQUESTER_MISSING),
+    "user_already_participant": lambda: bad_request(USER_ALREADY_PARTICIPANT),
+    "user_is_admin": lambda: bad_request(USER_IS_ADMIN),
+    "cant_remove_owner": lambda: bad_request(CANT_REMOVE_OWNER),
+    "no_restrict_rights": lambda: bad_request(NO_RESTRICT_RIGHTS),
+    "no_invite_rights": lambda: bad_request(NO_INVITE_RIGHTS),
+    "member_limit_with_join_request": lambda: bad_request(MEMBER_LIMIT_WITH_JOIN_REQUEST),
+    "bot_not_member": lambda: forbidden(BOT_NOT_MEMBER),
+    "bot_kicked": lambda: forbidden(BOT_KICKED),
+    "group_upgraded": lambda: BotApiError(
+        status=400, description=f"Bad Request: {GROUP_UPGRADED}",
+        migrate_to_chat_id=UPGRADED_TO_CHAT_ID,
+    ),
+    "invalid_token": invalid_token,
+}

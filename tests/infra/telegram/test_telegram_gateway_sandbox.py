@@ -206,10 +206,18 @@ def test_the_budget_is_waited_for_before_the_request(
     assert len(control.calls("sendMessage")) == 1
 
 
-def test_an_unknown_chat_is_permanent(gateway: TelegramGateway) -> None:
-    """A DM to nobody is a permanent failure, not retried."""
-    with pytest.raises(TelegramPermanent, match="chat not found"):
+def test_a_dm_to_a_user_the_bot_never_saw_is_unreachable(gateway: TelegramGateway) -> None:
+    """chat not found for a private chat: the user is unreachable, like blocked (§3)."""
+    with pytest.raises(TelegramBlocked, match="chat not found") as raised:
         gateway.send_message(chat_id=999_999_999, text="hi")
+    assert raised.value.user_id == 999_999_999
+
+
+def test_an_unknown_channel_is_permanent(gateway: TelegramGateway) -> None:
+    """chat not found for a channel id is a configuration error: permanent, not retried."""
+    with pytest.raises(TelegramPermanent, match="chat not found") as raised:
+        gateway.send_message(chat_id=-100_999_999, text="hi")
+    assert not isinstance(raised.value, TelegramBlocked)
 
 
 def test_a_wrong_token_is_permanent_and_never_shown(telegram_sandbox: TelegramSandbox) -> None:

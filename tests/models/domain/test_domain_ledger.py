@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from infra.hashing import keccak256
+from models.domain import ledger
 from models.domain.ledger import (
     EntryKind,
     InvalidWallet,
@@ -18,7 +20,6 @@ from models.domain.ledger import (
     available_for_payout,
     balance,
     check_payout_request,
-    validate_wallet,
 )
 
 amounts = st.integers(min_value=1, max_value=10**7).map(lambda c: Decimal(c).scaleb(-2))
@@ -116,13 +117,16 @@ def test_check_payout_request_refusals(
 def test_check_payout_request_accepts_the_boundaries(
     amount: str, available: str, minimum: str
 ) -> None:
-    """Asking for exactly the minimum or exactly everything available is accepted."""
-    check_payout_request(
-        amount=Decimal(amount),
-        available=Decimal(available),
-        has_open_request=False,
-        minimum=Decimal(minimum),
-    )
+    """Exactly the minimum, or exactly everything available, is accepted; a cent past either
+    boundary is refused, so the boundary is exactly there."""
+    def check(value: Decimal) -> None:
+        check_payout_request(amount=value, available=Decimal(available),
+                             has_open_request=False, minimum=Decimal(minimum))
+
+    check(Decimal(amount))
+    past = Decimal(amount) + (Decimal("0.01") if amount == available else Decimal("-0.01"))
+    with pytest.raises(PayoutRefused):
+        check(past)
 
 
 def test_check_payout_request_rejects_unrounded_amount() -> None:
@@ -158,22 +162,26 @@ def test_refusals_survive_pickling() -> None:
 
 USDT_CONTRACT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 TRON_BLACK_HOLE = "T9yD14Nj9j7xAB4dbGeiX9h8unkKHxuWwb"
-EVM = "0x" + "ab" * 20
+EVM = "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB"  # "ab" * 20 in its EIP-55 spelling
+# EIP-55's own test vectors: mixed case, and two whose checksum happens to be one case.
+EIP55_VECTORS = ["0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+                 "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+                 "0x52908400098527886E0F7030069857D2E4169EE7",
+                 "0xde709f2102306220921060314715629080e2fb77"]
+
+
+def validate_wallet(network: PayoutNetwork, address: str) -> str:
+    return ledger.validate_wallet(network, address, keccak256=keccak256)
 
 
 @pytest.mark.parametrize(
     ("network", "address", "expected"),
     [
         (PayoutNetwork.TRC20, USDT_CONTRACT, USDT_CONTRACT),
-        (PayoutNetwork.TRC20, TRON_BLACK_HOLE, TRON_BLACK_HOLE),
         (PayoutNetwork.TRC20, f"  {USDT_CONTRACT}\n", USDT_CONTRACT),
         (PayoutNetwork.ERC20, EVM, EVM),
-        (PayoutNetwork.BEP20, EVM.upper().replace("0X", "0x"), EVM.upper().replace("0X", "0x")),
-        (
-            PayoutNetwork.ERC20,
-            "0x52908400098527886E0F7030069857D2E4169EE7",
-            "0x52908400098527886E0F7030069857D2E4169EE7",
-        ),
+        *[(PayoutNetwork.ERC20, vector, vector) for vector in EIP55_VECTORS],
+        *[(PayoutNetwork.BEP20, vector, vector) for vector in EIP55_VECTORS],
         ("BEP20", f" {EVM} ", EVM),
     ],
 )
@@ -207,6 +215,13 @@ def test_validate_wallet_accepts_valid_addresses(
         (PayoutNetwork.BEP20, "0X" + EVM[2:], WalletProblem.BAD_FORMAT),
         (PayoutNetwork.BEP20, EVM[:-1] + "g", WalletProblem.BAD_FORMAT),
         (PayoutNetwork.BEP20, EVM[2:], WalletProblem.BAD_FORMAT),
+        (PayoutNetwork.ERC20, "0x" + "0" * 40, WalletProblem.ZERO_ADDRESS),
+        (PayoutNetwork.BEP20, "0x" + "0" * 40, WalletProblem.ZERO_ADDRESS),
+        (PayoutNetwork.TRC20, TRON_BLACK_HOLE, WalletProblem.ZERO_ADDRESS),
+        (PayoutNetwork.ERC20, EVM.lower(), WalletProblem.NO_CHECKSUM),
+        (PayoutNetwork.BEP20, "0x" + EVM[2:].upper(), WalletProblem.NO_CHECKSUM),
+        (PayoutNetwork.ERC20, EIP55_VECTORS[0].replace("aA", "Aa", 1), WalletProblem.BAD_CHECKSUM),
+        (PayoutNetwork.ERC20, EIP55_VECTORS[0].lower(), WalletProblem.NO_CHECKSUM),
     ],
 )
 def test_validate_wallet_rejects_invalid_addresses(
@@ -230,6 +245,21 @@ def test_every_one_character_typo_in_a_tron_address_is_caught() -> None:
             except InvalidWallet:
                 continue
             accepted.append(typo)
+    assert accepted == []
+
+
+def test_every_case_flip_of_a_checksummed_evm_address_is_caught() -> None:
+    """Changing the case of any one letter of an EIP-55 address breaks its checksum."""
+    accepted = []
+    for position, char in enumerate(EVM):
+        if position < 2 or not char.isalpha():
+            continue
+        flipped = EVM[:position] + char.swapcase() + EVM[position + 1:]
+        try:
+            validate_wallet(PayoutNetwork.ERC20, flipped)
+        except InvalidWallet:
+            continue
+        accepted.append(flipped)
     assert accepted == []
 
 

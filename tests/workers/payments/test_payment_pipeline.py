@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-import pytest
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
 
 from infra import task_names
-from infra.migrate import seed_plans
-from infra.settings import load_settings
 from infra.telegram import TelegramBlocked
 from models import inbox
 from models.schema import (
@@ -27,56 +21,18 @@ from models.schema import (
     TelegramEffect,
     User,
 )
-from tests.workers.harness import Pipeline, add_user, make_pipeline
-from workers.context import use_context
-
-SUBSCRIBER, REFERRER = 5001, 5002
-
-
-@pytest.fixture
-def pipeline(
-    db_url: str, engine: Any, session_factory: sessionmaker[Session]
-) -> Iterator[Pipeline]:
-    """A context on a fresh database with the default plan seeded and one subscriber."""
-    with session_factory.begin() as session:
-        seed_plans(session, load_settings(_env_file=None))
-    add_user(session_factory, SUBSCRIBER)
-    ctx = make_pipeline(db_url=db_url, sessions=session_factory, engine=engine)
-    with use_context(ctx):
-        yield ctx
-
-
-def count(ctx: Pipeline, model: Any, *where: Any) -> int:
-    with ctx.sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
-def checkout(ctx: Pipeline, request_key: str = "tap-1") -> Invoice:
-    ctx.send(task_names.CHECKOUT, SUBSCRIBER, "month", request_key)
-    ctx.drain()
-    with ctx.sessions() as session:
-        return session.scalars(select(Invoice).order_by(Invoice.id.desc())).first()  # type: ignore[return-value]
-
-
-def report(ctx: Pipeline, invoice: Invoice, status: str, **state: Any) -> None:
-    """CryptoCloud changes the invoice and a postback about it lands in the inbox."""
-    assert invoice.uuid is not None
-    ctx.payments.set_state(invoice.uuid, status, **state)  # type: ignore[attr-defined]
-    with ctx.sessions.begin() as session:
-        entry = inbox.record_payment_event(
-            session, invoice_uuid=invoice.uuid, reported_status=status, source="postback",
-            payload="{}", now=datetime.now(UTC),
-        )
-    ctx.send(task_names.PROCESS_PAYMENT_EVENT, entry.id)
-
-
-def texts_to(ctx: Pipeline, chat_id: int) -> list[str]:
-    return [call.text for call in ctx.telegram.calls_of("sendMessage") if call.chat_id == chat_id]
-
-
-def access_of(ctx: Pipeline, user_id: int = SUBSCRIBER) -> Access | None:
-    with ctx.sessions() as session:
-        return session.scalar(select(Access).where(Access.user_id == user_id))
+from tests.workers.harness import Pipeline, add_user
+from tests.workers.payments.conftest import (
+    REFERRER,
+    SUBSCRIBER,
+    access_of,
+    checkout,
+    count,
+    poll_sees,
+    report,
+    texts_to,
+)
+from workers.payments import service
 
 
 def test_checkout_sends_one_pay_link_and_reuses_the_open_invoice(pipeline: Pipeline) -> None:
@@ -111,15 +67,19 @@ def test_paid_invoice_grants_access_once_however_often_it_is_reported(pipeline: 
     assert len(invites) == 1
 
 
-def test_commission_is_credited_once_to_the_referrer(pipeline: Pipeline) -> None:
-    """A referred subscriber pays: one ledger credit of pct × paid, never repeated."""
-    add_user(pipeline.sessions, REFERRER)
-    with pipeline.sessions.begin() as session:
+def refer(ctx: Pipeline, *, pct: Decimal) -> None:
+    """REFERRER, an active referrer at `pct`, brought SUBSCRIBER."""
+    add_user(ctx.sessions, REFERRER)
+    with ctx.sessions.begin() as session:
         now = datetime.now(UTC)
-        session.add(Referrer(user_id=REFERRER, pct=Decimal("12.50"), created_at=now,
-                             updated_at=now))
+        session.add(Referrer(user_id=REFERRER, pct=pct, created_at=now, updated_at=now))
         session.flush()
         session.add(Referral(referred_user_id=SUBSCRIBER, referrer_id=REFERRER, created_at=now))
+
+
+def test_commission_is_credited_once_to_the_referrer(pipeline: Pipeline) -> None:
+    """A referred subscriber pays: one ledger credit of pct × paid, never repeated."""
+    refer(pipeline, pct=Decimal("12.50"))
     invoice = checkout(pipeline)
     report(pipeline, invoice, "paid")
     report(pipeline, invoice, "overpaid", paid_usd=Decimal("10.00"))
@@ -188,9 +148,7 @@ def test_poll_finds_a_payment_whose_postback_never_came(pipeline: Pipeline) -> N
     """No postback at all: the fallback poll feeds the paid invoice into the same pipeline."""
     invoice = checkout(pipeline)
     assert invoice.uuid is not None
-    pipeline.payments.set_state(invoice.uuid, "paid")  # type: ignore[attr-defined]
-    pipeline.send(task_names.POLL_PENDING_INVOICES)
-    pipeline.drain()
+    poll_sees(pipeline, invoice, "paid")
     access = access_of(pipeline)
     assert access is not None and access.status == "active"
     with pipeline.sessions() as session:
@@ -202,16 +160,11 @@ def test_poll_honours_money_that_arrives_after_the_invoice_was_canceled(
 ) -> None:
     """Canceled at expiry, then paid late with no postback: the poll still activates it."""
     invoice = checkout(pipeline)
-    assert invoice.uuid is not None
-    pipeline.payments.set_state(invoice.uuid, "canceled")  # type: ignore[attr-defined]
-    pipeline.send(task_names.POLL_PENDING_INVOICES)
-    pipeline.drain()
+    poll_sees(pipeline, invoice, "canceled")
     with pipeline.sessions() as session:
         assert session.get_one(Invoice, invoice.id).status == "canceled"
     assert access_of(pipeline) is None
-    pipeline.payments.set_state(invoice.uuid, "paid")  # type: ignore[attr-defined]
-    pipeline.send(task_names.POLL_PENDING_INVOICES)
-    pipeline.drain()
+    poll_sees(pipeline, invoice, "paid")
     access = access_of(pipeline)
     assert access is not None and access.status == "active"
     assert count(pipeline, AccessHistory, AccessHistory.action == "payment_activated") == 1
@@ -234,6 +187,79 @@ def test_blocked_subscriber_is_recorded_not_retried(pipeline: Pipeline) -> None:
     access = access_of(pipeline)
     assert access is not None and access.status == "active"  # paid access is kept regardless
 
+
+def test_partial_payment_on_an_expired_invoice_is_told_recorded_and_later_money_honoured(
+    pipeline: Pipeline,
+) -> None:
+    """Part paid, then expired: subscriber and admins are told once, the amount stays recorded,
+    and a payment confirmed later still activates."""
+    invoice = checkout(pipeline)
+    report(pipeline, invoice, "partial", paid_usd=Decimal("4.00"))
+    pipeline.drain()
+    for _ in range(2):
+        poll_sees(pipeline, invoice, "canceled", paid_usd=Decimal(0))
+    expired = [text for text in texts_to(pipeline, SUBSCRIBER) if "expired" in text]
+    assert len(expired) == 1 and "$4.00 of $10.00" in expired[0]
+    for admin in pipeline.settings.admins:
+        alerts = [text for text in texts_to(pipeline, admin) if f"INV-{invoice.uuid}" in text]
+        assert len(alerts) == 1 and "$4.00" in alerts[0]
+    with pipeline.sessions() as session:
+        stored = session.get_one(Invoice, invoice.id)
+    assert stored.status == "canceled" and stored.paid_usd == Decimal("4.00")
+    assert count(pipeline, AccessHistory, AccessHistory.action == "payment_partial_expired") == 1
+
+    poll_sees(pipeline, invoice, "paid", paid_usd=Decimal("10.00"))
+    access = access_of(pipeline)
+    assert access is not None and access.status == "active"
+
+
+def test_poll_reports_each_top_up_of_a_partial_payment(pipeline: Pipeline) -> None:
+    """Two partial amounts seen only by the poll: each one tells the subscriber the new
+    remainder (the poll's inbox key carries the amount)."""
+    invoice = checkout(pipeline)
+    for paid in ("3.00", "7.00"):
+        poll_sees(pipeline, invoice, "partial", paid_usd=Decimal(paid))
+    remainders = [text for text in texts_to(pipeline, SUBSCRIBER) if "still missing" in text]
+    assert ["$7.00" in remainders[0], "$3.00" in remainders[-1]] == [True, True]
+    assert len(remainders) == 2
+    with pipeline.sessions() as session:
+        assert session.get_one(Invoice, invoice.id).paid_usd == Decimal("7.00")
+
+
+def test_a_second_settlement_past_the_status_machine_still_activates_once(
+    pipeline: Pipeline,
+) -> None:
+    """The invoice's status is rewound to created (by hand, or a restored backup) and a
+    distinct event settles it again: activated_at, not the status, keeps the grant to one."""
+    invoice = checkout(pipeline)
+    report(pipeline, invoice, "paid")
+    pipeline.drain()
+    first = access_of(pipeline)
+    assert first is not None and first.paid_through is not None
+    with pipeline.sessions.begin() as session:
+        session.get_one(Invoice, invoice.id).status = "created"
+    assert invoice.uuid is not None
+    with pipeline.sessions.begin() as session:
+        settlement = service.settle_invoice(
+            session, state=pipeline.payments.invoice_info([invoice.uuid])[0],
+            now=datetime.now(UTC), admins=pipeline.settings.admins)
+    pipeline.drain()
+    assert settlement.effects == []
+    assert count(pipeline, AccessHistory, AccessHistory.action == "payment_activated") == 1
+    again = access_of(pipeline)
+    assert again is not None and again.paid_through == first.paid_through
+
+
+def test_commission_is_a_share_of_the_amount_paid_not_of_the_price(pipeline: Pipeline) -> None:
+    """$15 paid on a $10 plan at 12.5 %: the referrer earns $1.88 (15 × 12.5 %, rounded half
+    up once), not $1.25."""
+    refer(pipeline, pct=Decimal("12.50"))
+    invoice = checkout(pipeline)
+    report(pipeline, invoice, "overpaid", paid_usd=Decimal("15.00"))
+    pipeline.drain()
+    with pipeline.sessions() as session:
+        amounts = session.scalars(select(CommissionEntry.amount)).all()
+    assert amounts == [Decimal("1.88")]
 
 def test_the_subscriber_hears_payment_received_before_the_invite(pipeline: Pipeline) -> None:
     """Settled: "payment received" goes out first, once, and only then the invite link."""

@@ -19,7 +19,7 @@ from tests.workers.harness import Pipeline, add_user, make_pipeline
 from workers.context import use_context
 
 ADMIN, REFERRER, BUYER = 100, 9001, 9002
-ERC20 = "0x" + "ab" * 20
+ERC20 = "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB"  # EIP-55 checksummed
 TRC20 = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
-from infra import task_names
+from infra import buttons, task_names
 from infra.telegram import TelegramPermanent, TelegramTransient
 from models.schema import AccessHistory, SweepHold, TelegramEffect
 from tests.workers.harness import Pipeline
@@ -63,11 +63,12 @@ def test_due_member_is_removed_told_and_recorded(ctx: Pipeline) -> None:
         (ANN, True)]
     assert membership(ctx, ANN) == "left" and membership(ctx, BOB) == "member"
     assert access_of(ctx, ANN).status == "expired" and access_of(ctx, BOB).status == "active"
-    [entry] = history(ctx, ANN)
-    assert (entry.action, entry.source) == ("expired_removed", "sweep")
+    started, entry = history(ctx, ANN)  # noted before the ban, so a ban is known to be ours
+    assert (started.action, entry.action, entry.source) == (
+        "removal_started", "expired_removed", "sweep")
     assert entry.paid_through_before == entry.paid_through_after == paid_through
     [told] = texts_to(ctx, ANN)
-    assert told.reply_markup.inline_keyboard[0][0].callback_data == "renew"
+    assert told.reply_markup.inline_keyboard[0][0].callback_data == buttons.SHOW_PLANS
     assert texts_to(ctx, BOB) == []
 
 
@@ -238,6 +239,28 @@ def test_breaker_holds_on_share_of_members(breaker: Callable[..., Pipeline]) -> 
     assert "20%" in hold.reason
 
 
+def test_breaker_lets_exactly_the_limits_through(breaker: Callable[..., Pipeline]) -> None:
+    """The limits are ceilings, not bars: 3 removals with a limit of 3 (30 % of 30 %) run."""
+    ctx = breaker(sweep_max_removals=3, sweep_max_share=0.3, sweep_share_min_due=1)
+    report = sweep(ctx)
+    assert report["hold_id"] is None and report["removed"] == 3
+
+
+def test_breaker_share_is_exactly_at_its_ceiling(breaker: Callable[..., Pipeline]) -> None:
+    """3 of 10 with a 30 % ceiling runs, the count limit aside."""
+    ctx = breaker(sweep_max_share=0.3, sweep_share_min_due=3)
+    report = sweep(ctx)
+    assert report["hold_id"] is None and report["removed"] == 3
+
+
+def test_admins_do_not_count_towards_the_breaker(breaker: Callable[..., Pipeline]) -> None:
+    """A lapsed admin is never removed, so 3 subscribers + 1 admin due stay under a limit of 3."""
+    ctx = breaker(sweep_max_removals=3)
+    subscriber(ctx, ADMIN, paid_through=datetime.now(UTC) - HOUR)
+    report = sweep(ctx)
+    assert report["hold_id"] is None and (report["removed"], report["kept"]) == (3, 1)
+
+
 def test_share_rule_waits_for_a_minimum_number_of_removals(
     breaker: Callable[..., Pipeline],
 ) -> None:
@@ -285,7 +308,7 @@ def test_a_retried_sweep_changes_nothing(ctx: Pipeline) -> None:
     report = sweep(ctx)
 
     assert report["due"] == 0 and len(ctx.telegram.calls) == calls
-    assert len(history(ctx, ANN)) == 1 and count(ctx, TelegramEffect) == 1
+    assert len(history(ctx, ANN)) == 2 and count(ctx, TelegramEffect) == 1
 
 
 def test_flood_control_mid_run_retries_and_finishes_exactly_once(ctx: Pipeline) -> None:
@@ -299,20 +322,100 @@ def test_flood_control_mid_run_retries_and_finishes_exactly_once(ctx: Pipeline) 
     assert report["removed"] == 3
     assert len(ctx.telegram.calls_of("banChatMember")) == 4  # the refused one, then three
     assert {membership(ctx, user_id) for user_id in (ANN, BOB, CAT)} == {"left"}
-    assert count(ctx, AccessHistory) == 3 and count(ctx, TelegramEffect) == 3
+    assert count(ctx, AccessHistory, AccessHistory.action == "expired_removed") == 3
+    assert count(ctx, AccessHistory, AccessHistory.action == "removal_started") == 3
+    assert count(ctx, TelegramEffect) == 3
     assert all(len(texts_to(ctx, user_id)) == 1 for user_id in (ANN, BOB, CAT))
 
 
-def test_a_refused_removal_is_left_for_the_next_run(ctx: Pipeline) -> None:
-    """Telegram refusing the ban (e.g. missing rights) changes no row; the next run tries again."""
+def test_a_refused_removal_is_recorded_and_left_for_the_next_run(ctx: Pipeline) -> None:
+    """Telegram refusing the ban (e.g. missing rights): the row stays, its history says why."""
     subscriber(ctx, ANN, paid_through=datetime.now(UTC) - HOUR)
-    ctx.telegram.fail_next("banChatMember", TelegramPermanent("not enough rights"))
+    ctx.telegram.fail_next("banChatMember", TelegramPermanent("not enough rights"), times=2)
 
     assert sweep(ctx)["refused"] == 1
-    assert access_of(ctx, ANN).status == "active" and history(ctx, ANN) == []
+    assert sweep(ctx)["refused"] == 1
+    assert access_of(ctx, ANN).status == "active"
+    refusals = [h for h in history(ctx, ANN) if h.action == "removal_refused"]
+    assert len(refusals) == 1 and "not enough rights" in (refusals[0].details or "")
 
     assert sweep(ctx)["removed"] == 1
     assert membership(ctx, ANN) == "left"
+
+
+LOOKUP_REFUSALS = ["Bad Request: member not found", "Bad Request: user not found",
+                   "Bad Request: PARTICIPANT_ID_INVALID", "Forbidden: user is deactivated"]
+
+
+@pytest.mark.parametrize("answer", LOOKUP_REFUSALS)
+def test_one_users_lookup_error_never_stops_a_confirmed_sweep(
+    breaker: Callable[..., Pipeline], answer: str,
+) -> None:
+    """/sweep_confirm: getChatMember refusing the first user (§3) stops neither them nor others."""
+    ctx = breaker(sweep_max_removals=2)
+    sweep(ctx)
+    ctx.telegram.answer_next("getChatMember", answer)
+
+    confirmed = sweep(ctx, task_names.CONFIRM_SWEEP_HOLD, ADMIN)
+
+    assert confirmed["outcome"] == "confirmed" and confirmed["expired"] == 3
+    assert [c.user_id for c in ctx.telegram.calls_of("banChatMember")] == [ANN, BOB, CAT]
+    assert {membership(ctx, user_id) for user_id in (ANN, BOB, CAT)} == {"left"}
+    assert {access_of(ctx, user_id).status for user_id in (ANN, BOB, CAT)} == {"expired"}
+    assert sweep(ctx)["due"] == 0
+
+
+def test_a_permanent_refusal_for_one_user_does_not_stop_the_others(ctx: Pipeline) -> None:
+    """An unexpected refusal on the first due row is recorded there; the next rows still go."""
+    for user_id in (ANN, BOB):
+        subscriber(ctx, user_id, paid_through=datetime.now(UTC) - HOUR)
+    ctx.telegram.fail_next("getChatMember", TelegramPermanent("Bad Request: something new"))
+
+    report = sweep(ctx)
+
+    assert (report["refused"], report["removed"]) == (1, 1)
+    assert membership(ctx, BOB) == "left" and access_of(ctx, BOB).status == "expired"
+    assert [h.action for h in history(ctx, ANN)] == ["removal_refused"]
+    assert sweep(ctx)["removed"] == 1 and membership(ctx, ANN) == "left"
+
+
+def test_the_kick_counts_a_user_already_out_as_removed(ctx: Pipeline) -> None:
+    """A ban answered "not in the chat" means the person is out already: the row ends."""
+    subscriber(ctx, ANN, paid_through=datetime.now(UTC) - HOUR)
+    subscriber(ctx, BOB, paid_through=datetime.now(UTC) - HOUR)
+    ctx.telegram.answer_next("banChatMember", "Bad Request: USER_NOT_PARTICIPANT")
+
+    report = sweep(ctx)
+
+    assert (report["expired"], report["refused"]) == (2, 0)
+    assert access_of(ctx, ANN).status == "expired"
+    assert "expired_removed" in [h.action for h in history(ctx, ANN)]
+
+
+def test_a_ban_an_admin_set_by_hand_is_not_lifted(ctx: Pipeline) -> None:
+    """A due user an admin banned in Telegram stays banned: the sweep only ends the row."""
+    subscriber(ctx, ANN, paid_through=datetime.now(UTC) - HOUR, member=False)
+    ctx.telegram.members[CHANNEL, ANN] = "kicked"
+
+    report = sweep(ctx)
+
+    assert report["expired"] == 1 and report["removed"] == 0
+    assert ctx.telegram.calls_of("unbanChatMember") == []
+    assert membership(ctx, ANN) == "kicked"
+    [expired] = history(ctx, ANN)
+    assert expired.action == "expired" and '"standing": "kicked"' in (expired.details or "")
+
+
+def test_our_own_ban_cut_short_is_lifted_by_the_retry(ctx: Pipeline) -> None:
+    """Banned by the sweep, then interrupted before the unban: the retry lifts our own ban."""
+    subscriber(ctx, ANN, paid_through=datetime.now(UTC) - HOUR)
+    ctx.telegram.fail_next("unbanChatMember", TelegramTransient(retry_after=1))
+
+    report = sweep(ctx)
+
+    assert report["removed"] == 1 and membership(ctx, ANN) == "left"
+    assert len(ctx.telegram.calls_of("banChatMember")) == 1
+    assert len(ctx.telegram.calls_of("unbanChatMember")) == 2
 
 
 def test_set_days_zero_is_removed_by_the_sweep(ctx: Pipeline) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from infra import task_names
+from infra import buttons, task_names
 from models.schema import RenewalReminder
 from tests.workers.harness import Pipeline
 from tests.workers.sweeps.conftest import CHANNEL, subscriber, texts_to
@@ -44,7 +44,7 @@ def test_each_reminder_is_sent_once_per_period(ctx: Pipeline) -> None:
 
     [message] = texts_to(ctx, ANN)
     assert "less than 3 days" in message.text
-    assert message.reply_markup.inline_keyboard[0][0].callback_data == "renew"
+    assert message.reply_markup.inline_keyboard[0][0].callback_data == buttons.SHOW_PLANS
     assert texts_to(ctx, BOB) == []
     assert remind(ctx, now + 40 * HOUR) == 1 and remind(ctx, now + 50 * HOUR) == 0
     assert [days for _, days in sent(ctx)] == [3, 1]

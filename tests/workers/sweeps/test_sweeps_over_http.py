@@ -8,23 +8,19 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
-from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
 from infra import task_names
-from infra.settings import SANDBOX_BOT_TOKEN
-from infra.telegram import SendBudget, TelegramGateway
-from models.schema import User
-from tests.workers.harness import Pipeline
+from models.schema import AccessHistory, TelegramEffect, User
+from tests.fixtures.sandboxes import TelegramFaults
+from tests.workers.harness import Pipeline, over_http
 from tests.workers.sweeps.conftest import access_of, subscriber, sweep_pipeline
-from workers.context import use_context
 
 if TYPE_CHECKING:
     from infra.sandbox.telegram import TelegramSandbox
 
-ANN = 7201
+ANN, BOB = 7201, 7202
 CREATOR = 100  # the stand-in's channel owner
 
 
@@ -40,16 +36,8 @@ def live(db_url: str, engine: Any, session_factory: sessionmaker[Session],
     """A pipeline whose Telegram is the stand-in over HTTP; the owner is not a configured admin."""
     ctx = sweep_pipeline(db_url, engine, session_factory, admin_ids="9999",
                          telegram_api_base=telegram_sandbox.base_url)
-    redis = Redis.from_url(redis_url)
-    budget = SendBudget(redis, per_second=1000, per_chat_per_second=100)
-    ctx.telegram = TelegramGateway(token=SecretStr(SANDBOX_BOT_TOKEN),
-                                   api_base=telegram_sandbox.base_url, budget=budget)
-    try:
-        with use_context(ctx):
-            yield ctx
-    finally:
-        ctx.telegram.close()
-        redis.close()
+    with over_http(ctx, api_base=telegram_sandbox.base_url, redis_url=redis_url) as live:
+        yield live
 
 
 def ok(response: httpx.Response) -> Any:
@@ -81,9 +69,10 @@ def sweep(ctx: Pipeline) -> Any:
     return ctx.drain()[0][1]
 
 
-def lapsed(ctx: Pipeline, control: httpx.Client, user_id: int = ANN) -> None:
+def lapsed(ctx: Pipeline, control: httpx.Client, user_id: int = ANN, *, hours: int = 1) -> None:
     member_in_channel(ctx, control, user_id)
-    subscriber(ctx, user_id, paid_through=datetime.now(UTC) - timedelta(hours=1), member=False)
+    subscriber(ctx, user_id, paid_through=datetime.now(UTC) - timedelta(hours=hours),
+               member=False)
 
 
 def test_an_expired_member_leaves_and_can_rejoin_after_paying(
@@ -131,3 +120,110 @@ def test_a_user_who_blocked_the_bot_is_recorded(live: Pipeline, control: httpx.C
     assert report["removed"] == 1 and channel_status(control, ANN) == "left"
     with live.sessions() as session:
         assert session.get_one(User, ANN).blocked_bot_at is not None
+
+
+@pytest.mark.parametrize("error", ["member_not_found", "user_not_found", "participant_id_invalid"])
+def test_one_users_member_lookup_error_never_stops_the_sweep(
+    live: Pipeline, control: httpx.Client, telegram_faults: TelegramFaults, error: str,
+) -> None:
+    """getChatMember answering 400 for the first due user: everyone is removed, run after run."""
+    lapsed(live, control, ANN, hours=2)  # first in paid_through order
+    lapsed(live, control, BOB)
+    telegram_faults.fail("getChatMember", error, user_id=ANN)
+
+    report = sweep(live)
+
+    assert (report["expired"], report["refused"]) == (2, 0)
+    assert channel_status(control, ANN) == channel_status(control, BOB) == "left"
+    assert access_of(live, ANN).status == access_of(live, BOB).status == "expired"
+    assert sweep(live)["due"] == 0
+
+
+def test_a_kick_of_someone_already_gone_completes(
+    live: Pipeline, control: httpx.Client, telegram_faults: TelegramFaults,
+) -> None:
+    """A ban answered USER_NOT_PARTICIPANT (they left meanwhile) counts as done, not refused."""
+    lapsed(live, control)
+    telegram_faults.fail("banChatMember", "user_not_participant", user_id=ANN)
+
+    report = sweep(live)
+
+    assert (report["expired"], report["refused"]) == (1, 0)
+    assert access_of(live, ANN).status == "expired"
+
+
+def test_a_ban_set_by_hand_survives_the_sweep(live: Pipeline, control: httpx.Client) -> None:
+    """An admin banned a lapsed member in Telegram: the sweep ends the row, the ban stays."""
+    lapsed(live, control)
+    live.telegram.ban(chat_id=live.settings.channel, user_id=ANN)  # as an admin would
+
+    report = sweep(live)
+
+    assert report["expired"] == 1 and report["removed"] == 0
+    assert channel_status(control, ANN) == "kicked"
+    assert ok(control.get("/calls", params={"method": "unbanChatMember"})) == []
+
+
+@pytest.mark.parametrize("error", ["chat_not_found", "user_deactivated", "bot_blocked"])
+def test_an_unreachable_user_is_recorded_like_a_blocked_one(
+    live: Pipeline, control: httpx.Client, telegram_faults: TelegramFaults, error: str,
+) -> None:
+    """sendMessage answering chat not found (or deactivated, blocked): the user is unreachable."""
+    lapsed(live, control, ANN, hours=2)
+    lapsed(live, control, BOB)
+    telegram_faults.fail("sendMessage", error, user_id=ANN)
+
+    sweep(live)
+
+    with live.sessions() as session:
+        assert session.get_one(User, ANN).blocked_bot_at is not None
+        assert session.get_one(User, BOB).blocked_bot_at is None
+        effects = {e.chat_id: e.status for e in session.query(TelegramEffect)}
+        assert effects == {ANN: "failed", BOB: "done"}
+        assert session.query(AccessHistory).filter_by(action="expired_removed").count() == 2
+
+
+def test_reminders_go_out_to_everyone_but_the_unreachable(
+    live: Pipeline, control: httpx.Client, telegram_faults: TelegramFaults,
+) -> None:
+    """One reminder answered chat not found: recorded on that user, the others still delivered."""
+    for user_id in (ANN, BOB):
+        member_in_channel(live, control, user_id)
+        subscriber(live, user_id, paid_through=datetime.now(UTC) + timedelta(hours=12),
+                   member=False)
+    telegram_faults.fail("sendMessage", "chat_not_found", user_id=ANN)
+
+    live.send(task_names.SEND_RENEWAL_REMINDERS)
+    live.drain()
+
+    told = ok(control.get("/messages", params={"chat_id": BOB, "direction": "bot_to_user"}))
+    assert any("renew" in message["text"].lower() for message in told)
+    with live.sessions() as session:
+        assert session.get_one(User, ANN).blocked_bot_at is not None
+        effects = {e.chat_id: e.status for e in session.query(TelegramEffect)}
+        assert effects == {ANN: "failed", BOB: "done"}
+
+
+@pytest.mark.parametrize("method", ["getChatMember", "banChatMember", "unbanChatMember",
+                                    "sendMessage"])
+@pytest.mark.parametrize("error", ["retry_after", "server_error"])
+def test_flood_and_outages_on_any_call_delay_but_never_double_a_removal(
+    live: Pipeline, control: httpx.Client, telegram_faults: TelegramFaults, method: str,
+    error: str,
+) -> None:
+    """A 429 or a 5xx on any call of the removal: retried, and each person removed and told once."""
+    lapsed(live, control, ANN, hours=2)
+    lapsed(live, control, BOB)
+    telegram_faults.fail(method, error, times=1)
+
+    sweep(live)
+
+    assert channel_status(control, ANN) == channel_status(control, BOB) == "left"
+    assert access_of(live, ANN).status == access_of(live, BOB).status == "expired"
+    for user_id in (ANN, BOB):
+        told = ok(control.get("/messages", params={"chat_id": user_id,
+                                                   "direction": "bot_to_user"}))
+        assert len(told) == 1
+    bans = ok(control.get("/calls", params={"method": "banChatMember"}))
+    assert sorted(c["params"]["user_id"] for c in bans if c["status"] == 200) == [
+        str(ANN), str(BOB)]

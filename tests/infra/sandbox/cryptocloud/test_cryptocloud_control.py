@@ -150,3 +150,51 @@ def test_clock_control_advances_time_and_expires_invoices(
     assert reset["offset_seconds"] == 0
     assert control.get(f"/control/invoices/{uuid}").json()["status"] == "canceled"
     assert control.post("/control/clock", json={"advance_seconds": "soon"}).status_code == 400
+
+
+def test_info_lag_switch_shows_a_confirmed_invoice_as_before_for_a_while(
+    cryptocloud_api: httpx.Client, cryptocloud_sandbox: CryptoCloudSandbox, control: httpx.Client
+) -> None:
+    """With info_lag_seconds, merchant/info still says created (or partial) right after the
+    payment its postback announces, and tells the truth once the lag has passed."""
+    assert control.post("/control/config", json={"info_lag_seconds": 60}).status_code == 200
+    uuid = new_invoice(cryptocloud_api, cryptocloud_sandbox)
+    other = new_invoice(cryptocloud_api, cryptocloud_sandbox)
+    control.post(f"/control/invoices/{uuid}/pay", json={"mode": "full"})
+    control.post(f"/control/invoices/{other}/pay", json={"amount": "3"})
+    control.post(f"/control/invoices/{other}/confirm")
+
+    def statuses() -> list[tuple[str, float]]:
+        answer = cryptocloud_api.post("/v2/invoice/merchant/info", json={"uuids": [uuid, other]})
+        return [(i["status"], i["received_usd"]) for i in answer.json()["result"]]
+
+    assert statuses() == [("created", 0), ("partial", 3)]
+    assert control.get(f"/control/invoices/{uuid}").json()["status"] == "paid"  # truth
+    control.post("/control/clock", json={"advance_seconds": 61})
+    assert statuses() == [("paid", 10), ("partial", 3)]  # confirmed partial: status stays
+
+
+@pytest.mark.parametrize("status", [301, 308])
+def test_moved_switch_redirects_every_api_call_and_the_client_names_the_new_base(
+    cryptocloud_sandbox: CryptoCloudSandbox, control: httpx.Client, status: int
+) -> None:
+    """With moved_to set the API answers 301/308 to the same path on the new host; our client
+    turns that into one line naming CRYPTOCLOUD_API_BASE (CryptoCloud → Trybit, reference §0)."""
+    from pydantic import SecretStr
+
+    from infra.cryptocloud import CryptoCloudClient, CryptoCloudMoved
+
+    changed = control.post("/control/config",
+                           json={"moved_to": "https://api.trybit.example", "moved_status": status})
+    assert changed.status_code == 200
+    raw = httpx.post(f"{cryptocloud_sandbox.base_url}/v2/invoice/merchant/info?x=1",
+                     json={"uuids": ["INV-AAAA1111"]})
+    assert (raw.status_code, raw.headers["Location"]) == (
+        status, "https://api.trybit.example/v2/invoice/merchant/info?x=1")
+    client = CryptoCloudClient(base_url=cryptocloud_sandbox.base_url,
+                               api_key=SecretStr(cryptocloud_sandbox.config.api_key),
+                               shop_id=SecretStr(cryptocloud_sandbox.config.shop_id))
+    with client, pytest.raises(CryptoCloudMoved) as moved:
+        client.invoice_info(["AAAA1111"])
+    assert "CRYPTOCLOUD_API_BASE=https://api.trybit.example" in str(moved.value)
+    assert control.post("/control/config", json={"moved_status": 200}).status_code == 400

@@ -189,7 +189,8 @@ def test_flood_settings_and_bot_rights_are_validated(control: httpx.Client) -> N
     assert error(control.post("/control/channel/bot-rights", json={"can_fly": True}))[0] == 400
     rights = result(control.post("/control/channel/bot-rights", json={"can_invite_users": False}))
     assert isinstance(rights, dict) and rights["can_invite_users"] is False
-    assert error(control.post("/control/users", content=b"[1]")) == (
+    assert error(control.post("/control/users", content=b"[1]",
+                              headers={"Content-Type": "application/json"})) == (
         400, "the body must be a JSON object",
     )
 

@@ -1,0 +1,13 @@
+"""Callback data shared by the workers' messages and the bot's handlers, in one place.
+
+A worker writes a button into an outbox message (models/outbox.queue_message); the bot answers
+when it is pressed. Neither door imports the other side, so the value lives here, below both.
+"""
+
+from __future__ import annotations
+
+# "Renew": shows the plans on sale (bot_frontend.keyboards.ShowPlans packs to this).
+SHOW_PLANS = "plans"
+# What expiry notices and reminders carried before they used SHOW_PLANS: those messages stay
+# in subscribers' chats for ever, so the bot still answers it.
+LEGACY_RENEW = "renew"
