@@ -37,6 +37,10 @@ OPERATOR_ACTIONS = (
 )
 
 
+# The stand-ins stop after the processes that call them, whose last requests then still land.
+STAND_INS = ("telegram-sandbox", "cryptocloud-sandbox")
+
+
 @dataclass(frozen=True)
 class Port:
     """A port this run needs, and the setting an operator changes when it is taken."""
@@ -226,7 +230,7 @@ def _run() -> int:
                    flower_login=env["FLOWER_BASIC_AUTH"]),
             flush=True,
         )
-        return Supervisor(programs, cwd=ROOT, env=env).run()
+        return Supervisor(programs, cwd=ROOT, env=env, stop_last=STAND_INS).run()
     except KeyboardInterrupt:  # Ctrl-C before the processes started: nothing to stop yet
         return 0
     finally:
