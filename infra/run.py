@@ -219,7 +219,8 @@ def _run() -> int:
             print(f"make run: {error}", file=sys.stderr)  # noqa: T201
             return 2
     try:
-        migrate_and_seed(settings)
+        for change in migrate_and_seed(settings):  # e.g. the plans of a freshly copied .env
+            print(f"make run: {change}", flush=True)  # noqa: T201
         env["FLOWER_BASIC_AUTH"] = flower_auth(settings)
         env["FLOWER_PORT"] = str(settings.flower_port)
         env.setdefault("WEBHOOK_BIND", settings.webhook_bind)
