@@ -8,6 +8,7 @@ the subscriber is removed and told; renews; is back in. Screenshots go to test-a
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -85,7 +86,7 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: RunningSystem,
                                                         viewport: str) -> None:
     """Subscribe, join, get removed by the sweep after the admin's setdays 0, renew, rejoin;
     on a desktop and at a phone's width, with no element cut off at the viewport's edges."""
-    from playwright.sync_api import Page, expect, sync_playwright
+    from playwright.sync_api import Dialog, Page, expect, sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
 
@@ -187,6 +188,28 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: RunningSystem,
             nothing_cut_off(page)
             page.screenshot(path=str(ARTIFACTS / f"journey-3-renewed-{viewport}.png"),
                             full_page=True)
+
+            # "Reset world" asks first: "no" keeps everything (the /myplan answer that follows
+            # proves the page went on), "yes" empties the page and the database together.
+            questions: list[str] = []
+
+            def answer(dialog: Dialog, *, yes: bool) -> None:
+                questions.append(dialog.message)
+                dialog.accept() if yes else dialog.dismiss()
+
+            page.once("dialog", lambda dialog: answer(dialog, yes=False))
+            page.get_by_test_id("reset-world").click()
+            send(page, "/myplan")
+            expect(page.get_by_test_id("message").filter(has_text="Status:")).to_have_count(
+                2, timeout=WAIT_MS)
+            expect(member(page, SUBSCRIBER)).to_have_attribute("data-status", "member")
+            page.once("dialog", lambda dialog: answer(dialog, yes=True))
+            page.get_by_test_id("reset-world").click()
+            expect(page.get_by_test_id("toasts")).to_contain_text(
+                re.compile(r"World reset · database reset: \d+ subscribers? forgotten"),
+                timeout=WAIT_MS)
+            expect(member(page, SUBSCRIBER)).to_have_count(0, timeout=WAIT_MS)
+            assert len(questions) == 2 and "every subscriber" in questions[0]
         except Exception:
             page.screenshot(path=str(ARTIFACTS / f"journey-failure-{viewport}.png"),
                             full_page=True)
