@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -21,6 +22,11 @@ _RENDERER: list[structlog.types.Processor] = [structlog.processors.JSONRenderer(
 _SECRET_FIELDS = ("token", "secret", "api_key", "password", "authorization")
 
 
+# A Bot API URL carries the token (…/bot<id>:<secret>/getUpdates); libraries put such URLs in
+# their error messages (aiogram: "Failed to fetch updates … for http://…/bot…/getUpdates").
+_BOT_TOKEN_IN_TEXT = re.compile(r"(?<=/bot)\d+:[A-Za-z0-9_-]+")
+
+
 def _drop_secrets(
     _logger: object, _method: str, event: structlog.types.EventDict
 ) -> structlog.types.EventDict:
@@ -28,6 +34,8 @@ def _drop_secrets(
     for key in list(event):
         if any(marker in key.lower() for marker in _SECRET_FIELDS):
             event[key] = "***"
+        elif isinstance(event[key], str) and "/bot" in event[key]:
+            event[key] = _BOT_TOKEN_IN_TEXT.sub("***", event[key])
     return event
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from infra.db import create_engine, make_session_factory
 from infra.redact import redact_url
 from infra.settings import Settings, settings_or_exit
+from infra.texts import count
 from models import catalog
 from models.migrations import upgrade
 
@@ -71,7 +72,8 @@ def main() -> int:
     changes = migrate_and_seed(settings)
     for change in changes:
         print(f"  {change}", file=sys.stderr)  # noqa: T201
-    note = f", {len(changes)} change(s) applied" if changes else ", plans and channel unchanged"
+    note = (f", {count(len(changes), 'change')} applied" if changes
+            else ", plans and channel unchanged")
     print(f"database at {redact_url(settings.database_url)} is up to date{note}",  # noqa: T201
           file=sys.stderr)
     return 0

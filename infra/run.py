@@ -37,6 +37,10 @@ OPERATOR_ACTIONS = (
 )
 
 
+# The stand-ins stop after the processes that call them, whose last requests then still land.
+STAND_INS = ("telegram-sandbox", "cryptocloud-sandbox")
+
+
 @dataclass(frozen=True)
 class Port:
     """A port this run needs, and the setting an operator changes when it is taken."""
@@ -215,7 +219,8 @@ def _run() -> int:
             print(f"make run: {error}", file=sys.stderr)  # noqa: T201
             return 2
     try:
-        migrate_and_seed(settings)
+        for change in migrate_and_seed(settings):  # e.g. the plans of a freshly copied .env
+            print(f"make run: {change}", flush=True)  # noqa: T201
         env["FLOWER_BASIC_AUTH"] = flower_auth(settings)
         env["FLOWER_PORT"] = str(settings.flower_port)
         env.setdefault("WEBHOOK_BIND", settings.webhook_bind)
@@ -226,7 +231,7 @@ def _run() -> int:
                    flower_login=env["FLOWER_BASIC_AUTH"]),
             flush=True,
         )
-        return Supervisor(programs, cwd=ROOT, env=env).run()
+        return Supervisor(programs, cwd=ROOT, env=env, stop_last=STAND_INS).run()
     except KeyboardInterrupt:  # Ctrl-C before the processes started: nothing to stop yet
         return 0
     finally:

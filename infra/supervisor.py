@@ -61,8 +61,10 @@ class Supervisor:
         self, programs: Iterable[Program], *, cwd: Path, env: dict[str, str],
         out: TextIO | None = None, max_restarts: int = 5, window: float = 60.0,
         restart_delay: float = 1.0, stop_timeout: float = 20.0, label: str = "make run",
+        stop_last: Iterable[str] = (),
     ) -> None:
         self._programs = list(programs)
+        self._stop_last = frozenset(stop_last)
         self._cwd, self._env, self._out = cwd, env, out or sys.stdout
         self._max_restarts, self._window = max_restarts, window
         self._restart_delay, self._stop_timeout = restart_delay, stop_timeout
@@ -152,6 +154,17 @@ class Supervisor:
         return 0
 
     def _stop_all(self, running: list[_Running]) -> None:
+        # Two waves: the programs in `stop_last` (services the others call) go once the
+        # others are gone, so nobody's last request meets a closed port.
+        first = [e for e in running if e.program.name not in self._stop_last]
+        self._stop_wave(first)
+        self._stop_wave([e for e in running if e.program.name in self._stop_last])
+        for entry in running:  # the shell may be gone while a child it started lingers
+            _signal_group(entry.process, signal.SIGKILL)
+        for pump in self._pumps:
+            pump.join(timeout=2)
+
+    def _stop_wave(self, running: list[_Running]) -> None:
         alive = [entry for entry in running if entry.process.poll() is None]
         for entry in alive:
             _signal_group(entry.process, signal.SIGTERM)
@@ -164,10 +177,6 @@ class Supervisor:
                          f"{self._stop_timeout:.0f} s: killed")
                 _signal_group(entry.process, signal.SIGKILL)
                 entry.process.wait()
-        for entry in running:  # the shell may be gone while a child it started lingers
-            _signal_group(entry.process, signal.SIGKILL)
-        for pump in self._pumps:
-            pump.join(timeout=2)
 
 
 @contextlib.contextmanager

@@ -101,7 +101,8 @@ def move_access(session: Session, *, chat_id: int, now: datetime) -> list[str]:
                    payload={"user_id": old.user_id, "chat_id": chat_id, "access_id": target.id})
         moved[old.chat_id] += 1
     return [
-        f"chat {old_chat} is no longer configured: {count} subscriber(s) with time left there "
+        f"chat {old_chat} is no longer configured: {count} "
+        f"{'subscriber' if count == 1 else 'subscribers'} with time left there "
         f"got the same time on chat {chat_id} and a new invite; they are still members of "
         f"chat {old_chat} (remove them there by hand if they should not stay)"
         for old_chat, count in moved.items()

@@ -112,7 +112,8 @@ def catalog_changes(stored: list[StoredPlan], wanted: tuple[PlanSpec, ...],
     for spec in wanted:
         plan = by_code.get(spec.code)
         if plan is None:
-            changes.append(f"plan {spec.code!r}: new ({spec.days} days, ${spec.price_usd}, "
+            days = f"{spec.days} day{'' if spec.days == 1 else 's'}"
+            changes.append(f"plan {spec.code!r}: new ({days}, ${spec.price_usd}, "
                            f"{spec.title!r})")
             continue
         for name, old, new in (("days", plan.days, spec.days),

@@ -122,6 +122,8 @@ def test_a_fresh_clone_with_the_example_env_runs_the_sandbox(
     shutil.copy(clone / ".env.example", clone / ".env")
     run = make_run(clone, _person_env(), runs)
     assert "sandbox mode" in run.log().lower()
+    # The example's two plans are put on sale, and the run says so.
+    assert "make run: plan 'quarter': new (90 days, $27.00, '3 months')" in run.log()
     person = Person(run.telegram)
     ann = person.create("Ann")
     person.say(ann, "/start")

@@ -95,7 +95,7 @@ def test_subscribers_with_time_left_on_the_old_channel_move_with_it(tmp_path: Pa
                                            channel_id=NEW_CHANNEL))
 
     assert lines[-1].startswith(f"chat {SANDBOX_CHANNEL_ID} is no longer configured: "
-                                "1 subscriber(s) with time left there")
+                                "1 subscriber with time left there")
     with sessions() as session:
         moved = session.scalars(select(Access).where(Access.chat_id == NEW_CHANNEL)).all()
         history = session.scalars(select(AccessHistory).where(

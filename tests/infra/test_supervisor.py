@@ -20,7 +20,7 @@ from tests.fixtures.processes import ROOT, child_env
 class Run:
     """A supervisor over `procfile` in a child Python of its own session, its output kept."""
 
-    def __init__(self, tmp: Path, procfile: str, **options: float) -> None:
+    def __init__(self, tmp: Path, procfile: str, **options: object) -> None:
         self.log_path = tmp / "supervisor.log"
         script = textwrap.dedent(f"""
             import os, sys
@@ -117,3 +117,20 @@ def test_procfile_lines_are_read_as_name_and_command() -> None:
         ("web", "gunicorn app:x --bind a:1"), ("bot", "python -m b")]
     with pytest.raises(ValueError, match="not a Procfile line"):
         parse_procfile("just a command\n")
+
+
+def test_the_services_others_call_stop_after_them(tmp_path: Path) -> None:
+    """`stop_last` programs get SIGTERM only once the others have stopped."""
+    procfile = ("client: trap 'sleep 0.5; echo client-stopped; exit 0' TERM; echo ready-client;"
+                " while :; do sleep 0.1; done\n"
+                "service: trap 'echo service-stopped; exit 0' TERM; echo ready-service;"
+                " while :; do sleep 0.1; done\n")
+    run = Run(tmp_path, procfile, stop_last=("service",))
+    try:
+        run.wait_for("ready-client")
+        run.wait_for("ready-service")
+        assert run.ctrl_c() == 0
+        log = run.log()
+        assert log.index("client-stopped") < log.index("service-stopped"), log
+    finally:
+        run.kill()

@@ -291,6 +291,8 @@ def test_run_expiry_sweep_says_in_words_whom_it_removed(
     code, out, _ = run(on_sandbox, "run", "expiry-sweep")
     assert (code, out) == (0, "removed 1 subscriber from the channel; 1 marked expired\n")
     assert world.member(world.channel, USER).status == "left"
+    # The message telling the subscriber went to the workers through this run's broker.
+    assert [task for task, _ in queued(redis_client, "telegram")] == [task_names.SEND_MESSAGE]
     code, out, _ = run(on_sandbox, "run", "expiry-sweep")
     assert (code, out) == (0, "nothing was due: nobody was removed\n")
     assert run(on_sandbox, "run", "reminders")[1] == "no reminder was due\n"

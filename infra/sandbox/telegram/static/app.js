@@ -158,7 +158,8 @@ function documentBlock(message) {
     el("span", { class: "icon", text: extension }),
     el("span", {},
       el("a", { href: doc.download_url, download: doc.file_name, text: doc.file_name }),
-      el("span", { class: "sub muted", text: ` ${doc.file_size} bytes · ${doc.mime_type}` })));
+      el("span", { class: "sub muted",
+        text: ` ${doc.file_size} byte${doc.file_size === 1 ? "" : "s"} · ${doc.mime_type}` })));
 }
 
 function messageNode(message) {
