@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 
 .DEFAULT_GOAL := help
-.PHONY: help run test migrate lint bench fuzz clean
+.PHONY: help run test migrate lint bench fuzz chaos clean
 
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ bench: $(VENV)/.dev-installed ## benchmarks, printed as ratios
 
 fuzz: $(VENV)/.dev-installed ## 10,000 hostile postbacks at the real gateway (TEST_POSTGRES_URL)
 	$(PY) -m pytest tests/webhook_gateway/test_fuzz.py -q -s -p no:cacheprovider $(PYTEST_ARGS)
+
+chaos: $(VENV)/.dev-installed ## 1,000 subscribers under kills and faults (CHAOS_ARGS="--size 100")
+	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 clean: ## remove the virtualenv and caches (keeps var/, your data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -58,6 +58,9 @@ async def main(settings: Settings) -> None:
     dp = build_dispatcher(settings=settings, sessions=read_only_sessions(settings.database_url),
                           producer=producer, storage=storage, relay=relay)
     relaying = asyncio.create_task(relay.run())
+    if settings.payment_sandbox_with_real_bot:
+        log.warning("payment_sandbox_with_real_bot",
+                    note="ALLOW_PAYMENT_SANDBOX=true: checkouts go to the CryptoCloud stand-in")
     try:
         await set_commands(bot, settings)
         if settings.bot_webhook_url:

@@ -8,7 +8,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot_frontend.middlewares import Dependencies
+from bot_frontend.middlewares import Dependencies, StateWhereNeeded
 from bot_frontend.producer import TaskProducer, Tasks
 from bot_frontend.routers import (
     admin_access,
@@ -35,7 +35,9 @@ def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
                      producer: TaskProducer, storage: BaseStorage,
                      relay: SpoolRelay | None = None) -> Dispatcher:
     """`relay` keeps the tasks the broker refuses that nobody could ask for again."""
-    dp = Dispatcher(storage=storage)
+    # aiogram's FSM middleware runs behind StateWhereNeeded (join requests need no Redis).
+    dp = Dispatcher(storage=storage, disable_fsm=True)
+    dp.update.outer_middleware(StateWhereNeeded(dp.fsm))
     tasks = Tasks(producer, relay=relay)
     dp.update.outer_middleware(Dependencies(settings=settings, sessions=sessions, tasks=tasks))
     # Commands before the payout conversation: a command typed mid-conversation is obeyed

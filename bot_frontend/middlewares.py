@@ -1,4 +1,5 @@
-"""Middlewares: inject the bot's dependencies; gate on accepted terms; admins only."""
+"""Middlewares: inject the bot's dependencies; FSM state where it is needed; gate on accepted
+terms; admins only."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot_frontend import queries
@@ -29,6 +31,23 @@ class Dependencies(BaseMiddleware):
                        data: dict[str, Any]) -> Any:
         data.update(self._deps)
         return await handler(event, data)
+
+
+class StateWhereNeeded(BaseMiddleware):
+    """aiogram's FSM middleware for every update but join requests, which have no conversation.
+
+    Reading FSM state needs Redis. A join request must reach its handler, and through it the
+    spool, while Redis (the broker and the FSM storage) is down, or it would be lost.
+    """
+
+    def __init__(self, fsm: FSMContextMiddleware) -> None:
+        self._fsm = fsm
+
+    async def __call__(self, handler: Handler, event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        if isinstance(event, Update) and event.chat_join_request is not None:
+            return await handler(event, data)
+        return await self._fsm(handler, event, data)
 
 
 class TermsAccepted(BaseMiddleware):

@@ -23,7 +23,7 @@ from infra.migrate import migrate_and_seed
 from infra.redact import redact_url
 from infra.secret_files import kept_secret, new_password
 from infra.settings import Settings, settings_or_exit
-from infra.supervisor import Supervisor, parse_procfile
+from infra.supervisor import Supervisor, parse_procfile, terminal_interrupts_come_here
 from models.sandbox_reset import highest_known_user_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,6 +190,11 @@ def banner(settings: Settings, *, redis_url: str, flower_login: str) -> str:
 
 
 def main() -> int:
+    with terminal_interrupts_come_here():
+        return _run()
+
+
+def _run() -> int:
     settings = settings_or_exit()
     problems = taken_ports(settings)
     if problems:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -168,6 +168,43 @@ class Supervisor:
             _signal_group(entry.process, signal.SIGKILL)
         for pump in self._pumps:
             pump.join(timeout=2)
+
+
+@contextlib.contextmanager
+def terminal_interrupts_come_here() -> Iterator[None]:
+    """While inside, Ctrl-C in the terminal reaches this process alone, not `make` above it.
+
+    A terminal sends SIGINT to its whole foreground process group; `make` would then end by
+    that signal (exit status 130) however cleanly we stop. So this process takes a group of
+    its own and makes it the terminal's foreground group, and gives the terminal back on the
+    way out. Without a terminal (tests, systemd) nothing changes.
+    """
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        yield
+        return
+    try:
+        previous = os.tcgetpgrp(tty)
+        if previous != os.getpgrp():  # not in the foreground (e.g. `make run &`): leave it be
+            yield
+            return
+        quiet = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background tcsetpgrp stops
+        try:
+            os.setpgid(0, 0)
+            os.tcsetpgrp(tty, os.getpgrp())
+        except OSError:  # a session leader, say: the terminal's group stays as it was
+            signal.signal(signal.SIGTTOU, quiet)
+            yield
+            return
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.tcsetpgrp(tty, previous)
+            signal.signal(signal.SIGTTOU, quiet)
+    finally:
+        os.close(tty)
 
 
 def _signal_group(process: subprocess.Popen[str], signum: int) -> None:

@@ -62,9 +62,7 @@ def partial_expired(*, paid: Decimal, amount: Decimal) -> str:
     )
 
 
-CHECKOUT_USER_UNKNOWN = (
-    "We could not find your account yet. Send /start, then choose the plan again."
-)
+ACCOUNT_NOT_FOUND = "We could not find your account yet. Send /start, then try again."
 CHECKOUT_PLAN_GONE = "That plan is no longer on sale. Send /start to see the current plans."
 CHECKOUT_FAILED = (
     "Sorry, we could not create your invoice right now. Please try again in a few minutes."
@@ -108,8 +106,9 @@ def alert_mismatch(*, uuid: str, user_id: int, expected: str, got: str) -> str:
 def alert_partial_expired(*, uuid: str, user_id: int, paid: Decimal, amount: Decimal) -> str:
     return (
         f"⚠️ Invoice INV-{uuid} of user {user_id} expired part-paid: {usd(paid)} of "
-        f"{usd(amount)} received, no access granted. Confirm it in CryptoCloud's dashboard to "
-        "grant access (the bot activates it on the postback), or settle it with the user."
+        f"{usd(amount)} received, no access granted. Settle it with the user: grant days with "
+        f"/activate {user_id} <days>, or refund. If the rest arrives within a day it is "
+        "activated automatically."
     )
 
 
@@ -285,7 +284,7 @@ def payout_rejected(*, amount: Decimal) -> str:
 HELP = (
     "/start: plans and the free trial\n"
     "/myplan: your status, renewal and your invite link\n"
-    "/referral: your referral link and balance\n"
+    "/referral: your referral link and balance (the programme is by invitation)\n"
     "/help: this message"
 )
 COMMAND_DESCRIPTIONS = {

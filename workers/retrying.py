@@ -8,6 +8,7 @@ commit changes nothing. The backoff stays below the broker's visibility timeout
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -29,3 +30,12 @@ def retrying(*transient: type[BaseException]) -> dict[str, Any]:
 
 
 DB_RETRYING = retrying()
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run of a use case came to: an outcome word for the task's result, and when the
+    task should run it again (None: not by the task; the relay or the poll may)."""
+
+    outcome: str
+    retry_in: float | None = None

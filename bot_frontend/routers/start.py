@@ -91,8 +91,9 @@ async def choose_plan(callback: CallbackQuery, callback_data: keyboards.ChoosePl
 
 
 async def start_trial(callback: CallbackQuery, tasks: Tasks) -> None:
-    # The callback id keys the outcome, so a redelivered task neither grants nor refuses twice.
-    await tasks.send(task_names.START_TRIAL, callback.from_user.id, callback.id)
+    # The callback id keys the outcome, so a redelivered task neither grants nor refuses twice;
+    # the profile lets the task record the user if users.register has not run yet.
+    await tasks.send(task_names.START_TRIAL, profile(callback.from_user), callback.id)
     await callback.answer(texts.STARTING_TRIAL)
 
 

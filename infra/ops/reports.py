@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from infra.ops.tools import OK, REFUSED, UNAVAILABLE, OpsError, Tools
 from infra.redact import redact_url
+from models import inbox
 from models.schema import AccessHistory, DeadLetter, Invoice, PaymentEvent, TelegramEffect
 from workers.observability import queue_depths, unacked_messages
 from workers.payments.service import OPEN_STATUSES
@@ -58,8 +59,11 @@ def status(tools: Tools) -> int:
 
     with tools.sessions() as session:
         tools.say(f"open invoices: {count(Invoice, Invoice.status.in_(OPEN_STATUSES))}")
-        tools.say("unprocessed payment events: "
-                  f"{count(PaymentEvent, PaymentEvent.processed_at.is_(None))}")
+        open_events = PaymentEvent.processed_at.is_(None)
+        given_up = count(PaymentEvent, open_events,
+                         PaymentEvent.attempts >= inbox.MAX_EVENT_ATTEMPTS)
+        tools.say(f"unprocessed payment events: {count(PaymentEvent, open_events)} "
+                  f"(given up: {given_up}, see recheck-invoice)")
         tools.say("pending Telegram effects: "
                   f"{count(TelegramEffect, TelegramEffect.status == 'pending')}")
         tools.say(f"dead letters waiting: {count(DeadLetter, DeadLetter.replayed_at.is_(None))}"

@@ -2,7 +2,9 @@
 
 It records every aiogram method object it is given (failed calls too), answers with plausible
 results, keeps the channel membership that approve/ban/unban imply so `get_chat_member` agrees
-with them, and lets a test script failures: `fail_next("sendMessage", TelegramBlocked(...))`.
+with them, and lets a test script failures: `fail_next("sendMessage", TelegramBlocked(...))`, or
+Telegram's own words, classified exactly as the real gateway classifies them:
+`answer_next("getChatMember", "Bad Request: member not found")`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections import defaultdict, deque
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import (
     ApproveChatJoinRequest,
     BanChatMember,
@@ -35,7 +38,7 @@ from aiogram.types import (
     User,
 )
 
-from infra.telegram.errors import TelegramFailure
+from infra.telegram.errors import TelegramFailure, classify
 from infra.telegram.port import TelegramPort
 
 T = TypeVar("T")
@@ -52,12 +55,20 @@ class FakeTelegramGateway(TelegramPort):
         self.calls: list[TelegramMethod[Any]] = []
         self.members: dict[tuple[int, int], MemberStatus] = {}
         self.closed = False
-        self._failures: defaultdict[str, deque[TelegramFailure]] = defaultdict(deque)
+        self._failures: defaultdict[str, deque[TelegramFailure | str]] = defaultdict(deque)
         self._next_id = 0
 
     def fail_next(self, method: str, failure: TelegramFailure, *, times: int = 1) -> None:
         """Make the next `times` calls of `method` (API name: "sendMessage") raise `failure`."""
         self._failures[method].extend([failure] * times)
+
+    def answer_next(self, method: str, description: str, *, times: int = 1) -> None:
+        """Make the next `times` calls of `method` fail as Telegram answering `description`.
+
+        "Forbidden: …" is a 403, anything else a 400; the failure raised is what the gateway's
+        classification makes of that answer to the very call, so tests never pick our class.
+        """
+        self._failures[method].extend([description] * times)
 
     def calls_of(self, method: str) -> list[TelegramMethod[Any]]:
         """The recorded calls of one API method, oldest first."""
@@ -66,7 +77,12 @@ class FakeTelegramGateway(TelegramPort):
     def call(self, method: TelegramMethod[T], *, chat_id_for_budget: int | None = None) -> T:
         self.calls.append(method)
         if failures := self._failures[method.__api_method__]:
-            raise failures.popleft()
+            failure = failures.popleft()
+            if isinstance(failure, str):
+                status = (TelegramForbiddenError if failure.startswith("Forbidden")
+                          else TelegramBadRequest)
+                failure = classify(status(method=method, message=failure))
+            raise failure
         result: T = self._answer(method)
         return result
 

@@ -109,14 +109,15 @@ async def test_a_plan_button_after_a_pay_link_reuses_it_and_says_so(
             pay_link="http://127.0.0.1:8082/pay/AB12CD34", expires_at=now + timedelta(hours=1),
             created_at=now, updated_at=now))
     query_id = await harness.press(ANN, "plan:month")
-    assert harness.tasks == [(task_names.CHECKOUT, [ANN, "month", query_id])]
+    assert harness.tasks == [(task_names.CHECKOUT, [profile(ANN), "month", query_id])]
     assert harness.callback_answers()[-1].text == texts.REUSING_INVOICE
 
 
 async def test_trial_button_starts_the_trial(harness: BotHarness) -> None:
-    """The trial button sends the trial task and acknowledges at once."""
+    """The trial button sends the trial task with the tapper's profile and acknowledges at
+    once."""
     query_id = await harness.press(ANN, "trial")
-    assert harness.tasks == [(task_names.START_TRIAL, [ANN, query_id])]
+    assert harness.tasks == [(task_names.START_TRIAL, [profile(ANN), query_id])]
     assert harness.callback_answers()[-1].text == texts.STARTING_TRIAL
 
 

@@ -8,20 +8,16 @@ the subscriber is removed and told; renews; is back in. Screenshots go to test-a
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from infra.embedded_redis import free_port
+from tests.fixtures.make_run import RunningSystem, free_ports
 from tests.fixtures.processes import ROOT, child_env
+from tests.fixtures.secrets import SANDBOX_SECRETS, assert_no_secrets
 from tests.fixtures.services import unavailable
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -32,95 +28,68 @@ SUBSCRIBER, ADMIN = 5001, 100
 WAIT_MS = 40_000
 
 
-class System:
-    """`python -m infra.run` in its own process group, on free ports, with its output kept."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.ports = {name: free_port()
-                      for name in ("web", "telegram", "cryptocloud", "redis", "flower")}
-        self.telegram = f"http://127.0.0.1:{self.ports['telegram']}"
-        self.log_path = tmp / "run.log"
-        self.env = child_env(
-            DATABASE_URL=f"sqlite:///{tmp / 'app.db'}",
-            WEBHOOK_BIND=f"127.0.0.1:{self.ports['web']}",
-            TELEGRAM_API_BASE=self.telegram,
-            CRYPTOCLOUD_API_BASE=f"http://127.0.0.1:{self.ports['cryptocloud']}",
-            EMBEDDED_REDIS_PORT=str(self.ports["redis"]),
-            EMBEDDED_REDIS_DIR=str(tmp / "redis"),
-            FLOWER_BASIC_AUTH="admin:browser-test",
-            FLOWER_PORT=str(self.ports["flower"]),
-            LOG_FORMAT="console",
-        )
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> System:
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "infra.run"], cwd=ROOT, env=self.env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"make run stopped at start:\n{self.log()}")
-            if self._bot_is_polling():
-                return self
-            time.sleep(0.5)
-        raise AssertionError(f"the system did not come up:\n{self.log()[-4000:]}")
-
-    def _bot_is_polling(self) -> bool:
-        try:
-            calls = httpx.get(f"{self.telegram}/control/calls",
-                              params={"method": "getUpdates"}, timeout=2).json()
-        except httpx.HTTPError:
-            return False
-        return bool(calls.get("result"))
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        """Ctrl-C, as a person would; everything must be gone afterwards."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGINT)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            raise AssertionError(
-                f"make run did not stop on Ctrl-C:\n{self.log()[-4000:]}") from None
-
-
 @pytest.fixture
-def system(tmp_path: Path) -> Iterator[System]:
+def system(tmp_path: Path) -> Iterator[RunningSystem]:
+    """`python -m infra.run` on free ports with its data in tmp; Ctrl-C must end it cleanly."""
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
         unavailable("Debian's chromium is not installed (apt-get install chromium)")
-    running = System(tmp_path).start()
+    env = child_env(DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}",
+                    EMBEDDED_REDIS_DIR=str(tmp_path / "redis"),
+                    FLOWER_BASIC_AUTH="admin:browser-test", LOG_FORMAT="console", **free_ports())
+    running = RunningSystem([sys.executable, "-m", "infra.run"], cwd=ROOT, env=env,
+                            log_path=tmp_path / "run.log").start()
     try:
         yield running
     finally:
-        running.stop()
-    assert_nothing_left(running)
+        code = running.stop()
+    # Stopping on purpose looks like success: status 0, no process's traceback, nothing left.
+    assert code == 0, running.log()[-4000:]
+    assert "Traceback" not in running.log(), running.log()[-4000:]
+    running.assert_nothing_left()
+    # Every process's output, banner included: no configured or generated secret in it.
+    redis_password = (tmp_path / "redis" / "password").read_text()
+    assert_no_secrets(running.log(), running.env, generated=[redis_password, *SANDBOX_SECRETS])
 
 
-def assert_nothing_left(system: System) -> None:
-    """No process of that run survives Ctrl-C: the embedded Redis's port is free again."""
-    from infra.embedded_redis import port_is_free
+# Cut off: an element sticking out of the viewport sideways (the page may scroll down), or a
+# box hiding part of its content behind its own scrollbar (only the message list may scroll;
+# a name shortened with an ellipsis says so itself).
+_CUT_OFF = """() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const box = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    if (!box.width || !box.height || style.visibility === "hidden") continue;
+    const name = `${el.tagName.toLowerCase()}.${el.className} ${el.dataset.testid || ""}`;
+    if (box.left < -1 || box.right > width + 1) {
+      out.push(`${name} spans ${Math.round(box.left)}..${Math.round(box.right)} of ${width}`);
+    }
+    const clips = /(auto|scroll|hidden)/.test(style.overflowY + style.overflowX);
+    const exempt = el.dataset.testid === "messages" || style.textOverflow === "ellipsis"
+      || ["INPUT", "SELECT"].includes(el.tagName);
+    if (clips && !exempt
+        && (el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1)) {
+      out.push(`${name} shows ${el.clientHeight}px of ${el.scrollHeight}px`);
+    }
+  }
+  return out.slice(0, 10);
+}"""
 
-    deadline = time.monotonic() + 10
-    while not port_is_free(system.ports["redis"]) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert port_is_free(system.ports["redis"]), "the embedded Redis outlived make run"
-    assert port_is_free(system.ports["web"]), "the gateway outlived make run"
+VIEWPORTS = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
-def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
-    """Subscribe, join, get removed by the sweep after the admin's setdays 0, renew, rejoin."""
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+def test_a_person_plays_the_whole_story_in_the_browser(system: RunningSystem,
+                                                        viewport: str) -> None:
+    """Subscribe, join, get removed by the sweep after the admin's setdays 0, renew, rejoin;
+    on a desktop and at a phone's width, with no element cut off at the viewport's edges."""
     from playwright.sync_api import Page, expect, sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
+
+    def nothing_cut_off(page: Page) -> None:
+        assert page.evaluate(_CUT_OFF) == [], f"cut off at {viewport}"
 
     def bot_says(page: Page, text: str) -> None:
         expect(page.get_by_test_id("messages").get_by_text(text).last).to_be_visible(
@@ -150,8 +119,11 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
         with page.expect_popup() as popup:
             pay_button.click()
         pay_page = popup.value
+        back = pay_page.get_by_test_id("back-to-chat")
+        expect(back).to_have_attribute("href", system.telegram + "/")
         pay_page.get_by_test_id("pay-full").click()
         expect(pay_page.get_by_test_id("invoice-status")).to_contain_text("paid", timeout=WAIT_MS)
+        bot_says(page, "Payment received")
         invites = page.get_by_test_id("message").filter(has_text="personal invite link")
         expect(invites).to_have_count(invites_seen[0] + 1, timeout=WAIT_MS)
         invites_seen[0] += 1
@@ -168,7 +140,7 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page = browser.new_page(viewport=VIEWPORTS[viewport])  # type: ignore[arg-type]
         try:
             page.goto(system.telegram + "/")
             # The subscriber arrives, reads the terms, accepts, buys a month and joins.
@@ -176,12 +148,16 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
             page.get_by_test_id("new-user-id").fill(str(SUBSCRIBER))
             page.get_by_test_id("create-user").click()
             send(page, "/start")
+            expect(page.get_by_test_id("whoami")).to_contain_text("not joined", timeout=WAIT_MS)
             page.get_by_test_id("inline-button").filter(has_text="ccept").last.click(
                 timeout=WAIT_MS)
+            bot_says(page, "You accepted these terms")
             buy_and_join(page)
             send(page, "/myplan")
             bot_says(page, "days left")
-            page.screenshot(path=str(ARTIFACTS / "journey-1-subscribed.png"))
+            nothing_cut_off(page)
+            page.screenshot(path=str(ARTIFACTS / f"journey-1-subscribed-{viewport}.png"),
+                            full_page=True)
 
             # The admin ends Ann's time and runs the sweep from the page's operator panel.
             play_as(page, ADMIN)
@@ -189,7 +165,11 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
             bot_says(page, str(SUBSCRIBER))
             page.get_by_test_id("operator-action-0").click()
             expect(member(page, SUBSCRIBER)).to_have_count(0, timeout=WAIT_MS)
-            page.screenshot(path=str(ARTIFACTS / "journey-2-swept.png"))
+            expect(page.get_by_test_id("operator-output")).to_contain_text(
+                "removed 1 subscriber from the channel", timeout=WAIT_MS)
+            nothing_cut_off(page)
+            page.screenshot(path=str(ARTIFACTS / f"journey-2-swept-{viewport}.png"),
+                            full_page=True)
 
             # Ann is told, renews from the message's button, pays again and is back in.
             play_as(page, SUBSCRIBER)
@@ -197,9 +177,12 @@ def test_a_person_plays_the_whole_story_in_the_browser(system: System) -> None:
             expect(renew).to_be_visible(timeout=WAIT_MS)
             renew.click()
             buy_and_join(page)
-            page.screenshot(path=str(ARTIFACTS / "journey-3-renewed.png"))
+            nothing_cut_off(page)
+            page.screenshot(path=str(ARTIFACTS / f"journey-3-renewed-{viewport}.png"),
+                            full_page=True)
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "journey-failure.png"))
+            page.screenshot(path=str(ARTIFACTS / f"journey-failure-{viewport}.png"),
+                            full_page=True)
             raise
         finally:
             browser.close()

@@ -6,7 +6,6 @@ Telegram chat, exactly once, whatever the network does.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,10 +30,19 @@ from models.schema import (
     PaymentEvent,
     Referral,
     Referrer,
+    TelegramEffect,
     User,
 )
 from tests.fixtures import postbacks
-from tests.fixtures.processes import celery_beat, celery_worker, child_env, serve_wsgi
+from tests.fixtures.processes import (
+    broker_backlog,
+    celery_beat,
+    celery_worker,
+    child_env,
+    serve_wsgi,
+    tasks_succeeded,
+)
+from tests.fixtures.secrets import SANDBOX_SECRETS, assert_no_secrets
 from tests.fixtures.waiting import eventually
 from webhook_gateway import create_app
 
@@ -96,6 +104,13 @@ class Journey:
     def activations(self) -> int:
         return self.count(AccessHistory, AccessHistory.action == "payment_activated")
 
+    def settled(self) -> bool:
+        """Nothing left that could still act, so nothing more can happen: every payment event
+        processed, every Telegram effect done, no task queued or held by a worker."""
+        return not (self.count(PaymentEvent, PaymentEvent.processed_at.is_(None))
+                    or self.count(TelegramEffect, TelegramEffect.status == "pending")
+                    or broker_backlog(self.settings.broker_url))
+
 
 def prepare(*, db_url: str, broker: str, sessions: sessionmaker[Session], telegram: Any,
             cryptocloud: Any) -> Settings:
@@ -140,6 +155,9 @@ def journey(
             finally:
                 journey.close()
             assert "Traceback" not in worker.log(), worker.log()[-3000:]
+            # The run uses the sandbox's credentials where production has its own: the same
+            # code paths must not print them (a Bot API URL carries the token, for one).
+            assert_no_secrets(worker.log(), env, generated=SANDBOX_SECRETS)
     gateway.extensions["gateway"]["engine"].dispose()
 
 
@@ -176,7 +194,7 @@ def test_the_same_postback_three_times_activates_once(journey: Journey) -> None:
     journey.cryptocloud.resend_postback(f"INV-{invoice.uuid}")
     eventually(journey.invite_messages, what="the invite link message")
     eventually(lambda: len(journey.cryptocloud.deliveries) >= 3, what="three deliveries")
-    time.sleep(2)  # let any duplicate work finish before counting
+    eventually(journey.settled, what="every delivery's work to finish")
     assert journey.activations() == 1
     assert journey.count(CommissionEntry) == 1
     assert len(journey.calls("createChatInviteLink")) == 1
@@ -195,7 +213,9 @@ def test_partial_then_top_up_activates_once(journey: Journey) -> None:
     journey.cryptocloud.pay(uuid, amount=Decimal("6.00"))
     eventually(journey.invite_messages, what="the invite after the top-up")
     journey.producer.send_task(task_names.POLL_PENDING_INVOICES)  # a late poll changes nothing
-    time.sleep(1)
+    eventually(lambda: tasks_succeeded(journey.worker_log(), task_names.POLL_PENDING_INVOICES)
+               >= 2, what="the late poll to run")
+    eventually(journey.settled, what="the late poll's work to finish")
     assert journey.activations() == 1
 
 
@@ -267,11 +287,16 @@ def test_redis_down_at_ingress_loses_nothing(
                 assert delivered[0].status_code == 200
                 assert journey.count(PaymentEvent) == 1
                 redis.start()
-                with celery_worker(env, tmp_path / "worker2.log"), \
+                with celery_worker(env, tmp_path / "worker2.log") as worker, \
                         celery_beat(env, tmp_path / "beat.log"):
                     eventually(journey.invite_messages, timeout=30,
                                what="the relayed event to be processed")
-                    time.sleep(3)  # further relay rounds must change nothing
+                    relays = tasks_succeeded(worker.log(), task_names.RELAY_PAYMENT_INBOX)
+                    # Two further relay rounds, and all they started, must change nothing.
+                    eventually(lambda: tasks_succeeded(worker.log(), task_names.RELAY_PAYMENT_INBOX)
+                               >= relays + 2, timeout=15, what="two more relay rounds")
+                    eventually(journey.settled, timeout=60,
+                               what="the relay rounds' work to finish")
                 assert journey.activations() == 1
                 assert len(journey.invite_messages()) == 1
             finally:

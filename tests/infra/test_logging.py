@@ -12,7 +12,7 @@ import redis
 from infra.celery_config import create_celery
 from infra.migrate import migrate_and_seed
 from infra.settings import load_settings
-from tests.fixtures.processes import ROOT, CeleryProcess, child_env, worker_command
+from tests.fixtures.processes import ROOT, ChildProcess, child_env, worker_command
 from tests.fixtures.waiting import eventually
 
 
@@ -47,8 +47,8 @@ def test_every_line_of_a_real_worker_and_beat_is_one_json_object(
     env = child_env(DATABASE_URL=db_url, REDIS_URL=redis_url, LOG_FORMAT="json")
     quiet = [*worker_command(concurrency=1, queues="default")]
     quiet.insert(quiet.index("worker"), "-q")  # as the Procfile runs it: no ASCII banner
-    worker = CeleryProcess(quiet, env, tmp_path / "worker.log")
-    beat = CeleryProcess(
+    worker = ChildProcess(quiet, env, tmp_path / "worker.log")
+    beat = ChildProcess(
         [sys.executable, "-m", "celery", "-A", "celery_app", "-q", "beat", "--loglevel", "INFO",
          "--schedule", str(tmp_path / "beat.schedule")], env, tmp_path / "beat.log")
     beat.ready_marker = "beat: Starting"

@@ -152,8 +152,11 @@ def test_insert_ignore_targets_a_partial_unique_index(
 
 
 def test_ping_succeeds_on_a_reachable_database(engine: Engine) -> None:
-    """ping returns quietly when the database answers."""
+    """ping returns quietly when the database answers, after a real round trip to it."""
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     ping(engine)
+    assert "SELECT 1" in statements
 
 
 def test_ping_raises_when_unreachable() -> None:

@@ -47,12 +47,23 @@ def test_there_is_a_single_head() -> None:
     assert len(ScriptDirectory.from_config(alembic_config()).get_heads()) == 1
 
 
+def _current_revision(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
 def test_stairway_up_down_up(blank_db_url: str) -> None:
     """Every revision upgrades, downgrades to its parent and upgrades again, one step at a time."""
     for revision in _revisions_oldest_first():
         upgrade(blank_db_url, revision.revision)
         downgrade(blank_db_url, revision.down_revision or "base")  # type: ignore[arg-type]
+        assert _current_revision(blank_db_url) == revision.down_revision
         upgrade(blank_db_url, revision.revision)
+        assert _current_revision(blank_db_url) == revision.revision
 
 
 def test_downgrade_to_base_removes_everything(blank_db_url: str) -> None:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from tests.workers.harness import make_pipeline
 from webhook_gateway import create_app
 from workers.context import use_context
 
+URL = "/cryptocloud_webhook"
 VOLUME = 10_000
 OVER_HTTP = 1_000
 # What each kind may be answered; anything else (above all a 5xx) is a finding.
@@ -56,6 +57,16 @@ def gateway(db_url: str) -> Iterator[Flask]:
     app.extensions["gateway"]["engine"].dispose()
 
 
+def headers(h: Hostile) -> dict[str, str]:
+    return {"Content-Type": h.content_type}
+
+
+def fire(post: Callable[[Hostile], int], *, seed: int, count: int) -> list[tuple[Hostile, int]]:
+    """Send `count` hostile postbacks (the same ones for the same seed); pair each with its
+    answer's status."""
+    return [(h, post(h)) for h in hostile(seed=seed, count=count)]
+
+
 def findings(answers: list[tuple[Hostile, int]]) -> list[str]:
     return [f"{h.kind} {h.content_type!r} {h.body[:80]!r} → {status}"
             for h, status in answers if status not in EXPECTED[h.kind]]
@@ -74,11 +85,8 @@ def test_ten_thousand_hostile_postbacks_get_no_5xx_and_activate_nothing(
     """Every hostile postback gets the answer its kind deserves (never a 5xx); the genuine
     tokens for unknown invoices are recorded, processed and activate nobody."""
     client = gateway.test_client()
-    answers = [
-        (h, client.post("/cryptocloud_webhook", data=h.body,
-                        headers={"Content-Type": h.content_type}).status_code)
-        for h in hostile(seed=20261130, count=VOLUME)
-    ]
+    answers = fire(lambda h: client.post(URL, data=h.body, headers=headers(h)).status_code,
+                   seed=20261130, count=VOLUME)
     print(f"\nfuzz (Flask test client): {summary(answers)}")
     assert findings(answers) == []
     assert sum(status >= 500 for _, status in answers) == 0
@@ -105,10 +113,7 @@ def test_ten_thousand_hostile_postbacks_get_no_5xx_and_activate_nothing(
 def test_hostile_postbacks_over_real_http_get_no_5xx(gateway: Flask) -> None:
     """A slice over a real socket (werkzeug's server, real Content-Length handling): no 5xx."""
     with serve_wsgi(gateway) as url, httpx.Client(base_url=url, timeout=10.0) as http:
-        answers = [
-            (h, http.post("/cryptocloud_webhook", content=h.body,
-                          headers={"Content-Type": h.content_type}).status_code)
-            for h in hostile(seed=7, count=OVER_HTTP)
-        ]
+        answers = fire(lambda h: http.post(URL, content=h.body, headers=headers(h)).status_code,
+                       seed=7, count=OVER_HTTP)
     print(f"\nfuzz (real HTTP): {summary(answers)}")
     assert findings(answers) == []

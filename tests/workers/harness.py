@@ -13,15 +13,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.methods import TelegramMethod
 from pydantic import SecretStr
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra.cryptocloud.fake import FakePaymentProvider
 from infra.settings import SANDBOX_BOT_TOKEN, Settings, load_settings
-from infra.telegram import SendBudget, TelegramFailure, TelegramGateway, classify
+from infra.telegram import SendBudget, TelegramGateway
 from infra.telegram.fake import FakeTelegramGateway
 from models.schema import User
 from workers.context import WorkerContext, use_context
@@ -73,16 +71,6 @@ def add_user(sessions: sessionmaker[Session], user_id: int, *, referred_by: int 
         now = datetime.now(UTC)
         session.add(User(id=user_id, first_name=f"user{user_id}", created_at=now,
                          terms_accepted_at=now, referred_by_id=referred_by))
-
-
-def refusal(method: TelegramMethod[Any], description: str) -> TelegramFailure:
-    """What the real gateway raises when Telegram answers `description` to `method`.
-
-    The answer goes through the production classification, so a test scripts Telegram's words
-    ("Bad Request: member not found") and never picks our class for it.
-    """
-    status = TelegramForbiddenError if description.startswith("Forbidden") else TelegramBadRequest
-    return classify(status(method=method, message=description))
 
 
 def paid_with_invite(ctx: Pipeline, user_id: int, *, chat_id: int, days: int = 30) -> None:

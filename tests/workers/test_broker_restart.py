@@ -19,7 +19,7 @@ from infra.celery_config import create_celery
 from infra.embedded_redis import EmbeddedRedis, free_port
 from infra.migrate import migrate_and_seed
 from infra.settings import load_settings
-from tests.fixtures.processes import CeleryProcess, child_env, worker_command
+from tests.fixtures.processes import ChildProcess, child_env, worker_command
 from tests.fixtures.waiting import eventually
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -60,7 +60,7 @@ def test_a_busy_worker_survives_redis_restarts_and_every_message_takes_effect_on
     command = [part for part in worker_command(concurrency=2, queues="default")
                if not part.startswith("--without-")]
     command += ["--include", "tests.workers.poison_tasks"]
-    worker = CeleryProcess(command, env, tmp_path / "worker.log")
+    worker = ChildProcess(command, env, tmp_path / "worker.log")
     producer = create_celery(load_settings(_env_file=None, database_url=database,
                                            redis_url=restartable_redis.url), main="producer")
     marks = tmp_path / "marks"

@@ -26,7 +26,7 @@ from infra.migrate import seed_plans
 from infra.settings import Settings, load_settings
 from models import outbox
 from models.schema import TelegramEffect
-from tests.fixtures.processes import CeleryProcess, child_env, worker_command
+from tests.fixtures.processes import ChildProcess, child_env, worker_command
 from tests.fixtures.waiting import eventually
 from tests.workers.harness import make_pipeline
 from workers.context import use_context
@@ -127,8 +127,8 @@ def test_an_effect_held_by_a_killed_worker_is_sent_once_within_seconds(
     command = [*worker_command(concurrency=1), "--include", "tests.workers.poison_tasks"]
     marks = tmp_path / "marks"
     marks.mkdir()
-    first = CeleryProcess(command, env, tmp_path / "first.log")
-    second = CeleryProcess(command, env, tmp_path / "second.log")
+    first = ChildProcess(command, env, tmp_path / "first.log")
+    second = ChildProcess(command, env, tmp_path / "second.log")
     effect_id = new_message(session_factory, now=datetime.now(UTC))
     try:
         first.start()

@@ -31,7 +31,7 @@ from models.schema import (
     TelegramEffect,
     User,
 )
-from tests.fixtures.processes import CeleryProcess, child_env, worker_command
+from tests.fixtures.processes import ChildProcess, child_env, worker_command
 from tests.fixtures.waiting import eventually
 from tests.workers import poison_tasks
 from workers import observability
@@ -196,7 +196,7 @@ def test_a_task_that_kills_its_worker_runs_n_times_then_is_parked(
     env = child_env(DATABASE_URL=db_url, REDIS_URL=redis_url, WORKER_METRICS_PORT=str(port))
     command = [*worker_command(concurrency=2, queues="default"),
                "--include", "tests.workers.poison_tasks"]
-    worker = CeleryProcess(command, env, tmp_path / "worker.log")
+    worker = ChildProcess(command, env, tmp_path / "worker.log")
     producer = create_celery(load_settings(_env_file=None, database_url=db_url,
                                            redis_url=redis_url), main="test-producer")
     starts, done = tmp_path / "starts", tmp_path / "done"

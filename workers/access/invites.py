@@ -152,7 +152,7 @@ def _answer(ctx: WorkerContext, verdict: JoinVerdict, *, chat_id: int, user_id: 
     except REQUEST_GONE:
         # Answered by an earlier attempt of this task, or withdrawn by the person. Approved
         # earlier shows as membership; for a decline, gone is as good as declined.
-        if verdict.approve and not is_member(ctx, chat_id=chat_id, user_id=user_id):
+        if not verdict.approve or not is_member(ctx, chat_id=chat_id, user_id=user_id):
             return "gone"
     except (TelegramPermanent, TelegramBlocked) as refused:
         log.error("join_request_refused", user_id=user_id, error=str(refused))

@@ -10,7 +10,6 @@ CryptoCloud refusing (then the admins are told too).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +20,8 @@ from models.schema import Invoice
 from workers.context import WorkerContext
 from workers.dispatch import dispatch
 from workers.payments import service
-from workers.users.service import Profile, upsert_user
+from workers.retrying import Run
+from workers.users.service import known_user
 
 log = get_logger("workers.payments")
 
@@ -31,14 +31,6 @@ USER_RETRIES = 4
 PROVIDER_RETRIES = 5
 RETRY_BASE_SECONDS = 2.0
 RETRY_CAP_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class CheckoutRun:
-    """What became of one run: an outcome word, and when to try again (None: done)."""
-
-    outcome: str
-    retry_in: float | None = None
 
 
 def _now() -> datetime:
@@ -52,13 +44,12 @@ def _backoff(retries: int, *, base: float = RETRY_BASE_SECONDS, at_least: float 
 def checkout(
     ctx: WorkerContext, *, user: int | dict[str, Any], plan_code: str, request_key: str,
     retries: int,
-) -> CheckoutRun:
+) -> Run:
     """Create (or reuse) the user's invoice for a plan and send the pay link, or say why not."""
-    profile = Profile(**user) if isinstance(user, dict) else None
-    user_id = profile.user_id if profile is not None else int(user)  # type: ignore[arg-type]
-    started = _start(ctx, profile=profile, user_id=user_id, plan_code=plan_code,
+    user_id = int(user["user_id"]) if isinstance(user, dict) else int(user)
+    started = _start(ctx, user=user, user_id=user_id, plan_code=plan_code,
                      request_key=request_key, retries=retries)
-    if isinstance(started, CheckoutRun):
+    if isinstance(started, Run):
         return started
     if started.needs_provider_invoice:
         failed = _provide(ctx, invoice_id=started.invoice_id, user_id=user_id,
@@ -71,36 +62,35 @@ def checkout(
     dispatch(effects)
     log.info("checkout_ready", user_id=user_id, plan=plan_code, invoice_id=started.invoice_id,
              reused=not started.needs_provider_invoice)
-    return CheckoutRun("sent")
+    return Run("sent")
 
 
 def _start(
-    ctx: WorkerContext, *, profile: Profile | None, user_id: int, plan_code: str,
+    ctx: WorkerContext, *, user: int | dict[str, Any], user_id: int, plan_code: str,
     request_key: str, retries: int,
-) -> service.CheckoutStart | CheckoutRun:
+) -> service.CheckoutStart | Run:
     try:
         with ctx.sessions.begin() as session:
-            if profile is not None:
-                upsert_user(session, profile=profile, now=_now())
+            known_user(session, user=user, now=_now())
             return service.start_checkout(session, user_id=user_id, plan_code=plan_code,
                                           now=_now())
     except service.UnknownUser as refused:
         if retries < USER_RETRIES:
-            return CheckoutRun("waiting for the user", _backoff(retries))
-        return _refuse(ctx, user_id, request_key, texts.CHECKOUT_USER_UNKNOWN, str(refused))
+            return Run("waiting for the user", _backoff(retries))
+        return _refuse(ctx, user_id, request_key, texts.ACCOUNT_NOT_FOUND, str(refused))
     except service.PlanGone as refused:
         return _refuse(ctx, user_id, request_key, texts.CHECKOUT_PLAN_GONE, str(refused))
 
 
 def _provide(
     ctx: WorkerContext, *, invoice_id: int, user_id: int, request_key: str, retries: int
-) -> CheckoutRun | None:
+) -> Run | None:
     """Open the CryptoCloud invoice; None when done, else what the run came to."""
     try:
         _open_provider_invoice(ctx, invoice_id)
     except CryptoCloudUnavailable as error:
         if retries < PROVIDER_RETRIES:
-            return CheckoutRun("provider unavailable",
+            return Run("provider unavailable",
                                _backoff(retries, base=5.0, at_least=error.retry_after or 0))
         return _refuse(ctx, user_id, request_key, texts.CHECKOUT_FAILED, str(error))
     except CryptoCloudError as error:  # refused, moved, or an answer we cannot read
@@ -128,7 +118,7 @@ def _open_provider_invoice(ctx: WorkerContext, invoice_id: int) -> None:
 def _refuse(
     ctx: WorkerContext, user_id: int, request_key: str, text: str, reason: str, *,
     alert: bool = False,
-) -> CheckoutRun:
+) -> Run:
     with ctx.sessions.begin() as session:
         effects = service.tell_checkout_refused(
             session, user_id=user_id, request_key=request_key, text=text, now=_now(),
@@ -136,4 +126,4 @@ def _refuse(
         )
     dispatch(effects)
     log.warning("checkout_refused", user_id=user_id, reason=reason)
-    return CheckoutRun("refused")
+    return Run("refused")

@@ -17,11 +17,11 @@ written per attempt: the event row is the record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import OperationalError
 
+from infra.celery_config import MAX_COUNTDOWN
 from infra.cryptocloud import (
     CryptoCloudError,
     CryptoCloudMoved,
@@ -34,6 +34,7 @@ from models.schema import PaymentEvent
 from workers.context import WorkerContext
 from workers.dispatch import dispatch
 from workers.payments import service
+from workers.retrying import Run
 
 log = get_logger("workers.payments")
 
@@ -43,24 +44,16 @@ RETRY_BASE_SECONDS = 5.0
 PROVIDER_BEHIND = "CryptoCloud's merchant/info still reports the invoice as created"
 
 
-@dataclass(frozen=True)
-class EventRun:
-    """What became of one run: an outcome word, and when to ask again (None: not by the task)."""
-
-    outcome: str
-    retry_in: float | None = None
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def process_event(ctx: WorkerContext, event_id: int, *, retries: int) -> EventRun:
+def process_event(ctx: WorkerContext, event_id: int, *, retries: int) -> Run:
     """Settle inbox event `event_id` from CryptoCloud's current answer, if it has one."""
     with ctx.sessions.begin() as session:
         event = session.get(PaymentEvent, event_id)
         if event is None or event.processed_at is not None:
-            return EventRun("nothing to do")
+            return Run("nothing to do")
         uuid, received_at = event.invoice_uuid, event.received_at
     bound = log.bind(event_id=event_id, invoice_uuid=uuid)
     try:
@@ -90,7 +83,7 @@ def process_event(ctx: WorkerContext, event_id: int, *, retries: int) -> EventRu
                            reason=PROVIDER_BEHIND)
     bound.info("payment_event_processed", outcome=settlement.outcome,
                invoice_id=settlement.invoice_id)
-    return EventRun(settlement.outcome.value)
+    return Run(settlement.outcome.value)
 
 
 def _our_configuration(error: CryptoCloudError) -> bool:
@@ -102,19 +95,19 @@ def _our_configuration(error: CryptoCloudError) -> bool:
 def _leave_open(
     ctx: WorkerContext, event_id: int, *, received_at: datetime, retries: int, reason: str,
     at_least: float = 0.0,
-) -> EventRun:
+) -> Run:
     with ctx.sessions.begin() as session:
         inbox.note_failure(session, event_id, error=reason, counted=False)
-    countdown = max(RETRY_BASE_SECONDS * 2**retries, at_least)
+    countdown = min(max(RETRY_BASE_SECONDS * 2**retries, at_least), MAX_COUNTDOWN)
     # Once the relay re-queues the event, its cadence is the retry: two chains would overlap.
     relay_takes_over = received_at.timestamp() + ctx.settings.relay_after_seconds
     young = _now().timestamp() + countdown < relay_takes_over
     retry_in = countdown if retries < EVENT_RETRIES and young else None
     log.warning("payment_event_left_open", event_id=event_id, reason=reason, retry_in=retry_in)
-    return EventRun("left open", retry_in)
+    return Run("left open", retry_in)
 
 
-def _count_failure(ctx: WorkerContext, event_id: int, *, uuid: str, error: str) -> EventRun:
+def _count_failure(ctx: WorkerContext, event_id: int, *, uuid: str, error: str) -> Run:
     with ctx.sessions.begin() as session:
         attempts = inbox.note_failure(session, event_id, error=error, counted=True)
         effects = []
@@ -126,4 +119,4 @@ def _count_failure(ctx: WorkerContext, event_id: int, *, uuid: str, error: str) 
     given_up = attempts >= inbox.MAX_EVENT_ATTEMPTS
     log.error("payment_event_attempt_failed", event_id=event_id, attempts=attempts,
               given_up=given_up, error=error[:300])
-    return EventRun("given up" if given_up else "failed")
+    return Run("given up" if given_up else "failed")

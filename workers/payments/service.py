@@ -274,9 +274,9 @@ def _tell_partial_expired(
     session: Session, *, invoice: Invoice, paid: Decimal, now: datetime, admins: frozenset[int]
 ) -> Effects:
     """A part-paid invoice expired: CryptoCloud cancels it and keeps the money (reference §3,
-    partial → canceled), and no postback says so. The subscriber and the admins learn it here;
-    the poll keeps watching the invoice for a day, so a late top-up or a confirmation in the
-    dashboard still activates it (canceled → paid is allowed)."""
+    partial → canceled), and no postback says so. The subscriber and the admins learn it here
+    (the admins settle it: /activate or a refund); the poll keeps watching the invoice for a
+    day, so money that still arrives activates it (canceled → paid is allowed)."""
     record_history(
         session, user_id=invoice.user_id, action="payment_partial_expired", source="payment",
         now=now, invoice_id=invoice.id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
@@ -48,6 +49,16 @@ def upsert_user(session: Session, *, profile: Profile, now: datetime) -> None:
                              conflict=["id"])
     if not inserted:
         session.execute(update(User).where(User.id == profile.user_id).values(**names))
+
+
+def known_user(session: Session, *, user: int | dict[str, Any], now: datetime) -> int:
+    """The user's id; given the Telegram profile (what the bot sends), the user row is written
+    too, so a task never depends on `users.register` having run before it."""
+    if isinstance(user, dict):
+        profile = Profile(**user)
+        upsert_user(session, profile=profile, now=now)
+        return profile.user_id
+    return int(user)
 
 
 def has_paid(session: Session, *, user_id: int) -> bool:
@@ -105,8 +116,11 @@ def start_trial(session: Session, *, user_id: int, chat_id: int, days: int, requ
     """Start the once-per-user trial, or tell the user why not (once per request)."""
     user = session.scalar(select(User).where(User.id == user_id).with_for_update())
     grant_key = f"grant:trial:{request_key}"
+    if user is None:  # only a bare id from an older bot can miss the row
+        return message(session, key=f"trial_refused:{request_key}", chat_id=user_id,
+                       text=texts.ACCOUNT_NOT_FOUND, now=now)
     # A redelivered request that already started the trial must not be told "already used".
-    if user is None or session.scalar(select(exists().where(TelegramEffect.key == grant_key))):
+    if session.scalar(select(exists().where(TelegramEffect.key == grant_key))):
         return []
     row = locked_access(session, user_id=user_id, chat_id=chat_id, now=now)
     try:

@@ -33,9 +33,11 @@ def accept_terms(profile: dict[str, Any]) -> None:
 
 
 @shared_task(name=task_names.START_TRIAL, **DB_RETRYING)
-def start_trial(user_id: int, request_key: str) -> int:
+def start_trial(user: int | dict[str, Any], request_key: str) -> int:
+    """`user` is the Telegram profile the bot saw (older bots sent the bare id)."""
     ctx = context()
     with ctx.sessions.begin() as session:
+        user_id = service.known_user(session, user=user, now=_now())
         effects = service.start_trial(session, user_id=user_id, chat_id=ctx.settings.channel,
                                       days=ctx.settings.trial_days, request_key=request_key,
                                       now=_now())

@@ -27,14 +27,25 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+STANDINGS = {
+    "creator": "owner of the channel", "administrator": "admin of the channel",
+    "member": "in the channel", "restricted": "restricted in the channel",
+    "kicked": "banned from the channel", "left": "left the channel",
+}
+
+
 def person(world: TelegramWorld, record: UserRecord, bot: BotRecord) -> Json:
     chat = world.private_chats.get((bot.id, record.id))
+    status = world.member(world.channel, record.id).status
+    never = status == "left" and record.id not in world.channel.past_members
     return {
         **serialize.user(record),
         "is_admin": record.id == world.admin_id,
         "started": bool(chat and chat.started),
         "blocked": bool(chat and chat.blocked),
-        "channel_status": world.member(world.channel, record.id).status,
+        "channel_status": status,
+        # What the page shows: Telegram says "left" also for someone who never joined.
+        "channel_standing": "not joined" if never else STANDINGS.get(status, status),
     }
 
 

@@ -163,6 +163,8 @@ class WorldFile:
 def _encode(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, set):
+        return sorted(value)
     if isinstance(value, dict):
         return {str(k): _encode(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -191,6 +193,8 @@ def _record(cls: type[_Record], raw: Json, **given: object) -> _Record:
             value = raw[f.name]
             if "datetime" in str(f.type) and isinstance(value, str):
                 value = datetime.fromisoformat(value)
+            elif str(f.type).startswith("set[") and isinstance(value, list):
+                value = set(value)
             values[f.name] = value
     return cls(**values)
 

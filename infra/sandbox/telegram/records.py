@@ -147,6 +147,8 @@ class ChannelRecord:
     join_requests: dict[int, JoinRequestRecord] = field(default_factory=dict)
     messages: list[MessageRecord] = field(default_factory=list)
     next_message_id: int = 1
+    # Everyone who was ever in it: "left" reads "not joined" for the others on the page.
+    past_members: set[int] = field(default_factory=set)
 
 
 @dataclass(kw_only=True)

@@ -18,6 +18,7 @@ from infra.sandbox.telegram import serialize
 from infra.sandbox.telegram.faults import FaultInjector
 from infra.sandbox.telegram.flood import FloodControl
 from infra.sandbox.telegram.records import (
+    PARTICIPANT_STATUSES,
     BotRecord,
     CallbackQueryRecord,
     CallRecord,
@@ -99,7 +100,8 @@ class TelegramWorld:
         self._call_ids = 0
         self.add_user(user_id=self.admin_id, first_name=admin_first_name)
         bot = self.add_bot(token=self.token, username=bot_username, first_name=bot_first_name)
-        channel = ChannelRecord(id=self.channel_id, title=channel_title)
+        channel = ChannelRecord(id=self.channel_id, title=channel_title,
+                                past_members={self.admin_id, bot.id})
         channel.members[self.admin_id] = MemberRecord(user_id=self.admin_id, status="creator")
         channel.members[bot.id] = MemberRecord(
             user_id=bot.id, status="administrator", rights=dict(BOT_ADMIN_RIGHTS),
@@ -254,6 +256,8 @@ class TelegramWorld:
             channel.members.pop(user_id, None)
             new = MemberRecord(user_id=user_id, status="left")
         else:
+            if status in PARTICIPANT_STATUSES:
+                channel.past_members.add(user_id)
             new = channel.members[user_id] = MemberRecord(
                 user_id=user_id, status=status, until_date=until_date,
                 via_link=via_link if status == "member" else None,

@@ -138,6 +138,25 @@ def open_invoice(settings: Settings, sessions: sessionmaker[Session]) -> str:
     return created.uuid
 
 
+def test_recheck_invoice_settles_a_given_up_payment_event(
+    settings: Settings, session_factory: sessionmaker[Session], redis_client: redis.Redis,
+    cryptocloud_sandbox: Any,
+) -> None:
+    """An event the workers gave up on (the way out the admins' alert names): recheck-invoice
+    settles the invoice and closes that very event."""
+    uuid = open_invoice(settings, session_factory)
+    cryptocloud_sandbox.pay(f"INV-{uuid}")
+    with session_factory.begin() as session:
+        session.add(PaymentEvent(invoice_uuid=uuid, reported_status="paid", source="postback",
+                                 payload="{}", received_at=NOW, attempts=5, last_error="boom"))
+    code, out, _ = run(settings, "recheck-invoice", f"INV-{uuid}")
+    assert code == 0
+    assert "outcome: activated (invoice #1, inbox event #1, seen before)" in out.splitlines()
+    with session_factory() as session:
+        assert session.scalars(select(Invoice)).one().activated_at is not None
+        assert session.scalars(select(PaymentEvent)).one().processed_at is not None
+
+
 def test_recheck_invoice_activates_a_payment_whose_postback_never_came(
     settings: Settings, session_factory: sessionmaker[Session], engine: Any,
     redis_client: redis.Redis, cryptocloud_sandbox: Any,
@@ -184,11 +203,14 @@ def test_recheck_invoice_activates_a_payment_whose_postback_never_came(
 def test_status_sums_up_the_machinery(
     settings: Settings, session_factory: sessionmaker[Session], redis_client: redis.Redis,
 ) -> None:
-    """Open invoices, unprocessed inbox events, pending effects, dead letters, queue depths."""
+    """Open invoices, unprocessed inbox events (and how many were given up), pending effects,
+    dead letters, queue depths."""
     open_invoice(settings, session_factory)
     with session_factory.begin() as session:
         session.add(PaymentEvent(invoice_uuid="X1", reported_status="paid", source="postback",
                                  payload="{}", received_at=NOW))
+        session.add(PaymentEvent(invoice_uuid="X2", reported_status="paid", source="postback",
+                                 payload="{}", received_at=NOW, attempts=5, last_error="boom"))
         session.add(TelegramEffect(key="k", method="sendMessage", chat_id=USER))
         session.add(DeadLetter(task_name="x", created_at=NOW))
     redis_client.lpush("payments", "m")
@@ -196,7 +218,7 @@ def test_status_sums_up_the_machinery(
     assert code == 0
     assert out.splitlines() == [
         "open invoices: 1",
-        "unprocessed payment events: 1",
+        "unprocessed payment events: 2 (given up: 1, see recheck-invoice)",
         "pending Telegram effects: 1",
         "dead letters waiting: 1 (of 1)",
         "queues: payments 1, telegram 0, sweeps 0, default 0; unacknowledged 0",
@@ -211,6 +233,9 @@ def test_errors_are_one_line_with_an_exit_code(settings: Settings) -> None:
     assert code == 3
     assert err == ("error: queues: Redis at redis://127.0.0.1:1/0 does not answer "
                    "(ConnectionError)\n")
+    with_password = settings.model_copy(update={"redis_url": "redis://:hunter22@127.0.0.1:1/0"})
+    assert run(with_password, "status")[2] == (
+        "error: queues: Redis at redis://:***@127.0.0.1:1/0 does not answer (ConnectionError)\n")
 
 
 def test_reset_sandbox_forgets_every_subscriber_but_keeps_plans_and_the_history(

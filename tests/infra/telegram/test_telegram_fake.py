@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiogram.methods import SendMessage, SetWebhook
 
-from infra.telegram import TelegramBlocked, TelegramPort, TelegramTransient
+from infra.telegram import (
+    TelegramAlreadyDone,
+    TelegramBlocked,
+    TelegramPermanent,
+    TelegramPort,
+    TelegramTransient,
+    TelegramUnknownUser,
+)
 from infra.telegram.fake import FakeTelegramGateway
 
 CHANNEL = -1001000000001
@@ -26,6 +33,28 @@ def test_calls_are_recorded_as_the_aiogram_objects_sent() -> None:
     assert fake.calls == [SendMessage(chat_id=5, text="hello")]
     assert message.chat.id == 5
     assert message.text == "hello"
+
+
+def test_telegrams_own_words_are_classified_against_the_very_call() -> None:
+    """answer_next raises what the real gateway would make of that answer to that call."""
+    fake = FakeTelegramGateway()
+    fake.answer_next("getChatMember", "Bad Request: member not found")
+    fake.answer_next("sendMessage", "Bad Request: chat not found", times=2)
+    fake.answer_next("approveChatJoinRequest", "Bad Request: HIDE_REQUESTER_MISSING")
+    fake.answer_next("banChatMember", "Forbidden: bot was kicked from the channel chat")
+    with pytest.raises(TelegramUnknownUser):
+        fake.get_chat_member(chat_id=CHANNEL, user_id=5)
+    with pytest.raises(TelegramBlocked) as unreachable:
+        fake.send_message(chat_id=5, text="x")  # a private chat: the user is unreachable
+    assert unreachable.value.user_id == 5
+    with pytest.raises(TelegramPermanent) as misconfigured:
+        fake.send_message(chat_id=CHANNEL, text="x")  # the channel: a configuration error
+    assert not isinstance(misconfigured.value, TelegramBlocked)
+    with pytest.raises(TelegramAlreadyDone):
+        fake.approve_join_request(chat_id=CHANNEL, user_id=5)
+    with pytest.raises(TelegramPermanent, match="kicked"):
+        fake.ban(chat_id=CHANNEL, user_id=5)
+    assert fake.get_chat_member(chat_id=CHANNEL, user_id=5).status == "left"
 
 
 def test_scripted_failures_hit_the_next_calls_then_stop() -> None:

@@ -56,10 +56,14 @@ def test_a_malformed_base_is_permanent_and_the_token_is_scrubbed() -> None:
 
 
 def test_closing_an_unused_gateway_is_harmless() -> None:
-    """close() before any call, or twice, does nothing."""
-    gateway = TelegramGateway(token=SecretStr(SECRET), api_base="http://127.0.0.1:1", budget=None)
+    """close() before any call, or twice, does nothing: the gateway still calls out afterwards."""
+    base = f"http://127.0.0.1:{closed_port()}"
+    gateway = TelegramGateway(token=SecretStr(SECRET), api_base=base, budget=None)
     gateway.close()
     gateway.close()
+    with gateway, pytest.raises(TelegramTransient) as raised:  # a network error, not a crash
+        gateway.send_message(chat_id=5, text="hi")
+    assert raised.value.method == "sendMessage"
 
 
 def test_naive_datetimes_are_refused() -> None:

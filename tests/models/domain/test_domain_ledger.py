@@ -117,13 +117,16 @@ def test_check_payout_request_refusals(
 def test_check_payout_request_accepts_the_boundaries(
     amount: str, available: str, minimum: str
 ) -> None:
-    """Asking for exactly the minimum or exactly everything available is accepted."""
-    check_payout_request(
-        amount=Decimal(amount),
-        available=Decimal(available),
-        has_open_request=False,
-        minimum=Decimal(minimum),
-    )
+    """Exactly the minimum, or exactly everything available, is accepted; a cent past either
+    boundary is refused, so the boundary is exactly there."""
+    def check(value: Decimal) -> None:
+        check_payout_request(amount=value, available=Decimal(available),
+                             has_open_request=False, minimum=Decimal(minimum))
+
+    check(Decimal(amount))
+    past = Decimal(amount) + (Decimal("0.01") if amount == available else Decimal("-0.01"))
+    with pytest.raises(PayoutRefused):
+        check(past)
 
 
 def test_check_payout_request_rejects_unrounded_amount() -> None:

@@ -6,14 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiogram.methods import ApproveChatJoinRequest, DeclineChatJoinRequest, GetChatMember
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names
 from infra.settings import SANDBOX_CHANNEL_ID
 from models.schema import AccessHistory, InviteLink, TelegramEffect
-from tests.workers.harness import Pipeline, add_user, make_pipeline, paid_with_invite, refusal
+from tests.workers.harness import Pipeline, add_user, make_pipeline, paid_with_invite
 from workers.context import use_context
 
 CHANNEL = SANDBOX_CHANNEL_ID
@@ -55,8 +54,7 @@ def ask_to_join(ctx: Pipeline, user_id: int, link: str | None) -> Any:
                                     "Bad Request: PARTICIPANT_ID_INVALID"])
 def test_a_paid_user_telegram_does_not_know_still_gets_a_link(ctx: Pipeline, answer: str) -> None:
     """getChatMember refusing the payer means "not a member": the grant sends the invite."""
-    ctx.telegram.fail_next("getChatMember", refusal(GetChatMember(chat_id=CHANNEL, user_id=ANN),
-                                                    answer))
+    ctx.telegram.answer_next("getChatMember", answer)
     paid(ctx, ANN)
 
     [(_, outcome)] = ctx.drain()
@@ -86,8 +84,7 @@ def test_a_request_gone_before_approval_is_final_and_keeps_the_link(
     """Withdrawn before we answered: recorded, not a failure, and their link still works."""
     paid(ctx, ANN)
     ctx.drain()
-    approve = ApproveChatJoinRequest(chat_id=CHANNEL, user_id=ANN)
-    ctx.telegram.fail_next("approveChatJoinRequest", refusal(approve, answer))
+    ctx.telegram.answer_next("approveChatJoinRequest", answer)
 
     assert ask_to_join(ctx, ANN, link_of(ctx, ANN).link) == "gone"
 
@@ -103,9 +100,7 @@ def test_a_request_an_earlier_attempt_approved_counts_as_approved(ctx: Pipeline)
     paid(ctx, ANN)
     ctx.drain()
     ctx.telegram.members[CHANNEL, ANN] = "member"
-    approve = ApproveChatJoinRequest(chat_id=CHANNEL, user_id=ANN)
-    ctx.telegram.fail_next("approveChatJoinRequest",
-                           refusal(approve, "Bad Request: HIDE_REQUESTER_MISSING"))
+    ctx.telegram.answer_next("approveChatJoinRequest", "Bad Request: HIDE_REQUESTER_MISSING")
 
     assert ask_to_join(ctx, ANN, link_of(ctx, ANN).link) == "approved"
     assert link_of(ctx, ANN).revoke_reason == "used"
@@ -115,10 +110,26 @@ def test_a_request_an_earlier_attempt_approved_counts_as_approved(ctx: Pipeline)
 def test_a_decline_of_a_request_that_is_gone_is_final(ctx: Pipeline, answer: str) -> None:
     """Declining a request nobody is waiting on any more is recorded as declined, no failure."""
     add_user(ctx.sessions, BOB)
-    decline = DeclineChatJoinRequest(chat_id=CHANNEL, user_id=BOB)
-    ctx.telegram.fail_next("declineChatJoinRequest", refusal(decline, answer))
+    ctx.telegram.answer_next("declineChatJoinRequest", answer)
 
     assert ask_to_join(ctx, BOB, None) == "declined"
 
     assert actions(ctx, BOB) == ["join_declined"]
+    with ctx.sessions() as session:
+        details = session.scalars(select(AccessHistory.details)
+                                  .where(AccessHistory.user_id == BOB)).one()
+    assert details is not None and '"request": "gone"' in details
     assert ctx.telegram.members.get((CHANNEL, BOB), "left") == "left"
+
+
+def test_an_approval_telegram_refuses_is_recorded_and_keeps_the_link(ctx: Pipeline) -> None:
+    """Missing rights on the approval: written to the history, no crash, the link still hers."""
+    paid(ctx, ANN)
+    ctx.drain()
+    ctx.telegram.answer_next("approveChatJoinRequest",
+                             "Bad Request: not enough rights to manage chat invite link")
+
+    assert ask_to_join(ctx, ANN, link_of(ctx, ANN).link) == "refused"
+
+    assert actions(ctx, ANN)[-1] == "join_refused"
+    assert link_of(ctx, ANN).revoked_at is None

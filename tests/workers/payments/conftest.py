@@ -65,3 +65,11 @@ def texts_to(ctx: Pipeline, chat_id: int) -> list[str]:
 def access_of(ctx: Pipeline, user_id: int = SUBSCRIBER) -> Access | None:
     with ctx.sessions() as session:
         return session.scalar(select(Access).where(Access.user_id == user_id))
+
+
+def poll_sees(ctx: Pipeline, invoice: Invoice, status: str, **state: Any) -> None:
+    """CryptoCloud changes the invoice, no postback comes, and the fallback poll runs."""
+    assert invoice.uuid is not None
+    ctx.payments.set_state(invoice.uuid, status, **state)  # type: ignore[attr-defined]
+    ctx.send(task_names.POLL_PENDING_INVOICES)
+    ctx.drain()

@@ -44,7 +44,7 @@ def test_checkout_with_a_bare_id_of_an_unknown_user_retries_then_tells_them(
     pipeline.send(task_names.CHECKOUT, NEWCOMER, "month", "tap-1")
     results = pipeline.drain()
     assert ("payments.checkout", "refused") in results
-    assert texts_to(pipeline, NEWCOMER) == [texts.CHECKOUT_USER_UNKNOWN]
+    assert texts_to(pipeline, NEWCOMER) == [texts.ACCOUNT_NOT_FOUND]
 
 
 def test_checkout_for_a_plan_no_longer_on_sale_tells_the_subscriber(pipeline: Pipeline) -> None:

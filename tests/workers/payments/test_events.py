@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from pydantic import SecretStr
+
 from infra import task_names
-from infra.cryptocloud import CryptoCloudMoved, CryptoCloudRejected, CryptoCloudUnavailable
+from infra.cryptocloud import (
+    CryptoCloudClient,
+    CryptoCloudError,
+    CryptoCloudMoved,
+    CryptoCloudRejected,
+    CryptoCloudUnavailable,
+)
+from infra.sandbox.cryptocloud import CryptoCloudSandbox
 from models import inbox
 from models.schema import AccessHistory, Invoice, PaymentEvent
 from tests.workers.harness import Pipeline
-from tests.workers.payments.conftest import access_of, checkout, count, texts_to
+from tests.workers.payments.conftest import access_of, checkout, count, poll_sees, texts_to
 
 
 def record(ctx: Pipeline, invoice: Invoice, status: str, *, age: timedelta = timedelta(0)) -> int:
@@ -42,10 +52,7 @@ def test_postback_ahead_of_merchant_info_stays_open_until_a_poll_sees_paid(
     assert lagging.processed_at is None
     assert "created" in (lagging.last_error or "")
 
-    assert invoice.uuid is not None
-    pipeline.payments.set_state(invoice.uuid, "paid")  # type: ignore[attr-defined]
-    pipeline.send(task_names.POLL_PENDING_INVOICES)
-    pipeline.drain()
+    poll_sees(pipeline, invoice, "paid")
     access = access_of(pipeline)
     assert access is not None and access.status == "active"
     assert event(pipeline, event_id).processed_at is not None
@@ -76,9 +83,13 @@ def test_event_failing_the_same_way_is_given_up_after_bounded_attempts(
     refusal = CryptoCloudRejected("CryptoCloud invoice/merchant/info rejected (HTTP 400): boom",
                                   operation="invoice/merchant/info")
     pipeline.payments.fail_next(*[refusal] * 30)  # type: ignore[attr-defined]
+    outcomes = []
     for _ in range(12):
         pipeline.send(task_names.RELAY_PAYMENT_INBOX)
-        pipeline.drain()
+        outcomes += [result for name, result in pipeline.drain()
+                     if name == task_names.PROCESS_PAYMENT_EVENT]
+    # Each attempt ends the task normally (no failure, so no dead letter), and then they stop.
+    assert outcomes == ["failed"] * (inbox.MAX_EVENT_ATTEMPTS - 1) + ["given up"]
     failed = event(pipeline, event_id)
     assert failed.processed_at is None
     assert failed.attempts == inbox.MAX_EVENT_ATTEMPTS
@@ -111,18 +122,54 @@ def test_provider_outage_leaves_the_event_open_without_counting_it_as_failed(
             session, received_before=datetime.now(UTC) + timedelta(seconds=1), limit=10)
 
 
-def test_moved_api_host_leaves_events_open_and_the_poll_quiet(pipeline: Pipeline) -> None:
-    """CryptoCloud's old host redirecting fails every call alike until an operator changes
-    CRYPTOCLOUD_API_BASE: events stay open uncounted, the poll logs and fails nothing."""
+@pytest.mark.parametrize(
+    "failure",
+    [CryptoCloudMoved("CryptoCloud API has moved; set CRYPTOCLOUD_API_BASE=https://x",
+                      operation="invoice/merchant/info"),
+     CryptoCloudRejected("CryptoCloud invoice/merchant/info rejected (HTTP 401): "
+                         "authorization: Unauthorized request.",
+                         operation="invoice/merchant/info", status_code=401)],
+    ids=["moved-host", "refused-key"],
+)
+def test_our_misconfiguration_leaves_events_open_and_the_poll_quiet(
+    pipeline: Pipeline, failure: CryptoCloudError
+) -> None:
+    """A moved API host or a refused key fails every call alike until an operator fixes the
+    setting: events stay open uncounted (never given up), the poll logs and fails nothing."""
     invoice = checkout(pipeline)
     event_id = record(pipeline, invoice, "paid")
-    moved = CryptoCloudMoved("CryptoCloud API has moved; set CRYPTOCLOUD_API_BASE=https://x",
-                             operation="invoice/merchant/info")
-    pipeline.payments.fail_next(*[moved] * 30)  # type: ignore[attr-defined]
+    pipeline.payments.fail_next(*[failure] * 30)  # type: ignore[attr-defined]
     pipeline.send(task_names.PROCESS_PAYMENT_EVENT, event_id)
     pipeline.send(task_names.POLL_PENDING_INVOICES)
     results = pipeline.drain()
     assert (task_names.POLL_PENDING_INVOICES, 0) in results
     open_event = event(pipeline, event_id)
     assert open_event.processed_at is None and open_event.attempts == 0
-    assert "CRYPTOCLOUD_API_BASE" in (open_event.last_error or "")
+    assert open_event.last_error == str(failure)
+
+
+def test_stand_in_lagging_behind_its_postback_is_settled_once_it_catches_up(
+    pipeline: Pipeline, cryptocloud_sandbox: CryptoCloudSandbox,
+) -> None:
+    """The CryptoCloud stand-in with its lag switch on, through the real client: the postback's
+    event stays open while merchant/info says created, and the poll after the lag activates."""
+    cryptocloud_sandbox.configure(info_lag_seconds=60)
+    client = CryptoCloudClient(base_url=cryptocloud_sandbox.base_url,
+                               api_key=SecretStr(cryptocloud_sandbox.config.api_key),
+                               shop_id=SecretStr(cryptocloud_sandbox.config.shop_id))
+    pipeline.payments = client
+    with client:
+        invoice = checkout(pipeline)
+        cryptocloud_sandbox.pay(f"INV-{invoice.uuid}")
+        event_id = record(pipeline, invoice, "paid")  # its postback arrived at once
+        pipeline.send(task_names.PROCESS_PAYMENT_EVENT, event_id)
+        pipeline.drain()
+        assert event(pipeline, event_id).processed_at is None
+        assert access_of(pipeline) is None
+
+        cryptocloud_sandbox.advance_clock(timedelta(seconds=61))
+        pipeline.send(task_names.POLL_PENDING_INVOICES)
+        pipeline.drain()
+    access = access_of(pipeline)
+    assert access is not None and access.status == "active"
+    assert event(pipeline, event_id).processed_at is not None

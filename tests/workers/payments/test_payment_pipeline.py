@@ -28,6 +28,7 @@ from tests.workers.payments.conftest import (
     access_of,
     checkout,
     count,
+    poll_sees,
     report,
     texts_to,
 )
@@ -66,15 +67,19 @@ def test_paid_invoice_grants_access_once_however_often_it_is_reported(pipeline: 
     assert len(invites) == 1
 
 
-def test_commission_is_credited_once_to_the_referrer(pipeline: Pipeline) -> None:
-    """A referred subscriber pays: one ledger credit of pct × paid, never repeated."""
-    add_user(pipeline.sessions, REFERRER)
-    with pipeline.sessions.begin() as session:
+def refer(ctx: Pipeline, *, pct: Decimal) -> None:
+    """REFERRER, an active referrer at `pct`, brought SUBSCRIBER."""
+    add_user(ctx.sessions, REFERRER)
+    with ctx.sessions.begin() as session:
         now = datetime.now(UTC)
-        session.add(Referrer(user_id=REFERRER, pct=Decimal("12.50"), created_at=now,
-                             updated_at=now))
+        session.add(Referrer(user_id=REFERRER, pct=pct, created_at=now, updated_at=now))
         session.flush()
         session.add(Referral(referred_user_id=SUBSCRIBER, referrer_id=REFERRER, created_at=now))
+
+
+def test_commission_is_credited_once_to_the_referrer(pipeline: Pipeline) -> None:
+    """A referred subscriber pays: one ledger credit of pct × paid, never repeated."""
+    refer(pipeline, pct=Decimal("12.50"))
     invoice = checkout(pipeline)
     report(pipeline, invoice, "paid")
     report(pipeline, invoice, "overpaid", paid_usd=Decimal("10.00"))
@@ -143,9 +148,7 @@ def test_poll_finds_a_payment_whose_postback_never_came(pipeline: Pipeline) -> N
     """No postback at all: the fallback poll feeds the paid invoice into the same pipeline."""
     invoice = checkout(pipeline)
     assert invoice.uuid is not None
-    pipeline.payments.set_state(invoice.uuid, "paid")  # type: ignore[attr-defined]
-    pipeline.send(task_names.POLL_PENDING_INVOICES)
-    pipeline.drain()
+    poll_sees(pipeline, invoice, "paid")
     access = access_of(pipeline)
     assert access is not None and access.status == "active"
     with pipeline.sessions() as session:
@@ -157,16 +160,11 @@ def test_poll_honours_money_that_arrives_after_the_invoice_was_canceled(
 ) -> None:
     """Canceled at expiry, then paid late with no postback: the poll still activates it."""
     invoice = checkout(pipeline)
-    assert invoice.uuid is not None
-    pipeline.payments.set_state(invoice.uuid, "canceled")  # type: ignore[attr-defined]
-    pipeline.send(task_names.POLL_PENDING_INVOICES)
-    pipeline.drain()
+    poll_sees(pipeline, invoice, "canceled")
     with pipeline.sessions() as session:
         assert session.get_one(Invoice, invoice.id).status == "canceled"
     assert access_of(pipeline) is None
-    pipeline.payments.set_state(invoice.uuid, "paid")  # type: ignore[attr-defined]
-    pipeline.send(task_names.POLL_PENDING_INVOICES)
-    pipeline.drain()
+    poll_sees(pipeline, invoice, "paid")
     access = access_of(pipeline)
     assert access is not None and access.status == "active"
     assert count(pipeline, AccessHistory, AccessHistory.action == "payment_activated") == 1
@@ -196,13 +194,10 @@ def test_partial_payment_on_an_expired_invoice_is_told_recorded_and_later_money_
     """Part paid, then expired: subscriber and admins are told once, the amount stays recorded,
     and a payment confirmed later still activates."""
     invoice = checkout(pipeline)
-    assert invoice.uuid is not None
     report(pipeline, invoice, "partial", paid_usd=Decimal("4.00"))
     pipeline.drain()
-    pipeline.payments.set_state(invoice.uuid, "canceled", paid_usd=Decimal(0))  # type: ignore[attr-defined]
     for _ in range(2):
-        pipeline.send(task_names.POLL_PENDING_INVOICES)
-        pipeline.drain()
+        poll_sees(pipeline, invoice, "canceled", paid_usd=Decimal(0))
     expired = [text for text in texts_to(pipeline, SUBSCRIBER) if "expired" in text]
     assert len(expired) == 1 and "$4.00 of $10.00" in expired[0]
     for admin in pipeline.settings.admins:
@@ -213,9 +208,7 @@ def test_partial_payment_on_an_expired_invoice_is_told_recorded_and_later_money_
     assert stored.status == "canceled" and stored.paid_usd == Decimal("4.00")
     assert count(pipeline, AccessHistory, AccessHistory.action == "payment_partial_expired") == 1
 
-    pipeline.payments.set_state(invoice.uuid, "paid", paid_usd=Decimal("10.00"))  # type: ignore[attr-defined]
-    pipeline.send(task_names.POLL_PENDING_INVOICES)
-    pipeline.drain()
+    poll_sees(pipeline, invoice, "paid", paid_usd=Decimal("10.00"))
     access = access_of(pipeline)
     assert access is not None and access.status == "active"
 
@@ -224,11 +217,8 @@ def test_poll_reports_each_top_up_of_a_partial_payment(pipeline: Pipeline) -> No
     """Two partial amounts seen only by the poll: each one tells the subscriber the new
     remainder (the poll's inbox key carries the amount)."""
     invoice = checkout(pipeline)
-    assert invoice.uuid is not None
     for paid in ("3.00", "7.00"):
-        pipeline.payments.set_state(invoice.uuid, "partial", paid_usd=Decimal(paid))  # type: ignore[attr-defined]
-        pipeline.send(task_names.POLL_PENDING_INVOICES)
-        pipeline.drain()
+        poll_sees(pipeline, invoice, "partial", paid_usd=Decimal(paid))
     remainders = [text for text in texts_to(pipeline, SUBSCRIBER) if "still missing" in text]
     assert ["$7.00" in remainders[0], "$3.00" in remainders[-1]] == [True, True]
     assert len(remainders) == 2
@@ -263,13 +253,7 @@ def test_a_second_settlement_past_the_status_machine_still_activates_once(
 def test_commission_is_a_share_of_the_amount_paid_not_of_the_price(pipeline: Pipeline) -> None:
     """$15 paid on a $10 plan at 12.5 %: the referrer earns $1.88 (15 × 12.5 %, rounded half
     up once), not $1.25."""
-    add_user(pipeline.sessions, REFERRER)
-    with pipeline.sessions.begin() as session:
-        now = datetime.now(UTC)
-        session.add(Referrer(user_id=REFERRER, pct=Decimal("12.50"), created_at=now,
-                             updated_at=now))
-        session.flush()
-        session.add(Referral(referred_user_id=SUBSCRIBER, referrer_id=REFERRER, created_at=now))
+    refer(pipeline, pct=Decimal("12.50"))
     invoice = checkout(pipeline)
     report(pipeline, invoice, "overpaid", paid_usd=Decimal("15.00"))
     pipeline.drain()

@@ -202,3 +202,28 @@ def test_reminders_go_out_to_everyone_but_the_unreachable(
         assert session.get_one(User, ANN).blocked_bot_at is not None
         effects = {e.chat_id: e.status for e in session.query(TelegramEffect)}
         assert effects == {ANN: "failed", BOB: "done"}
+
+
+@pytest.mark.parametrize("method", ["getChatMember", "banChatMember", "unbanChatMember",
+                                    "sendMessage"])
+@pytest.mark.parametrize("error", ["retry_after", "server_error"])
+def test_flood_and_outages_on_any_call_delay_but_never_double_a_removal(
+    live: Pipeline, control: httpx.Client, telegram_faults: TelegramFaults, method: str,
+    error: str,
+) -> None:
+    """A 429 or a 5xx on any call of the removal: retried, and each person removed and told once."""
+    lapsed(live, control, ANN, hours=2)
+    lapsed(live, control, BOB)
+    telegram_faults.fail(method, error, times=1)
+
+    sweep(live)
+
+    assert channel_status(control, ANN) == channel_status(control, BOB) == "left"
+    assert access_of(live, ANN).status == access_of(live, BOB).status == "expired"
+    for user_id in (ANN, BOB):
+        told = ok(control.get("/messages", params={"chat_id": user_id,
+                                                   "direction": "bot_to_user"}))
+        assert len(told) == 1
+    bans = ok(control.get("/calls", params={"method": "banChatMember"}))
+    assert sorted(c["params"]["user_id"] for c in bans if c["status"] == 200) == [
+        str(ANN), str(BOB)]

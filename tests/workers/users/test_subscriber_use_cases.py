@@ -106,6 +106,23 @@ def test_accept_terms_keeps_the_first_acceptance(ctx: Pipeline) -> None:
     assert scalar(ctx, select(User.terms_accepted_at).where(User.id == ANN)) == first
 
 
+def test_trial_before_the_user_is_registered_still_starts(ctx: Pipeline) -> None:
+    """Workers restarted and the trial task ran before users.register: it records the user
+    from the profile it carries and the trial starts."""
+    run(ctx, task_names.START_TRIAL, profile(ANN, username="ann"), "trial-0")
+    with ctx.sessions() as session:
+        assert session.get_one(User, ANN).username == "ann"
+        access = session.scalars(select(Access).where(Access.user_id == ANN)).one()
+    assert access.is_trial
+    assert any("invite link" in text for text in texts_sent(ctx, ANN))
+
+
+def test_trial_for_a_bare_id_nobody_registered_tells_the_user(ctx: Pipeline) -> None:
+    """An older bot's bare id with no user row: no silent drop, the user is told to /start."""
+    run(ctx, task_names.START_TRIAL, ANN, "trial-0")
+    assert texts_sent(ctx, ANN) == [texts.ACCOUNT_NOT_FOUND]
+
+
 def test_trial_grants_access_and_sends_the_invite(ctx: Pipeline) -> None:
     """A trial gives TRIAL_DAYS of access and the invite arrives through the grant effect."""
     add_user(ctx.sessions, ANN)

@@ -193,3 +193,24 @@ def test_flood_settings_and_bot_rights_are_validated(control: httpx.Client) -> N
                               headers={"Content-Type": "application/json"})) == (
         400, "the body must be a JSON object",
     )
+
+
+def test_the_page_tells_never_joined_from_left(
+    control: httpx.Client, telegram_sandbox: TelegramSandbox,
+) -> None:
+    """Telegram says "left" for both; the page's words say "not joined" until the person was in."""
+    result(control.post("/control/users", json={"id": 5, "first_name": "Ann"}))
+
+    def standing() -> tuple[str, str]:
+        users = result(control.get("/control/users"))
+        assert isinstance(users, list)
+        ann = next(u for u in users if u["id"] == 5)
+        return ann["channel_status"], ann["channel_standing"]
+
+    assert standing() == ("left", "not joined")
+    base = f"/bot{telegram_sandbox.token}/createChatInviteLink"
+    link = control.post(base, data={"chat_id": SANDBOX_CHANNEL_ID}).json()["result"]
+    result(control.post("/control/users/5/join", json={"invite_link": link["invite_link"]}))
+    assert standing() == ("member", "in the channel")
+    result(control.post("/control/users/5/leave"))
+    assert standing() == ("left", "left the channel")
