@@ -9,7 +9,6 @@ reminders written.
 from __future__ import annotations
 
 import importlib
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,7 +28,7 @@ from infra.migrate import seed_plans
 from infra.settings import load_settings
 from models.schedule import claim_scheduled_run
 from models.schema import Access, AccessHistory, Invoice, Plan, RenewalReminder
-from tests.fixtures.processes import CeleryProcess, child_env, worker_command
+from tests.fixtures.processes import celery_beat, celery_worker, child_env, tasks_succeeded
 from tests.fixtures.waiting import eventually
 from tests.workers.harness import Pipeline, add_user
 from tests.workers.sweeps.conftest import subscriber
@@ -75,11 +74,6 @@ def fire_twice_at_once(name: str, every: int) -> list[Any]:
         thread.join(timeout=60)
     assert len(results) == 2
     return results
-
-
-def beat_command(schedule: Path) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "celery_app", "beat", "--loglevel", "INFO",
-            "--schedule", str(schedule)]
 
 
 def count(sessions: sessionmaker[Session], model: Any, *where: Any) -> int:
@@ -174,28 +168,13 @@ def test_two_real_beats_and_a_worker_look_up_and_remind_each_subscriber_once(
                     TELEGRAM_API_BASE=telegram_sandbox.base_url, SWEEP_INTERVAL_SECONDS="10",
                     REMINDER_INTERVAL_SECONDS="10", POLL_INTERVAL_SECONDS="3600",
                     RELAY_INTERVAL_SECONDS="3600")
-    worker = CeleryProcess(worker_command(concurrency=2), env, tmp_path / "worker.log")
-    first = CeleryProcess(beat_command(tmp_path / "first"), env, tmp_path / "first.log")
-    second = CeleryProcess(beat_command(tmp_path / "second"), env, tmp_path / "second.log")
-    for beat in (first, second):
-        beat.ready_marker = "beat: Starting"
-
-    def done(name: str) -> int:
-        # "Task <name>[<id>] succeeded in …": one line per finished run (received is lower case).
-        return worker.log().count(f"Task {name}[")
-
-    try:
-        worker.start()
-        first.start()
-        second.start()
+    with celery_worker(env, tmp_path / "worker.log") as worker, \
+            celery_beat(env, tmp_path / "first.log"), celery_beat(env, tmp_path / "second.log"):
         # Each beat fires each sweep at least twice; every firing has finished.
-        eventually(lambda: done(task_names.EXPIRE_SUBSCRIPTIONS) >= 4
-                   and done(task_names.SEND_RENEWAL_REMINDERS) >= 4,
+        eventually(lambda: tasks_succeeded(worker.log(), task_names.EXPIRE_SUBSCRIPTIONS) >= 4
+                   and tasks_succeeded(worker.log(), task_names.SEND_RENEWAL_REMINDERS) >= 4,
                    timeout=90, what="two beats to fire each sweep twice")
-    finally:
-        second.stop()
-        first.stop()
-        worker.stop()
+        log = worker.log()
     with httpx.Client(base_url=telegram_sandbox.base_url, timeout=5.0) as control:
         calls = control.get("/control/calls").json()["result"]
     lookups = [c for c in calls if c["method"] == "getChatMember"
@@ -205,4 +184,4 @@ def test_two_real_beats_and_a_worker_look_up_and_remind_each_subscriber_once(
     assert (len(lookups), len(reminders)) == (1, 1), calls
     assert count(session_factory, AccessHistory, AccessHistory.user_id == LAPSED) == 1
     # The second beat's firings stood down (a run that goes ahead reports its counts).
-    assert worker.log().count("{'skipped': True}") >= 1
+    assert log.count("{'skipped': True}") >= 1
