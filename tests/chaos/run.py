@@ -60,6 +60,7 @@ class Options:
     size: int = 1000
     seed: int = 1
     patience: float = 20.0  # seconds a person waits for the bot before doing it again
+    give_up: float = 300.0  # seconds after which a person stops trying to get a pay link
     concurrency: int = 24  # people walking to a pay link at the same time
     settle_timeout: float = 900.0  # after the last payment
     telegram_5xx: float = 0.10
@@ -145,7 +146,8 @@ class Storm:
 
     def walk(self, journey: Journey, control: httpx.Client) -> None:
         person = Person(journey, control=control, world=self.telegram.world,
-                        plan_code=PLAN_CODE, patience=self.options.patience)
+                        plan_code=PLAN_CODE, patience=self.options.patience,
+                        give_up=self.options.give_up)
         code = person.go_to_pay_link()
         if code is None:
             return
@@ -248,7 +250,7 @@ def _storm(options: Options, system: System, storm: Storm, sessions: sessionmake
         early = [pool.submit(storm.walk, journey, control)
                  for journey in storm.journeys[:first_wave]]
         wait_until(lambda: all(any(step.startswith("plan:") for step in j.steps)
-                               for j in storm.journeys[:first_wave]), timeout=60)
+                               for j in storm.journeys[:first_wave]), timeout=3 * options.patience)
         for name in WORKERS:
             system.start(name)
         storm.arm()
@@ -276,7 +278,8 @@ def _storm(options: Options, system: System, storm: Storm, sessions: sessionmake
     notes = [
         f"faults fired: {', '.join(storm.fired)}; Redis restarts {system.redis_restarts}",
         f"quiescence {'reached' if settled else 'NOT reached'}",
-        f"people who heard nothing for {options.patience:.0f} s and did it again: "
+        f"people who heard nothing for {options.patience:.0f} s and did it again (giving up "
+        f"after {options.give_up:.0f} s): "
         f"{sum(1 for j in storm.journeys if j.repeats)} ({repeats} repeats); "
         f"never got a pay link: {sum(1 for j in storm.journeys if j.invoice_code is None)}",
         *(f"user {j.user_id} never got a pay link; did {' → '.join(j.steps)}"
