@@ -333,3 +333,22 @@ def test_coverage_follows_a_simple_model(steps: list[tuple[str, int]], grace_hou
         assert is_due_for_removal(access, now=now, grace=grace) is (
             end is not None and not removed and not expected
         )
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: days_left(None, now=NAIVE), "^now must be timezone-aware"),
+        (lambda: reminder_due(paid_through=NAIVE, now=T0, days_before=1),
+         "^paid_through must be timezone-aware"),
+        (lambda: reminder_due(paid_through=T0, now=NAIVE, days_before=1),
+         "^now must be timezone-aware"),
+        (lambda: reminder_due(paid_through=T0, now=T0, days_before=-1),
+         "^days_before must be at least 0"),
+    ],
+    ids=["days_left-now", "reminder-paid_through", "reminder-now", "reminder-days_before"],
+)
+def test_bad_arguments_are_refused_by_name(call: Callable[[], object], message: str) -> None:
+    """A bad argument is refused with an error that names it, so the caller knows which."""
+    with pytest.raises(ValueError, match=message):
+        call()
