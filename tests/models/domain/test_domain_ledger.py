@@ -154,10 +154,12 @@ def test_an_accepted_payout_never_makes_the_balance_negative(
 
 
 def test_refusals_survive_pickling() -> None:
-    """A refusal keeps its reason and message through pickle (task results, log handlers)."""
+    """A refusal keeps its reason and message through pickle (task results, log handlers),
+    and in its args, which is what repr() in a log line and Celery's JSON error info show."""
     error = PayoutRefused(PayoutRefusal.BELOW_MINIMUM, "the minimum payout is 1.00, got 0.50")
     copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes, just made
     assert (copy.reason, str(copy)) == (error.reason, str(error))
+    assert copy.args == (PayoutRefusal.BELOW_MINIMUM, "the minimum payout is 1.00, got 0.50")
 
 
 USDT_CONTRACT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"

@@ -233,9 +233,23 @@ def test_surplus_days_is_the_floor_of_the_exact_ratio(
                               plan_days=30), ValueError, "^surplus_usd must not be negative"),
         (lambda: surplus_days(surplus_usd=Decimal("1.00"), plan_price_usd=Decimal("0.00"),
                               plan_days=30), ValueError, "^plan_price_usd must be positive"),
+        (lambda: to_money(1.1), TypeError,  # type: ignore[arg-type]
+         r"^money must be a Decimal, int or str, got float \(a float has already lost"),
+        (lambda: require_money(1, name="fee"), TypeError,  # type: ignore[arg-type]
+         "^fee must be a Decimal, got int$"),
+        (lambda: assess_payment(expected_usd=Decimal("1.001"), paid_usd=Decimal("1.00")),
+         ValueError, "^expected_usd must be whole cents"),
+        (lambda: assess_payment(expected_usd=Decimal("1.00"), paid_usd=Decimal("1.001")),
+         ValueError, "^paid_usd must be whole cents"),
+        (lambda: assess_payment(expected_usd=Decimal("0.00"), paid_usd=Decimal("1.00")),
+         ValueError, "^expected_usd must be positive, got 0.00"),
+        (lambda: assess_payment(expected_usd=Decimal("1.00"), paid_usd=Decimal("-1.00")),
+         ValueError, "^paid_usd must not be negative, got -1.00"),
     ],
     ids=["commission-cents", "commission-negative", "pct-bool", "pct-float", "pct-range",
-         "surplus-cents", "price-cents", "plan_days", "surplus-negative", "price-zero"],
+         "surplus-cents", "price-cents", "plan_days", "surplus-negative", "price-zero",
+         "to_money-float", "require_money-int", "expected-cents", "paid-cents",
+         "expected-zero", "paid-negative"],
 )
 def test_bad_amounts_are_refused_by_name(
     call: Callable[[], object], error: type[Exception], message: str
