@@ -137,11 +137,10 @@ class Settings(BaseSettings):
     # The inbox relay re-queues events still unprocessed this long after they arrived.
     relay_interval_seconds: int = Field(default=30, ge=1, le=3600)
     relay_after_seconds: int = Field(default=120, ge=1, le=86400)
-    # A task holds a Telegram effect this long (plus any retry countdown); past that, or when
-    # nobody took it this long after it was written, the relay re-queues it. Above the task
-    # time limit (120 s), a slow but live task is never doubled; a dead one costs at most this
-    # plus one relay interval.
-    effect_relay_after_seconds: int = Field(default=130, ge=1, le=86400)
+    # A task's claim on a Telegram effect lasts this long and is renewed while it works; once
+    # it runs out (its worker died), or when nobody took the effect this long after it was
+    # written, the relay re-queues it: a dead worker costs this plus one relay interval.
+    effect_relay_after_seconds: int = Field(default=60, ge=3, le=86400)
     sweep_max_removals: int = Field(default=50, ge=1)
     sweep_max_share: float = Field(default=0.2, gt=0, le=1)
     sweep_share_min_due: int = Field(default=10, ge=1)

@@ -4,15 +4,18 @@ Transient failures (429, 5xx, network) retry with `retry_after` or backoff; a us
 the bot is recorded on the user and the effect fails without retrying; any other refusal is
 recorded and never retried. A finished effect is never performed again.
 
-A task claims its effect before performing it, for EFFECT_RELAY_AFTER_SECONDS (and, when it
-retries, for the countdown on top): another copy of the message finds it held and leaves it,
-and if the holder dies the claim runs out and the relay hands the effect to a new task
-(payments.relay_inbox), minutes before Redis would give the dead worker's message back.
+A task claims its effect before performing it, for EFFECT_RELAY_AFTER_SECONDS, and renews the
+claim while it works (a retry holds it through its countdown too): another copy of the message
+finds it held and leaves it, however slow Telegram is, and if the holder dies the claim runs
+out and the relay hands the effect to a new task (payments.relay_inbox), long before Redis
+would give the dead worker's message back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +40,29 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@contextmanager
+def _claim_renewed(ctx: WorkerContext, effect_id: int, *, owner: str,
+                   lease: timedelta) -> Iterator[None]:
+    """Keep the claim alive while the block runs: renewed every third of the lease.
+
+    The renewals stop with the block, or with the process: a dead worker's claim runs out.
+    """
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(lease.total_seconds() / 3):
+            with ctx.sessions.begin() as session:
+                claim_effect(session, effect_id, owner=owner, now=_now(), lease=lease)
+
+    renewer = threading.Thread(target=renew, name=f"claim-{effect_id}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        done.set()
+        renewer.join()
+
+
 def run_effect(task: Task, effect_id: int, perform: Perform) -> str:
     """Perform the pending effect `effect_id` once; return what became of it."""
     ctx = context()
@@ -51,7 +77,8 @@ def run_effect(task: Task, effect_id: int, perform: Perform) -> str:
             return "held by another task"
     bound = log.bind(effect_id=effect_id, effect=effect.key)
     try:
-        result = perform(ctx, effect)
+        with _claim_renewed(ctx, effect_id, owner=owner, lease=lease):
+            result = perform(ctx, effect)
     except (TelegramTransient, RedisError) as error:
         # The send budget lives in Redis: a Redis hiccup is as transient as a 429.
         failure = error if isinstance(error, TelegramTransient) else TelegramTransient(

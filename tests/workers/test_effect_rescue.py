@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +35,7 @@ from workers.context import use_context
 from workers.payments.tasks import relay_inbox
 
 SUBSCRIBER = 8101
-LEASE = 3  # seconds; production keeps it above the task time limit
+LEASE = 3  # seconds (EFFECT_RELAY_AFTER_SECONDS); production waits 60
 
 
 def effect_row(sessions: sessionmaker[Session], effect_id: int) -> TelegramEffect:
@@ -99,6 +101,31 @@ def test_a_claim_excludes_other_copies_but_not_its_own_retry(
         outbox.finish_effect(session, effect_id, status="done", now=now)
         assert not outbox.claim_effect(session, effect_id, owner="c", now=now + 2 * lease,
                                        lease=lease)
+
+
+def test_a_slow_live_task_keeps_its_effect_past_the_lease(
+        db_url: str, engine: Any, session_factory: sessionmaker[Session],
+        tmp_path: Path) -> None:
+    """The holder renews its claim while Telegram is slow: the relay never hands it over."""
+    ctx = make_pipeline(db_url=db_url, sessions=session_factory, engine=engine,
+                        effect_relay_after_seconds=LEASE)
+    effect_id = new_message(session_factory, now=datetime.now(UTC))
+    from tests.workers.poison_tasks import hold_effect
+
+    with use_context(ctx):
+        outcome: list[str] = []
+        holder = threading.Thread(target=lambda: outcome.append(
+            hold_effect.apply(args=[effect_id, str(tmp_path), 3 * LEASE]).get()))
+        holder.start()
+        eventually(lambda: list(tmp_path.glob("perform-*")), timeout=10, what="the send")
+        time.sleep(2 * LEASE)  # the claim would have run out twice without its renewals
+        ctx.queued.clear()
+        relay_inbox.apply().get()
+        relayed = list(ctx.queued)
+        holder.join(timeout=30)
+    assert relayed == []
+    assert outcome == ["done"]
+    assert effect_row(session_factory, effect_id).status == "done"
 
 
 # A real worker, killed ------------------------------------------------------------------------
