@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 
 .DEFAULT_GOAL := help
-.PHONY: help run test migrate lint bench fuzz chaos clean
+.PHONY: help run test migrate lint bench fuzz chaos mutate clean
 
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -47,6 +47,11 @@ fuzz: $(VENV)/.dev-installed ## 10,000 hostile postbacks at the real gateway (TE
 
 chaos: $(VENV)/.dev-installed ## 1,000 subscribers under kills and faults (CHAOS_ARGS="--size 100")
 	$(PY) -m tests.chaos $(CHAOS_ARGS)
+
+mutate: $(VENV)/.dev-installed ## mutation testing of the rules and use cases; prints the survivors (MUTANTS="models.domain*")
+	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	@echo "Survivors (\`$(BIN)/mutmut show NAME\` shows one; docs/mutation-survivors.md explains the known ones):"
+	@$(BIN)/mutmut results
 
 clean: ## remove the virtualenv and caches (keeps var/, your data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_for(check: Callable[[], Any], *, what: str, timeout: float = 15.0) -> Any:
+def wait_for(check: Callable[[], Any], *, what: str, timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := check():

@@ -2,8 +2,9 @@
 
 Every action goes through the Telegram stand-in's user API over HTTP, exactly as the sandbox
 page's buttons do; what the bot shows is read from the stand-in's world. A person who hears
-nothing for `patience` seconds repeats the last step, as people do; each repeat is counted, so
-a bot that leaves people in silence shows up in the figures.
+nothing for `patience` seconds repeats the last step, as people do, and gives up only after
+`give_up` seconds; each repeat is counted, so a bot that leaves people in silence shows up in
+the figures.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ class Person:
     """Acts for one user id through the control API; reads the bot's answers from the world."""
 
     def __init__(self, journey: Journey, *, control: httpx.Client, world: TelegramWorld,
-                 plan_code: str, patience: float, attempts: int = 6) -> None:
+                 plan_code: str, patience: float, give_up: float) -> None:
         self.journey, self.control, self.world = journey, control, world
         self.plan_data = keyboards.ChoosePlan(code=plan_code).pack()
-        self.patience, self.attempts = patience, attempts
+        self.patience, self.give_up = patience, give_up
 
     @property
     def user_id(self) -> int:
@@ -52,7 +53,8 @@ class Person:
         start = "/start" if self.journey.referrer_id is None \
             else f"/start ref_{self.journey.referrer_id}"
         waited_for: Callable[[], object]
-        for _ in range(self.attempts):
+        deadline = time.monotonic() + self.give_up
+        while time.monotonic() < deadline:
             code = self._pay_code()
             if code is not None:
                 self.journey.invoice_code = code
@@ -71,7 +73,8 @@ class Person:
                 waited_for = lambda: self._button(TERMS) or self._button(self.plan_data)  # noqa: E731
             if not self._wait(waited_for):
                 self.journey.repeats += 1
-        return None
+        self.journey.invoice_code = self._pay_code()
+        return self.journey.invoice_code
 
     # --- acting ---------------------------------------------------------------------------
 

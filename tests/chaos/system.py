@@ -61,7 +61,6 @@ class System:
         self.processes: dict[str, ChildProcess] = {}
         self.deaths: list[Death] = []
         self.kills = 0
-        self.redis_restarts = 0
         self._starts: dict[str, int] = {}
         self._lock = threading.RLock()
         self._watching = threading.Event()
@@ -122,7 +121,6 @@ class System:
         self.redis.stop()
         time.sleep(down_for)
         self.redis.start()
-        self.redis_restarts += 1
 
     # --- the supervisor -------------------------------------------------------------------
 

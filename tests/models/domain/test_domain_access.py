@@ -333,3 +333,67 @@ def test_coverage_follows_a_simple_model(steps: list[tuple[str, int]], grace_hou
         assert is_due_for_removal(access, now=now, grace=grace) is (
             end is not None and not removed and not expected
         )
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: days_left(None, now=NAIVE), ValueError, "^now must be timezone-aware"),
+        (lambda: reminder_due(paid_through=NAIVE, now=T0, days_before=1), ValueError,
+         "^paid_through must be timezone-aware"),
+        (lambda: reminder_due(paid_through=T0, now=NAIVE, days_before=1), ValueError,
+         "^now must be timezone-aware"),
+        (lambda: reminder_due(paid_through=T0, now=T0, days_before=-1), ValueError,
+         "^days_before must be at least 0, got -1"),
+        (lambda: extend(None, days=0, now=T0), ValueError, "^days must be at least 1, got 0"),
+        (lambda: extend(None, days=True, now=T0), TypeError, "^days must be an int, got bool"),
+        (lambda: extend(None, days=1, now=NAIVE), ValueError, "^now must be timezone-aware"),
+        (lambda: can_start_trial(trial_used_at=None, days=-1), ValueError,
+         "^days must be at least 0"),
+        (lambda: start_trial(trial_used_at=None, days=3, now=NAIVE, current=None), ValueError,
+         "^now must be timezone-aware"),
+        (lambda: set_days(None, days=-1, now=T0), ValueError, "^days must be at least 0"),
+        (lambda: set_days(None, days=1, now=NAIVE), ValueError, "^now must be timezone-aware"),
+        (lambda: remove(None, now=NAIVE), ValueError, "^now must be timezone-aware"),
+        (lambda: status_at(None, now=NAIVE), ValueError, "^now must be timezone-aware"),
+        (lambda: status_at(None, now=T0, grace=1), TypeError,  # type: ignore[arg-type]
+         "^grace must be a timedelta, got int"),
+        (lambda: days_left(None, now="2025-03-01"), TypeError,  # type: ignore[arg-type]
+         "^now must be a datetime, got str"),
+        (lambda: Access(paid_through=NAIVE, is_trial=False, removed_at=None), ValueError,
+         "^paid_through must be timezone-aware"),
+        (lambda: Access(paid_through=T0, is_trial=False, removed_at=NAIVE), ValueError,
+         "^removed_at must be timezone-aware"),
+    ],
+    ids=["days_left-now", "reminder-paid_through", "reminder-now", "reminder-days_before",
+         "extend-days", "extend-days-bool", "extend-now", "trial-days", "trial-now",
+         "set_days-days", "set_days-now", "remove-now", "status-now", "status-grace-type",
+         "now-type", "access-paid_through", "access-removed_at"],
+)
+def test_bad_arguments_are_refused_by_name(
+    call: Callable[[], object], error: type[Exception], message: str
+) -> None:
+    """A bad argument is refused with an error that names it, so the caller knows which (and
+    a bool is never a number of days, though Python counts it as an int)."""
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("trial_used_at", "days", "current", "reason", "message"),
+    [
+        (None, 0, None, TrialRefusal.DISABLED, "^free trials are turned off$"),
+        (T0 - DAY, 3, None, TrialRefusal.ALREADY_USED, "^the free trial was already used$"),
+        (None, 3, Access(paid_through=T0 + DAY, is_trial=False, removed_at=None),
+         TrialRefusal.HAS_ACCESS, "^access is already paid for$"),
+    ],
+    ids=["disabled", "used", "paid"],
+)
+def test_a_refused_trial_says_why(
+    trial_used_at: datetime | None, days: int, current: Access | None, reason: TrialRefusal,
+    message: str,
+) -> None:
+    """Each trial refusal carries its reason for the code and its words for the person."""
+    with pytest.raises(TrialUnavailable, match=message) as refused:
+        start_trial(trial_used_at=trial_used_at, days=days, now=T0, current=current)
+    assert refused.value.reason is reason

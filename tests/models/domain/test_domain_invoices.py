@@ -185,3 +185,12 @@ def test_time_left_rejects_naive_datetimes() -> None:
     """A naive datetime is refused rather than compared with an aware one."""
     with pytest.raises(ValueError, match="timezone-aware"):
         time_left(expires_at=NOW.replace(tzinfo=None), now=NOW)
+
+
+@pytest.mark.parametrize("naive", ["expires_at", "now"])
+def test_time_left_names_the_naive_datetime(naive: str) -> None:
+    """A naive datetime is refused with an error naming the argument that was naive."""
+    aware = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    moments = {"expires_at": aware, "now": aware, naive: aware.replace(tzinfo=None)}
+    with pytest.raises(ValueError, match=f"^{naive} must be timezone-aware"):
+        time_left(**moments)

@@ -1,6 +1,7 @@
 """Tests for models.domain.ledger: balances, payout requests and payout wallet addresses."""
 
 import pickle
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -154,10 +155,12 @@ def test_an_accepted_payout_never_makes_the_balance_negative(
 
 
 def test_refusals_survive_pickling() -> None:
-    """A refusal keeps its reason and message through pickle (task results, log handlers)."""
+    """A refusal keeps its reason and message through pickle (task results, log handlers),
+    and in its args, which is what repr() in a log line and Celery's JSON error info show."""
     error = PayoutRefused(PayoutRefusal.BELOW_MINIMUM, "the minimum payout is 1.00, got 0.50")
     copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes, just made
     assert (copy.reason, str(copy)) == (error.reason, str(error))
+    assert copy.args == (PayoutRefusal.BELOW_MINIMUM, "the minimum payout is 1.00, got 0.50")
 
 
 USDT_CONTRACT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
@@ -267,3 +270,68 @@ def test_validate_wallet_rejects_unknown_network() -> None:
     """A network the engine does not pay out on is a ValueError, not a silent EVM check."""
     with pytest.raises(ValueError, match="SOL"):
         validate_wallet("SOL", EVM)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: LedgerEntry(kind=EntryKind.CREDIT, amount=Decimal("1.001")),
+         "^amount must be whole cents"),
+        (lambda: LedgerEntry(kind=EntryKind.CREDIT, amount=Decimal("0.00")),
+         "^a ledger entry amount must be positive, got 0.00"),
+        (lambda: available_for_payout(entries=[], open_request_amount=Decimal("1.001")),
+         "^open_request_amount must be whole cents"),
+        (lambda: available_for_payout(entries=[], open_request_amount=Decimal("-1.00")),
+         "^open_request_amount must not be negative"),
+        (lambda: check_payout_request(amount=Decimal("1.001"), available=Decimal("5.00"),
+                                      has_open_request=False), "^amount must be whole cents"),
+        (lambda: check_payout_request(amount=Decimal("1.00"), available=Decimal("5.001"),
+                                      has_open_request=False), "^available must be whole cents"),
+        (lambda: check_payout_request(amount=Decimal("1.00"), available=Decimal("5.00"),
+                                      has_open_request=False, minimum=Decimal("0.001")),
+         "^minimum must be whole cents"),
+    ],
+    ids=["entry-cents", "entry-zero", "open-cents", "open-negative", "amount", "available",
+         "minimum"],
+)
+def test_bad_amounts_are_refused_by_name(call: Callable[[], object], message: str) -> None:
+    """A bad amount is refused with an error naming the argument and the rule it breaks."""
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("amount", "has_open_request", "message"),
+    [
+        ("5.00", True, "^a payout request is already open; wait for it$"),
+        ("0.00", False, "^the amount must be positive, got 0.00$"),
+        ("0.50", False, "^the minimum payout is 1.00, got 0.50$"),
+        ("9.00", False, "^only 5.00 is available, asked for 9.00$"),
+    ],
+)
+def test_payout_refusals_tell_the_referrer_what_to_change(
+    amount: str, has_open_request: bool, message: str
+) -> None:
+    """Each refusal's message, which the referrer reads, says what is wrong with the numbers."""
+    with pytest.raises(PayoutRefused, match=message):
+        check_payout_request(amount=Decimal(amount), available=Decimal("5.00"),
+                             has_open_request=has_open_request, minimum=Decimal("1.00"))
+
+
+@pytest.mark.parametrize(
+    ("network", "address", "message"),
+    [
+        (PayoutNetwork.TRC20, "  ", "^no TRC20 address given$"),
+        (PayoutNetwork.TRC20, "T123", "^a TRC20 address is T followed by 33 base58 characters"),
+        (PayoutNetwork.TRC20, "Tzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+         "fails its checksum: a character is mistyped$"),
+        (PayoutNetwork.ERC20, "0x12", "^a ERC20 address is 0x followed by 40 hex digits"),
+    ],
+    ids=["empty", "trc20-format", "trc20-checksum", "evm-format"],
+)
+def test_wallet_refusals_say_what_is_wrong(
+    network: PayoutNetwork, address: str, message: str
+) -> None:
+    """A refused wallet address is refused with a message the referrer can act on."""
+    with pytest.raises(InvalidWallet, match=message):
+        validate_wallet(network, address)

@@ -1,5 +1,6 @@
 """Tests for models.domain.money: the rounding boundary, commissions and payment assessment."""
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -206,3 +207,54 @@ def test_surplus_days_is_the_floor_of_the_exact_ratio(
     """The days credited are the largest whole number not above surplus / price * days."""
     credited = surplus_days(surplus_usd=surplus, plan_price_usd=price, plan_days=days)
     assert credited * price <= surplus * days < (credited + 1) * price
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: commission(amount_paid_usd=Decimal("1.001"), pct=10), ValueError,
+         "^amount_paid_usd must be whole cents"),
+        (lambda: commission(amount_paid_usd=Decimal("-1.00"), pct=10), ValueError,
+         "^amount_paid_usd must not be negative, got -1.00"),
+        (lambda: commission(amount_paid_usd=Decimal("1.00"), pct=True), TypeError,
+         "^pct must be a Decimal or int, got bool"),
+        (lambda: commission(amount_paid_usd=Decimal("1.00"), pct=12.5),  # type: ignore[arg-type]
+         TypeError,
+         "^pct must be a Decimal or int, got float"),
+        (lambda: commission(amount_paid_usd=Decimal("1.00"), pct=101), ValueError,
+         "^pct must be between 0 and 100, got 101"),
+        (lambda: surplus_days(surplus_usd=Decimal("0.001"), plan_price_usd=Decimal("10.00"),
+                              plan_days=30), ValueError, "^surplus_usd must be whole cents"),
+        (lambda: surplus_days(surplus_usd=Decimal("1.00"), plan_price_usd=Decimal("10.001"),
+                              plan_days=30), ValueError, "^plan_price_usd must be whole cents"),
+        (lambda: surplus_days(surplus_usd=Decimal("1.00"), plan_price_usd=Decimal("10.00"),
+                              plan_days=0), ValueError, "^plan_days must be at least 1"),
+        (lambda: surplus_days(surplus_usd=Decimal("-1.00"), plan_price_usd=Decimal("10.00"),
+                              plan_days=30), ValueError, "^surplus_usd must not be negative"),
+        (lambda: surplus_days(surplus_usd=Decimal("1.00"), plan_price_usd=Decimal("0.00"),
+                              plan_days=30), ValueError, "^plan_price_usd must be positive"),
+        (lambda: to_money(1.1), TypeError,  # type: ignore[arg-type]
+         r"^money must be a Decimal, int or str, got float \(a float has already lost"),
+        (lambda: require_money(1, name="fee"), TypeError,  # type: ignore[arg-type]
+         "^fee must be a Decimal, got int$"),
+        (lambda: assess_payment(expected_usd=Decimal("1.001"), paid_usd=Decimal("1.00")),
+         ValueError, "^expected_usd must be whole cents"),
+        (lambda: assess_payment(expected_usd=Decimal("1.00"), paid_usd=Decimal("1.001")),
+         ValueError, "^paid_usd must be whole cents"),
+        (lambda: assess_payment(expected_usd=Decimal("0.00"), paid_usd=Decimal("1.00")),
+         ValueError, "^expected_usd must be positive, got 0.00"),
+        (lambda: assess_payment(expected_usd=Decimal("1.00"), paid_usd=Decimal("-1.00")),
+         ValueError, "^paid_usd must not be negative, got -1.00"),
+    ],
+    ids=["commission-cents", "commission-negative", "pct-bool", "pct-float", "pct-range",
+         "surplus-cents", "price-cents", "plan_days", "surplus-negative", "price-zero",
+         "to_money-float", "require_money-int", "expected-cents", "paid-cents",
+         "expected-zero", "paid-negative"],
+)
+def test_bad_amounts_are_refused_by_name(
+    call: Callable[[], object], error: type[Exception], message: str
+) -> None:
+    """Bad money input is refused with an error naming the argument and the rule it breaks
+    (a bool is never a percentage, though Python counts it as an int)."""
+    with pytest.raises(error, match=message):
+        call()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.domain.plans import PlanSpec, parse_plans
+from models.domain.plans import PlanSpec, StoredPlan, catalog_changes, parse_plans
 
 
 def plan(code: str, days: int, price: str, title: str) -> PlanSpec:
@@ -105,3 +105,28 @@ def test_parse_plans_round_trips(plans: list[PlanSpec]) -> None:
     """Writing plans in the setting format and parsing them back gives the same plans."""
     text = ",".join(f"{p.code}:{p.days}:{p.price_usd}:{p.title}" for p in plans)
     assert parse_plans(text) == tuple(plans)
+
+
+def stored(spec: PlanSpec, *, active: bool = True, chats: frozenset[int] = frozenset({-1})
+           ) -> StoredPlan:
+    return StoredPlan(code=spec.code, days=spec.days, price_usd=spec.price_usd,
+                      title=spec.title, active=active, chats=chats)
+
+
+@given(st.lists(specs, min_size=1, max_size=6, unique_by=lambda p: p.code))
+def test_a_catalogue_that_says_what_the_settings_say_has_no_changes(
+        plans: list[PlanSpec]) -> None:
+    """Stored exactly as wanted, on sale, granting the channel: nothing to do."""
+    assert catalog_changes([stored(p) for p in plans], tuple(plans), -1) == []
+
+
+def test_each_difference_is_one_line() -> None:
+    """A dropped plan, one back on sale, a moved channel: each said on its own line."""
+    month = PlanSpec(code="month", days=30, price_usd=Decimal("10.00"), title="1 month")
+    year = PlanSpec(code="year", days=365, price_usd=Decimal("99.00"), title="1 year")
+    lines = catalog_changes([stored(month, active=False, chats=frozenset({-2})), stored(year)],
+                            (month,), -1)
+    assert lines == ["plan 'month': back on sale", "plan 'month': grants chat -1 (was -2)",
+                     "plan 'year': off sale (not in PLANS)"]
+    assert catalog_changes([stored(year, active=False)], (month,), -1) == [
+        "plan 'month': new (30 days, $10.00, '1 month')"]

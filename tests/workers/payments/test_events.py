@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from pydantic import SecretStr
 
 from infra import task_names
 from infra.cryptocloud import (
     CryptoCloudClient,
+    CryptoCloudError,
     CryptoCloudMoved,
     CryptoCloudRejected,
     CryptoCloudUnavailable,
@@ -120,21 +122,30 @@ def test_provider_outage_leaves_the_event_open_without_counting_it_as_failed(
             session, received_before=datetime.now(UTC) + timedelta(seconds=1), limit=10)
 
 
-def test_moved_api_host_leaves_events_open_and_the_poll_quiet(pipeline: Pipeline) -> None:
-    """CryptoCloud's old host redirecting fails every call alike until an operator changes
-    CRYPTOCLOUD_API_BASE: events stay open uncounted, the poll logs and fails nothing."""
+@pytest.mark.parametrize(
+    "failure",
+    [CryptoCloudMoved("CryptoCloud API has moved; set CRYPTOCLOUD_API_BASE=https://x",
+                      operation="invoice/merchant/info"),
+     CryptoCloudRejected("CryptoCloud invoice/merchant/info rejected (HTTP 401): "
+                         "authorization: Unauthorized request.",
+                         operation="invoice/merchant/info", status_code=401)],
+    ids=["moved-host", "refused-key"],
+)
+def test_our_misconfiguration_leaves_events_open_and_the_poll_quiet(
+    pipeline: Pipeline, failure: CryptoCloudError
+) -> None:
+    """A moved API host or a refused key fails every call alike until an operator fixes the
+    setting: events stay open uncounted (never given up), the poll logs and fails nothing."""
     invoice = checkout(pipeline)
     event_id = record(pipeline, invoice, "paid")
-    moved = CryptoCloudMoved("CryptoCloud API has moved; set CRYPTOCLOUD_API_BASE=https://x",
-                             operation="invoice/merchant/info")
-    pipeline.payments.fail_next(*[moved] * 30)  # type: ignore[attr-defined]
+    pipeline.payments.fail_next(*[failure] * 30)  # type: ignore[attr-defined]
     pipeline.send(task_names.PROCESS_PAYMENT_EVENT, event_id)
     pipeline.send(task_names.POLL_PENDING_INVOICES)
     results = pipeline.drain()
     assert (task_names.POLL_PENDING_INVOICES, 0) in results
     open_event = event(pipeline, event_id)
     assert open_event.processed_at is None and open_event.attempts == 0
-    assert "CRYPTOCLOUD_API_BASE" in (open_event.last_error or "")
+    assert open_event.last_error == str(failure)
 
 
 def test_stand_in_lagging_behind_its_postback_is_settled_once_it_catches_up(

@@ -12,8 +12,11 @@ import importlib
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from celery import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,8 +27,10 @@ from infra.cryptocloud.fake import FakePaymentProvider
 from infra.migrate import seed_plans
 from infra.settings import load_settings
 from models.schedule import claim_scheduled_run
-from models.schema import AccessHistory, Invoice, Plan, RenewalReminder
-from tests.workers.harness import Pipeline
+from models.schema import Access, AccessHistory, Invoice, Plan, RenewalReminder
+from tests.fixtures.processes import celery_beat, celery_worker, child_env, tasks_succeeded
+from tests.fixtures.waiting import eventually
+from tests.workers.harness import Pipeline, add_user
 from tests.workers.sweeps.conftest import subscriber
 from workers.context import use_context
 
@@ -130,3 +135,53 @@ def test_one_beat_runs_every_interval_and_a_manual_run_always_goes(ctx: Pipeline
             assert claim_scheduled_run(session, task=task.name, now=later, every=30)
             assert not claim_scheduled_run(session, task=task.name,
                                            now=later + timedelta(seconds=14), every=30)
+
+
+# Two real beat processes ------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_two_real_beats_and_a_worker_look_up_and_remind_each_subscriber_once(
+        db_url: str, session_factory: sessionmaker[Session], redis_client: Any,
+        redis_url: str, telegram_sandbox: Any, tmp_path: Path) -> None:
+    """Two beats started together fire every sweep twice; the stand-in sees each call once."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("one real run is enough; the claim runs on both backends above")
+    redis_client.flushdb()
+    now = datetime.now(UTC)
+    settings = load_settings(_env_file=None, database_url=db_url)
+    with session_factory.begin() as session:
+        seed_plans(session, settings)
+    with httpx.Client(base_url=telegram_sandbox.base_url, timeout=5.0) as control:
+        for user_id in (LAPSED, REMINDED):
+            control.post("/control/users", json={"id": user_id, "first_name": f"u{user_id}"}
+                         ).raise_for_status()
+            control.post(f"/control/users/{user_id}/messages", json={"text": "/start"}
+                         ).raise_for_status()
+    for user_id, paid_through in ((LAPSED, now - timedelta(days=1)),
+                                  (REMINDED, now + timedelta(hours=20))):
+        add_user(session_factory, user_id)
+        with session_factory.begin() as session:
+            session.add(Access(user_id=user_id, chat_id=settings.channel,
+                               paid_through=paid_through, status="active", created_at=now))
+    env = child_env(DATABASE_URL=db_url, REDIS_URL=redis_url,
+                    TELEGRAM_API_BASE=telegram_sandbox.base_url, SWEEP_INTERVAL_SECONDS="10",
+                    REMINDER_INTERVAL_SECONDS="10", POLL_INTERVAL_SECONDS="3600",
+                    RELAY_INTERVAL_SECONDS="3600")
+    with celery_worker(env, tmp_path / "worker.log") as worker, \
+            celery_beat(env, tmp_path / "first.log"), celery_beat(env, tmp_path / "second.log"):
+        # Each beat fires each sweep at least twice; every firing has finished.
+        eventually(lambda: tasks_succeeded(worker.log(), task_names.EXPIRE_SUBSCRIPTIONS) >= 4
+                   and tasks_succeeded(worker.log(), task_names.SEND_RENEWAL_REMINDERS) >= 4,
+                   timeout=90, what="two beats to fire each sweep twice")
+        log = worker.log()
+    with httpx.Client(base_url=telegram_sandbox.base_url, timeout=5.0) as control:
+        calls = control.get("/control/calls").json()["result"]
+    lookups = [c for c in calls if c["method"] == "getChatMember"
+               and str(c["params"].get("user_id")) == str(LAPSED)]
+    reminders = [c for c in calls if c["method"] == "sendMessage"
+                 and str(c["params"].get("chat_id")) == str(REMINDED)]
+    assert (len(lookups), len(reminders)) == (1, 1), calls
+    assert count(session_factory, AccessHistory, AccessHistory.user_id == LAPSED) == 1
+    # The second beat's firings stood down (a run that goes ahead reports its counts).
+    assert log.count("{'skipped': True}") >= 1
