@@ -21,11 +21,16 @@ from infra.settings import Settings
 QUEUES = ("payments", "telegram", "sweeps", "default")
 
 # Upper bounds that the visibility timeout must exceed (asserted by tests/infra/test_celery_config).
+# A retry waits its countdown in the worker, unacknowledged, and then runs up to the time limit,
+# so the visibility timeout exceeds their sum. It is also how long the messages of a worker that
+# died outright (SIGKILL, power loss) wait before Redis hands them out again: kept short, so a
+# subscriber whose task such a worker held waits minutes, not half an hour. Telegram's longer
+# `retry_after` answers are met by retrying again at the cap.
 TASK_SOFT_TIME_LIMIT = 90
 TASK_TIME_LIMIT = 120
-RETRY_BACKOFF_MAX = 300
-MAX_COUNTDOWN = 300  # every explicit retry countdown (e.g. Telegram's retry_after) is capped here
-VISIBILITY_TIMEOUT = 1800
+RETRY_BACKOFF_MAX = 120
+MAX_COUNTDOWN = 120  # every explicit retry countdown (e.g. Telegram's retry_after) is capped here
+VISIBILITY_TIMEOUT = 300
 
 # The modules whose tasks a worker registers; the doors never import them.
 WORKER_MODULES: tuple[str, ...] = (

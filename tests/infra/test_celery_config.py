@@ -35,8 +35,18 @@ def test_visibility_timeout_exceeds_every_deliberate_delay(conf) -> None:  # typ
     visibility = conf.broker_transport_options["visibility_timeout"]
     assert conf.visibility_timeout == visibility
     assert conf.task_soft_time_limit < conf.task_time_limit < visibility
-    assert visibility > celery_config.RETRY_BACKOFF_MAX
-    assert visibility > celery_config.MAX_COUNTDOWN
+    # A retry is held unacknowledged through its countdown, then runs up to the time limit.
+    longest_wait = max(celery_config.RETRY_BACKOFF_MAX, celery_config.MAX_COUNTDOWN)
+    assert visibility > longest_wait + conf.task_time_limit
+
+
+def test_a_dead_workers_messages_come_back_within_minutes(conf) -> None:  # type: ignore[no-untyped-def]
+    """A worker killed outright strands its messages for the visibility timeout plus the restore
+    sweep: at most six minutes, so no subscriber waits half an hour (issue: stranded invites)."""
+    options = conf.broker_transport_options
+    stranded = options["visibility_timeout"] + (
+        options["unacked_restore_interval"] * options["unacked_restore_throttle"])
+    assert stranded <= 6 * 60
     # Every periodic task expires within its own interval, so a backlog cannot pile up.
     for entry in conf.beat_schedule.values():
         assert entry["options"]["expires"] <= entry["schedule"].total_seconds()
