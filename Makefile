@@ -51,7 +51,7 @@ chaos: $(VENV)/.dev-installed ## 1,000 subscribers under kills and faults (CHAOS
 mutate: $(VENV)/.dev-installed ## mutation testing of the rules and use cases; prints the survivors (MUTANTS="models.domain*")
 	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	@echo "Survivors (\`$(BIN)/mutmut show NAME\` shows one; docs/mutation-survivors.md explains the known ones):"
-	@$(BIN)/mutmut results
+	@$(BIN)/mutmut results | grep -F ': survived' || echo "  none"
 
 clean: ## remove the virtualenv and caches (keeps var/, your data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

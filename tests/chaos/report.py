@@ -105,11 +105,12 @@ def checks(*, size: int, payments: dict[int, Payment], sessions: sessionmaker[Se
     unpaid = sum(1 for uuid in unpaid_rows if (uuid or "").removeprefix("INV-") in paid_uuids)
 
     invites = invite_times(world, paid_users)
-    latencies = [(times[0] - payments[user].paid_at).total_seconds()
-                 for user, times in invites.items() if times]
+    waited = {user: (times[0] - payments[user].paid_at).total_seconds()
+              for user, times in invites.items() if times}
+    latencies = list(waited.values())
     no_invite = sorted(user for user, times in invites.items() if not times)
     duplicates = sum(max(0, len(times) - 1) for times in invites.values())
-    late = [s for s in latencies if s > INVITE_WITHIN.total_seconds()]
+    late = sorted((s, user) for user, s in waited.items() if s > INVITE_WITHIN.total_seconds())
 
     by_user: dict[int, list[datetime | None]] = {}
     for user_id, paid_through in rows:
@@ -139,7 +140,9 @@ def checks(*, size: int, payments: dict[int, Payment], sessions: sessionmaker[Se
               f"max {max(latencies, default=math.inf):.1f} s, "
               f"p99 {percentile(latencies, 0.99):.1f} s, {len(late)} late, "
               f"{len(no_invite)} without an invite"
-              + (f" (e.g. users {no_invite[:5]})" if no_invite else "")),
+              + (f" (e.g. users {no_invite[:5]})" if no_invite else "")
+              + "".join(f"\n      user {user} paid at {payments[user].paid_at:%H:%M:%S}, "
+                        f"invited {seconds:.0f} s later" for seconds, user in late[-5:])),
         Check("no process died on its own", not deaths,
               f"{len(deaths)} deaths" + "".join(
                   f"\n      {d.name} (exit {d.returncode}): {_last_line(d.last_lines)}"

@@ -50,7 +50,6 @@ PLANS = f"{PLAN_CODE}:30:{PRICE}:1 month"
 REFERRER_PCTS = (Decimal("12.5"), Decimal("7.25"), Decimal("33.33"))  # rounding shows up
 FIRST_USER_ID, FIRST_REFERRER_ID = 700_000_001, 600_000_001
 # (share of payments made, fault): three kills of a worker and one Redis restart.
-FAULT_GAP = 5.0
 FAULTS = ((0.2, "kill worker-1"), (0.4, "restart redis"), (0.6, "kill worker-2"),
           (0.8, "kill worker-1"))
 
@@ -66,6 +65,7 @@ class Options:
     telegram_5xx: float = 0.10
     telegram_429: float = 0.05
     retry_after: int = 2
+    fault_gap: float = 5.0  # seconds the system gets to show how it copes before the next fault
     workdir: Path | None = None
 
 
@@ -169,7 +169,7 @@ class Storm:
                 else:
                     self.system.kill(fault.removeprefix("kill "))
                 self.fired.append(fault)
-                time.sleep(FAULT_GAP)  # let the system show how it copes before the next one
+                time.sleep(self.options.fault_gap)
             except Exception as error:  # a fault not done is a miss, reported with the figures
                 self.fired.append(f"{fault} FAILED ({error!r})")
             finally:

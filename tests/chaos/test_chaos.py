@@ -19,7 +19,7 @@ def test_a_small_storm_with_kills_and_a_redis_restart_keeps_every_promise(
 ) -> None:
     """10 subscribers through the bot, faults on, a worker killed 3 times, Redis restarted:
     every one activated and invited within 3 minutes, nothing lost, nothing pending."""
-    options = Options(size=CI_SIZE, concurrency=5, patience=10, give_up=120,
+    options = Options(size=CI_SIZE, concurrency=5, patience=10, give_up=120, fault_gap=2,
                       settle_timeout=60, workdir=tmp_path)
     outcome = run(options, server_url=postgres_server_url)
     assert outcome.ok, report(outcome.checks, outcome.notes, outcome.workdir)
