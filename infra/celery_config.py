@@ -31,6 +31,9 @@ TASK_TIME_LIMIT = 120
 RETRY_BACKOFF_MAX = 120
 MAX_COUNTDOWN = 120  # every explicit retry countdown (e.g. Telegram's retry_after) is capped here
 VISIBILITY_TIMEOUT = 300
+# A publish gives up after about half a second (Celery's own default, written down).
+PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0, "interval_step": 0.2,
+                        "interval_max": 0.2}
 
 # The modules whose tasks a worker registers; the doors never import them.
 WORKER_MODULES: tuple[str, ...] = (
@@ -95,9 +98,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_transport_options": transport,
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 5,
-        # The producer must fail fast when Redis is down: the gateway answers 503 or relies
-        # on its inbox instead of hanging the request.
-        "broker_connection_max_retries": 3,
+        # Workers and beat (the only readers of this setting) reconnect for as long as Redis is
+        # away: with a bound they ended with "Unrecoverable error" after ~40 s of a Redis outage.
+        # Producers fail fast through the publish retry policy instead, so the gateway answers
+        # from its inbox and the bot spools, rather than hanging a request.
+        "broker_connection_max_retries": None,
+        "task_publish_retry_policy": PUBLISH_RETRY_POLICY,
         "visibility_timeout": VISIBILITY_TIMEOUT,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,

@@ -106,3 +106,12 @@ def test_the_worker_registers_every_task_under_its_explicit_name() -> None:
     assert task_names.PROCESS_PAYMENT_EVENT in registered
     assert task_names.POLL_PENDING_INVOICES in registered
     assert all("." in name for name in registered)
+
+
+def test_workers_outlast_a_redis_outage_while_producers_fail_fast(conf) -> None:  # type: ignore[no-untyped-def]
+    """Workers and beat reconnect without a bound (a bound killed them ~40 s into an outage in
+    the chaos run); a publish still gives up within about a second, so the doors never hang."""
+    assert conf.broker_connection_max_retries is None
+    policy = conf.task_publish_retry_policy
+    assert policy["max_retries"] * max(policy["interval_start"] + policy["interval_step"],
+                                       policy["interval_max"]) <= 1.0
