@@ -7,8 +7,6 @@ import signal
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
@@ -16,6 +14,7 @@ from aiohttp import web
 from bot_frontend.app import build_dispatcher, set_commands
 from bot_frontend.db import read_only_sessions
 from bot_frontend.spool import SpoolRelay, TaskSpool
+from bot_frontend.telegram_retry import telegram_session
 from infra.celery_config import create_celery
 from infra.logging import configure_logging, get_logger
 from infra.migrate import catalog_or_exit
@@ -51,7 +50,7 @@ async def serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings) -> None:
 
 async def main(settings: Settings) -> None:
     bot = Bot(settings.telegram_token.get_secret_value(),
-              session=AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_base)))
+              session=telegram_session(settings.telegram_base))
     storage = RedisStorage.from_url(settings.broker_url)
     producer = create_celery(settings, main="bot_frontend")
     relay = SpoolRelay(TaskSpool(settings.bot_spool_path), producer)
