@@ -9,6 +9,7 @@ re-queues effects that a lost message or a crash left pending.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,6 +79,14 @@ def queue_message(
     effect_id = add_effect(session, key=key, method=SEND_MESSAGE, chat_id=chat_id,
                            payload=payload, now=now)
     return [] if effect_id is None else [(effect_id, SEND_MESSAGE)]
+
+
+def chats_of(session: Session, effect_ids: Collection[int]) -> dict[int, int | None]:
+    """Each effect's chat (whom it messages), by effect id."""
+    rows = session.execute(
+        select(TelegramEffect.id, TelegramEffect.chat_id).where(TelegramEffect.id.in_(effect_ids))
+    ).all()
+    return {row.id: row.chat_id for row in rows}
 
 
 def load_effect(session: Session, effect_id: int) -> Effect | None:

@@ -7,12 +7,12 @@ across a fork (reference/telegram.md §4.8). Tests install their own with `use_c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from celery import current_app
+from celery import current_app, signature
 from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +21,8 @@ from infra.cryptocloud import CryptoCloudClient, PaymentProvider
 from infra.db import create_engine, make_session_factory
 from infra.settings import Settings, load_settings
 from infra.telegram import SendBudget, TelegramGateway, TelegramPort
+
+Call = tuple[str, tuple[Any, ...]]  # a task name and its arguments
 
 
 @dataclass
@@ -34,6 +36,22 @@ class WorkerContext:
     def send(self, name: str, *args: Any) -> None:
         """Queue a task by name (after the commit that made it necessary)."""
         current_app.send_task(name, args=list(args))
+
+    def send_in_order(self, calls: Sequence[Call]) -> None:
+        """Queue `calls` so that each starts only once the one before it has returned.
+
+        The first is sent; each next one rides on it as a Celery link, which the worker sends
+        when its task returns (after any retries) and which is routed by name like a direct
+        send. Links are immutable signatures: they do not take the previous task's result.
+        """
+        (name, args), *rest = calls
+        then = None
+        for later_name, later_args in reversed(rest):
+            step = signature(later_name, args=list(later_args), immutable=True)
+            if then is not None:
+                step.link(then)
+            then = step
+        current_app.send_task(name, args=list(args), link=then)
 
     def close(self) -> None:
         self.telegram.close()

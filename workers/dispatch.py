@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from infra import task_names
 from models import outbox
-from workers.context import context
+from workers.context import Call, context
 
 TASK_FOR_EFFECT = {
     outbox.SEND_MESSAGE: task_names.SEND_MESSAGE,
@@ -15,7 +15,24 @@ TASK_FOR_EFFECT = {
 
 
 def dispatch(effects: Iterable[tuple[int, str]]) -> None:
-    """Call only after the commit: a task must find the row it is given."""
+    """Queue `effects` in the order they were written; call only after their commit.
+
+    A person must read one chat's messages in that order, so the effects to one chat run one
+    after another (each linked to the one before), while different chats run in parallel.
+    A task that ends "blocked" or "failed" returns, so the next one still runs; one that
+    raises after its last retry leaves the rest pending, and the relay (payments.relay_inbox)
+    queues them after EFFECT_RELAY_AFTER_SECONDS.
+    """
     ctx = context()
+    effects = list(effects)
+    chats: dict[int, int | None] = {}
+    if len(effects) > 1:  # a single effect has nothing to wait for: spare the query
+        with ctx.sessions() as session:
+            chats = outbox.chats_of(session, [effect_id for effect_id, _ in effects])
+    in_chat: dict[object, list[Call]] = {}
     for effect_id, method in effects:
-        ctx.send(TASK_FOR_EFFECT[method], effect_id)
+        chat = chats.get(effect_id)
+        in_chat.setdefault(effect_id if chat is None else ("chat", chat), []).append(
+            (TASK_FOR_EFFECT[method], (effect_id,)))
+    for calls in in_chat.values():
+        ctx.send_in_order(calls)

@@ -81,12 +81,15 @@ class Journey:
     def calls(self, method: str) -> list[dict[str, Any]]:
         return list(self.control.get("/control/calls", params={"method": method}).json()["result"])
 
-    def checkout(self) -> Invoice:
-        self.producer.send_task(task_names.CHECKOUT, args=[SUBSCRIBER, "month", "tap-1"])
+    def checkout(self, request_key: str = "tap-1") -> Invoice:
+        """Tap "pay" (a fresh `request_key` for each new invoice); the invoice it made."""
+        before = self.count(Invoice)
+        self.producer.send_task(task_names.CHECKOUT, args=[SUBSCRIBER, "month", request_key])
 
         def stored() -> Invoice | None:
             with self.sessions() as session:
-                return session.scalar(select(Invoice).where(Invoice.pay_link.is_not(None)))
+                return session.scalar(select(Invoice).where(Invoice.pay_link.is_not(None))
+                                      .order_by(Invoice.id).offset(before))
 
         invoice = eventually(stored, what="the invoice to be created")
         link = str(invoice.pay_link)
@@ -176,6 +179,21 @@ def test_a_signed_postback_ends_with_the_invite_link_in_the_users_chat(journey: 
     assert processed["invoice_uuid"] == invoice.uuid
     assert (processed["invoice_id"], processed["user_id"]) == (invoice.id, SUBSCRIBER)
     assert processed["task"] == task_names.PROCESS_PAYMENT_EVENT and processed["task_id"]
+
+
+def test_payment_received_reaches_the_chat_before_the_invite(journey: Journey) -> None:
+    """Five payments, worker concurrency 2: each "Payment received" lands before its invite."""
+    for n in range(5):
+        invoice = journey.checkout(f"tap-order-{n}")
+        journey.cryptocloud.pay(f"INV-{invoice.uuid}")
+        invites = n + 1
+        eventually(lambda: len(journey.invite_messages()) >= invites,  # noqa: B023 - awaited here
+                   what=f"invite {invites}")
+    eventually(journey.settled, what="every effect to be done")
+    said = [str(m.get("text")) for m in journey.user_messages()]
+    order = ["paid" if text.startswith("Payment received") else "invite" for text in said
+             if text.startswith("Payment received") or "personal invite link" in text]
+    assert order == ["paid", "invite"] * 5
 
 
 def test_the_same_postback_three_times_activates_once(journey: Journey) -> None:

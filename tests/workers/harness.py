@@ -8,7 +8,7 @@ real broker, worker process and stand-ins are proven in tests/e2e.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,7 @@ from infra.settings import SANDBOX_BOT_TOKEN, Settings, load_settings
 from infra.telegram import SendBudget, TelegramGateway
 from infra.telegram.fake import FakeTelegramGateway
 from models.schema import User
-from workers.context import WorkerContext, use_context
+from workers.context import Call, WorkerContext, use_context
 
 
 class Pipeline(WorkerContext):
@@ -33,6 +33,10 @@ class Pipeline(WorkerContext):
 
     def send(self, name: str, *args: Any) -> None:
         self.queued.append((name, args))
+
+    def send_in_order(self, calls: Sequence[Call]) -> None:
+        """Queue them in turn: `drain` runs one task at a time, in order, and stops at an error."""
+        self.queued.extend(calls)
 
     def drain(self, *, limit: int = 100) -> list[tuple[str, Any]]:
         """Run queued tasks (and what they queue) until none is left; return their results."""
