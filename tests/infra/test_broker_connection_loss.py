@@ -11,8 +11,6 @@ error" that ended the worker.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +18,7 @@ import redis
 from kombu import entity, messaging
 
 from infra.celery_config import create_celery
-from infra.embedded_redis import EmbeddedRedis, free_port
+from infra.embedded_redis import EmbeddedRedis
 from infra.settings import load_settings
 
 pytestmark = pytest.mark.redis
@@ -32,15 +30,6 @@ Producer: Any = messaging.Producer
 Consumer: Any = messaging.Consumer
 
 
-@pytest.fixture
-def restartable_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    """A Redis server of this test's own, which the test may stop and start again."""
-    server = EmbeddedRedis(port=free_port(), data_dir=tmp_path / "redis")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_closing_a_channel_that_holds_messages_after_redis_restarted_raises_no_crash(

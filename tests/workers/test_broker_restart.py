@@ -8,7 +8,6 @@ mechanism is pinned in-process by tests/infra/test_broker_connection_loss.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 import redis
 
 from infra.celery_config import create_celery
-from infra.embedded_redis import EmbeddedRedis, free_port
+from infra.embedded_redis import EmbeddedRedis
 from infra.migrate import migrate_and_seed
 from infra.settings import load_settings
 from tests.fixtures.processes import ChildProcess, child_env, worker_command
@@ -27,15 +26,6 @@ MESSAGES = 40
 RESTARTS = 3
 
 
-@pytest.fixture
-def restartable_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    """A Redis server of this test's own, with its append-only file, that the test restarts."""
-    server = EmbeddedRedis(port=free_port(), data_dir=tmp_path / "redis")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def keys_with(marks: Path, prefix: str) -> list[str]:
