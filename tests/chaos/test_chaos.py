@@ -10,7 +10,9 @@ from infra.celery_config import VISIBILITY_TIMEOUT
 from tests.chaos.__main__ import report
 from tests.chaos.run import Options, run
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
+# The storm takes about two minutes; quiescence may then wait out the visibility timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres,
+              pytest.mark.timeout(VISIBILITY_TIMEOUT + 600)]
 
 CI_SIZE = 10
 
