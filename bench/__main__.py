@@ -22,14 +22,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from bench import ingress, processing, profiling
 from bench.procs import Child
+from bench.table import Row, render
 
 INGRESS_GOAL_RATIO = 0.5
 INGRESS_GOAL_P99_MS = 20.0
@@ -56,11 +58,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
                         help="cProfile where a goal is missed (auto), always, or never")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
+    parser.add_argument("--only", default="",
+                        help=f"comma-separated phases to run (default all: {', '.join(PHASES)})")
     args = parser.parse_args(argv)
     quick = args.quick
     args.invoices = args.invoices or _env_int("BENCH_INVOICES", 200 if quick else 1000)
     args.noop_tasks = args.noop_tasks or _env_int("BENCH_NOOP_TASKS", 600 if quick else 2000)
     args.seconds = args.seconds or float(os.environ.get("BENCH_SECONDS") or (3 if quick else 10))
+    args.phases = [name.strip() for name in args.only.split(",") if name.strip()] or list(PHASES)
+    unknown = [name for name in args.phases if name not in PHASES]
+    if unknown:
+        parser.error(f"unknown phase(s) {', '.join(unknown)}; known: {', '.join(PHASES)}")
     return args
 
 
@@ -108,6 +116,40 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT MET"
 
 
+@dataclass
+class Bench:
+    """What every phase gets: options, the report, a temp dir, one Redis, and the stand-ins.
+
+    The stand-ins start on first use and live until the run ends; `children` are stopped on exit.
+    """
+
+    args: argparse.Namespace
+    say: Report
+    tmp: Path
+    redis_url: str
+    children: list[Child]
+    stack: ExitStack
+    _telegram: Any = None
+    _cryptocloud: Any = None
+
+    @property
+    def telegram(self) -> Any:
+        if self._telegram is None:
+            from infra.sandbox.telegram import TelegramSandbox
+
+            self._telegram = self.stack.enter_context(TelegramSandbox())
+        return self._telegram
+
+    @property
+    def cryptocloud(self) -> Any:
+        if self._cryptocloud is None:
+            from infra.sandbox.cryptocloud import CryptoCloudSandbox, SandboxConfig
+
+            self._cryptocloud = self.stack.enter_context(
+                CryptoCloudSandbox(config=SandboxConfig(notify_url=None)))
+        return self._cryptocloud
+
+
 class Report:
     """Prints lines as they come and keeps them (written to report.txt in the temp dir)."""
 
@@ -119,10 +161,11 @@ class Report:
         print(line, flush=True)
 
 
-def ingress_phase(args: argparse.Namespace, say: Report, tmp: Path, redis_url: str,
-                  children: list[Child]) -> dict[str, Any]:
+def ingress_phase(bench: Bench) -> list[Row]:
     from models.migrations import upgrade
 
+    args, say, tmp, redis_url, children = (bench.args, bench.say, bench.tmp, bench.redis_url,
+                                           bench.children)
     opts = ingress.IngressOptions(workers=args.gunicorn_workers, concurrency=args.connections,
                                   seconds=args.seconds, warmup=1.0, max_requests=0)
     light = ingress.IngressOptions(workers=args.gunicorn_workers, concurrency=2,
@@ -132,7 +175,7 @@ def ingress_phase(args: argparse.Namespace, say: Report, tmp: Path, redis_url: s
     ingress.mint_bodies(int(6000 * (args.seconds + 1)), bodies)
     sqlite_url = f"sqlite:///{tmp / 'gateway.db'}"
     upgrade(sqlite_url)
-    say(f"\n[1/2] ingress: gunicorn sync w={args.gunicorn_workers} (Procfile flags, access log "
+    say(f"\ningress: gunicorn sync w={args.gunicorn_workers} (Procfile flags, access log "
         f"on); load generator: Python asyncio (wrk not installed), 1 process, one connection "
         f"per request; {args.seconds:g} s measured after 1 s warm-up")
     runs: list[tuple[str, ingress.IngressResult]] = []
@@ -175,19 +218,34 @@ def ingress_phase(args: argparse.Namespace, say: Report, tmp: Path, redis_url: s
         f"at 2 conns (goal < {INGRESS_GOAL_P99_MS:g} ms: "
         f"{_verdict(gateway['p99_ms'] < INGRESS_GOAL_P99_MS)} / "
         f"{_verdict(light_p99 < INGRESS_GOAL_P99_MS)})")
-    return {"bare": bare, "gateway": gateway, "ratio": ratio, "light_p99": light_p99,
-            "ok": ratio >= INGRESS_GOAL_RATIO and gateway["p99_ms"] < INGRESS_GOAL_P99_MS}
+    if args.profile == "always" or (args.profile == "auto" and (
+            ratio < INGRESS_GOAL_RATIO or gateway["p99_ms"] >= INGRESS_GOAL_P99_MS)):
+        say("\nprofile: gateway (why ingress misses its goal)")
+        prof_url = f"sqlite:///{tmp / 'profile-gateway.db'}"
+        upgrade(prof_url)
+        for line in profiling.profile_gateway(database_url=prof_url, redis_url=redis_url,
+                                              count=300 if args.quick else 1000,
+                                              dump=tmp / "gateway.prof"):
+            say(line)
+    return [
+        Row("ingress postbacks/s (gateway vs bare)", gateway["rps"], "/s",
+            f">={INGRESS_GOAL_RATIO}x", ratio >= INGRESS_GOAL_RATIO, baseline=bare["rps"]),
+        Row(f"ingress p99 at {opts.concurrency} conns", gateway["p99_ms"], "ms",
+            f"<{INGRESS_GOAL_P99_MS:g} ms", gateway["p99_ms"] < INGRESS_GOAL_P99_MS,
+            baseline=bare["p99_ms"], note=f"at 2 conns: {light_p99:.1f} ms"),
+    ]
 
 
-def processing_phase(args: argparse.Namespace, say: Report, tmp: Path, redis_url: str,
-                     children: list[Child], *, telegram: Any,
-                     cryptocloud: Any) -> dict[str, Any]:
+def processing_phase(bench: Bench) -> list[Row]:
     from models.migrations import upgrade
 
+    args, say, tmp, redis_url, children = (bench.args, bench.say, bench.tmp, bench.redis_url,
+                                           bench.children)
+    telegram, cryptocloud = bench.telegram, bench.cryptocloud
     popts = processing.ProcessingOptions(
         invoices=args.invoices, noop_tasks=args.noop_tasks,
         concurrency=args.worker_concurrency, timeout=max(120.0, args.invoices / 4))
-    say(f"\n[2/2] processing: one worker, prefork c={args.worker_concurrency}, queues "
+    say(f"\nprocessing: one worker, prefork c={args.worker_concurrency}, queues "
         f"payments,telegram,sweeps,default, project Celery config (acks late, prefetch 1, events "
         f"on); stand-ins in the bench process, unthrottled; worker send budget "
         f"TELEGRAM_RATE_PER_SEC={processing.BENCH_TELEGRAM_RATE} (default 25)")
@@ -215,14 +273,28 @@ def processing_phase(args: argparse.Namespace, say: Report, tmp: Path, redis_url
     say("    per-task run times in the real worker (its log):")
     for line in profiling.task_times(tmp / "worker-pipeline.log"):
         say(line)
-    return {"noop": noop.rate, "paid": paid.rate, "ratio": ratio, "ok": ok}
+    if args.profile == "always" or (args.profile == "auto" and not ok):
+        say("\nprofile: processing (why paid invoices/s misses its goal)")
+        prof_url = f"sqlite:///{tmp / 'profile-pipeline.db'}"
+        upgrade(prof_url)
+        for line in profiling.profile_pipeline(database_url=prof_url, redis_url=redis_url,
+                                               telegram=telegram, cryptocloud=cryptocloud,
+                                               count=50 if args.quick else 150,
+                                               dump=tmp / "pipeline.prof"):
+            say(line)
+    return [Row("paid invoices/s (vs Celery no-op tasks/s)", paid.rate, "/s",
+                f">={PROCESSING_GOAL_RATIO}x", ok, baseline=noop.rate)]
+
+
+# Each phase prints its own detail and returns its rows for the summary; `--only` picks phases.
+PHASES: dict[str, Callable[[Bench], list[Row]]] = {
+    "ingress": ingress_phase,
+    "processing": processing_phase,
+}
 
 
 def run(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> int:
     from infra.embedded_redis import EmbeddedRedis, free_port
-    from infra.sandbox.cryptocloud import CryptoCloudSandbox, SandboxConfig
-    from infra.sandbox.telegram import TelegramSandbox
-    from models.migrations import upgrade
 
     children: list[Child] = []
 
@@ -234,52 +306,27 @@ def run(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> int:
     say = Report()
     started = time.monotonic()
     say(f"bench: {'quick' if args.quick else 'full'} run, {time.strftime('%Y-%m-%d %H:%M:%S')}, "
-        f"{_load()}")
+        f"{_load()}; phases: {', '.join(args.phases)}")
     say("  client, server, Redis, workers and stand-ins all share this machine's cores; other "
         "processes' load shows in the figures")
     redis_server = EmbeddedRedis(port=free_port(), data_dir=tmp / "redis", appendonly=False)
     redis_url = redis_server.start()
     stack.callback(redis_server.stop)
+    bench = Bench(args=args, say=say, tmp=tmp, redis_url=redis_url, children=children,
+                  stack=stack)
 
-    ing = ingress_phase(args, say, tmp, redis_url, children)
-    telegram = stack.enter_context(TelegramSandbox())
-    cryptocloud = stack.enter_context(CryptoCloudSandbox(config=SandboxConfig(notify_url=None)))
-    proc = processing_phase(args, say, tmp, redis_url, children, telegram=telegram,
-                            cryptocloud=cryptocloud)
+    rows: list[Row] = []
+    for name in args.phases:
+        redis_client_flush(redis_url)
+        rows.extend(PHASES[name](bench))
+        stop_children()
+        children.clear()
 
-    say("\nsummary")
-    say(f"  {'':<26} {'measured':>12} {'baseline':>12} {'ratio':>7} {'goal':>8}  verdict")
-    say(f"  {'ingress postbacks/s':<26} {_fmt(ing['gateway']['rps'], 0):>12} "
-        f"{_fmt(ing['bare']['rps'], 0):>12} {ing['ratio']:>6.2f}x {'>=0.5x':>8}  "
-        f"{_verdict(ing['ratio'] >= INGRESS_GOAL_RATIO)}")
-    say(f"  {'ingress gateway p99 ms':<26} {_fmt(ing['gateway']['p99_ms']):>12} "
-        f"{_fmt(ing['bare']['p99_ms']):>12} {'':>7} {'<20':>8}  "
-        f"{_verdict(ing['gateway']['p99_ms'] < INGRESS_GOAL_P99_MS)} "
-        f"(2 conns: {ing['light_p99']:.1f} ms)")
-    say(f"  {'paid invoices/s':<26} {_fmt(proc['paid']):>12} {_fmt(proc['noop']):>12} "
-        f"{proc['ratio']:>6.3f}x {'>=0.25x':>8}  {_verdict(proc['ok'])}")
-    say(f"  {_load()}; bench took {time.monotonic() - started:.0f} s so far")
-
-    if args.profile == "always" or (args.profile == "auto" and not ing["ok"]):
-        say("\nprofile: gateway (why ingress misses its goal)")
-        prof_url = f"sqlite:///{tmp / 'profile-gateway.db'}"
-        upgrade(prof_url)
-        for line in profiling.profile_gateway(database_url=prof_url, redis_url=redis_url,
-                                              count=300 if args.quick else 1000,
-                                              dump=tmp / "gateway.prof"):
-            say(line)
-    if args.profile == "always" or (args.profile == "auto" and not proc["ok"]):
-        say("\nprofile: processing (why paid invoices/s misses its goal)")
-        prof_url = f"sqlite:///{tmp / 'profile-pipeline.db'}"
-        upgrade(prof_url)
-        for line in profiling.profile_pipeline(database_url=prof_url, redis_url=redis_url,
-                                               telegram=telegram, cryptocloud=cryptocloud,
-                                               count=50 if args.quick else 150,
-                                               dump=tmp / "pipeline.prof"):
-            say(line)
-    say(f"\nbench done in {time.monotonic() - started:.0f} s")
+    say(f"\nsummary ({_load()}; bench took {time.monotonic() - started:.0f} s)")
+    for line in render(rows):
+        say(line)
     (tmp / "report.txt").write_text("\n".join(say.lines) + "\n")
-    return 0
+    return 0 if rows else 1
 
 
 def redis_client_flush(redis_url: str) -> None:
