@@ -108,6 +108,18 @@ def _postgres_database(server_url: str) -> Iterator[str]:
         run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def prepare_database(url: str) -> None:
+    """What `make migrate` does, with the settings every bench child gets (defaults + this URL).
+
+    Each process refuses to start on a database whose plans differ from its settings, so a
+    bare Alembic upgrade is not enough.
+    """
+    from infra.migrate import migrate_and_seed
+    from infra.settings import load_settings
+
+    migrate_and_seed(load_settings(_env_file=None, database_url=url))
+
+
 def _fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
@@ -162,8 +174,6 @@ class Report:
 
 
 def ingress_phase(bench: Bench) -> list[Row]:
-    from models.migrations import upgrade
-
     args, say, tmp, redis_url, children = (bench.args, bench.say, bench.tmp, bench.redis_url,
                                            bench.children)
     opts = ingress.IngressOptions(workers=args.gunicorn_workers, concurrency=args.connections,
@@ -174,7 +184,7 @@ def ingress_phase(bench: Bench) -> list[Row]:
     # The bare app reuses one set (it stores nothing), enough for ~6k req/s.
     ingress.mint_bodies(int(6000 * (args.seconds + 1)), bodies)
     sqlite_url = f"sqlite:///{tmp / 'gateway.db'}"
-    upgrade(sqlite_url)
+    prepare_database(sqlite_url)
     say(f"\ningress: gunicorn sync w={args.gunicorn_workers} (Procfile flags, access log "
         f"on); load generator: Python asyncio (wrk not installed), 1 process, one connection "
         f"per request; {args.seconds:g} s measured after 1 s warm-up")
@@ -193,7 +203,7 @@ def ingress_phase(bench: Bench) -> list[Row]:
     postgres = os.environ.get("TEST_POSTGRES_URL")
     if postgres:
         with _postgres_database(postgres) as pg_url:
-            upgrade(pg_url)
+            prepare_database(pg_url)
             runs.append((f"{opts.concurrency} conns", ingress.bench_gateway(
                 opts, fresh(opts), tmp, children, database_url=pg_url, redis_url=redis_url,
                 label="PostgreSQL")))
@@ -222,7 +232,7 @@ def ingress_phase(bench: Bench) -> list[Row]:
             ratio < INGRESS_GOAL_RATIO or gateway["p99_ms"] >= INGRESS_GOAL_P99_MS)):
         say("\nprofile: gateway (why ingress misses its goal)")
         prof_url = f"sqlite:///{tmp / 'profile-gateway.db'}"
-        upgrade(prof_url)
+        prepare_database(prof_url)
         for line in profiling.profile_gateway(database_url=prof_url, redis_url=redis_url,
                                               count=300 if args.quick else 1000,
                                               dump=tmp / "gateway.prof"):
@@ -237,8 +247,6 @@ def ingress_phase(bench: Bench) -> list[Row]:
 
 
 def processing_phase(bench: Bench) -> list[Row]:
-    from models.migrations import upgrade
-
     args, say, tmp, redis_url, children = (bench.args, bench.say, bench.tmp, bench.redis_url,
                                            bench.children)
     telegram, cryptocloud = bench.telegram, bench.cryptocloud
@@ -251,12 +259,12 @@ def processing_phase(bench: Bench) -> list[Row]:
         f"TELEGRAM_RATE_PER_SEC={processing.BENCH_TELEGRAM_RATE} (default 25)")
     redis_client_flush(redis_url)
     noop_url = f"sqlite:///{tmp / 'noop.db'}"
-    upgrade(noop_url)
+    prepare_database(noop_url)
     noop = processing.bench_noop(popts, database_url=noop_url, redis_url=redis_url, tmp=tmp,
                                  children=children)
     redis_client_flush(redis_url)
     pipeline_url = f"sqlite:///{tmp / 'pipeline.db'}"
-    upgrade(pipeline_url)
+    prepare_database(pipeline_url)
     paid = processing.bench_pipeline(popts, database_url=pipeline_url, redis_url=redis_url,
                                      telegram=telegram, cryptocloud=cryptocloud, tmp=tmp,
                                      children=children)
@@ -276,7 +284,7 @@ def processing_phase(bench: Bench) -> list[Row]:
     if args.profile == "always" or (args.profile == "auto" and not ok):
         say("\nprofile: processing (why paid invoices/s misses its goal)")
         prof_url = f"sqlite:///{tmp / 'profile-pipeline.db'}"
-        upgrade(prof_url)
+        prepare_database(prof_url)
         for line in profiling.profile_pipeline(database_url=prof_url, redis_url=redis_url,
                                                telegram=telegram, cryptocloud=cryptocloud,
                                                count=50 if args.quick else 150,
