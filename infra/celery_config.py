@@ -18,7 +18,11 @@ from kombu.entity import Queue
 from infra import broker_patch, task_names
 from infra.settings import Settings
 
-QUEUES = ("payments", "telegram", "sweeps", "default")
+# In priority order: a worker takes the next task from the first queue that has one
+# (`queue_order_strategy` below), so a bulk wave queued first never sits in front of a payment.
+# Workers consume them in this order (Procfile, deploy files: `--queues` + WORKER_QUEUES).
+QUEUES = ("payments", "telegram", "sweeps", "default", "bulk")
+WORKER_QUEUES = ",".join(QUEUES)
 
 # Upper bounds that the visibility timeout must exceed (asserted by tests/infra/test_celery_config).
 # A retry waits its countdown in the worker, unacknowledged, and then runs up to the time limit,
@@ -50,6 +54,8 @@ ROUTES = {
     "payments.*": {"queue": "payments"},
     "access.*": {"queue": "telegram"},
     "notifications.*": {"queue": "telegram"},
+    # Exact names win over the patterns above: messages many receive at once go last.
+    task_names.SEND_BULK_MESSAGE: {"queue": "bulk"},
     "sweeps.*": {"queue": "sweeps"},
 }
 
@@ -92,6 +98,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # ~100 s (interval x throttle): a message a dead worker held returns VT + 10 s later.
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
+        # BRPOP the queues in the worker's `--queues` order every time, instead of kombu's
+        # default round robin (which would hand a bulk wave every other free slot).
+        "queue_order_strategy": "priority",
     }
     return {
         "broker_url": settings.broker_url,

@@ -63,9 +63,9 @@ def test_broker_reads_are_bounded(conf) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_every_task_name_routes_to_a_declared_queue(conf) -> None:  # type: ignore[no-untyped-def]
-    """Tasks land on payments, telegram, sweeps or default, by their explicit names."""
+    """Tasks land on payments, telegram, sweeps, default or bulk, by their explicit names."""
     declared = {queue.name for queue in conf.task_queues}
-    assert declared == {"payments", "telegram", "sweeps", "default"}
+    assert declared == {"payments", "telegram", "sweeps", "default", "bulk"}
     router = celery_config.create_celery(load_settings(_env_file=None)).amqp.router
     expected = {
         task_names.PROCESS_PAYMENT_EVENT: "payments",
@@ -74,12 +74,23 @@ def test_every_task_name_routes_to_a_declared_queue(conf) -> None:  # type: igno
         task_names.SEND_RENEWAL_REMINDERS: "sweeps",
         task_names.GRANT_INVITE: "telegram",
         task_names.SEND_MESSAGE: "telegram",
+        task_names.SEND_BULK_MESSAGE: "bulk",
         task_names.ADMIN_ACTIVATE: "default",
         task_names.START_TRIAL: "telegram",
     }
     for name, queue in expected.items():
         route = router.route({}, name)
         assert route["queue"].name == queue, name
+
+
+def test_every_worker_command_consumes_the_queues_in_priority_order(conf) -> None:  # type: ignore[no-untyped-def]
+    """Procfile and deploy files list every queue, bulk last, and kombu keeps that order."""
+    assert conf.broker_transport_options["queue_order_strategy"] == "priority"
+    assert celery_config.QUEUES[0] == "payments" and celery_config.QUEUES[-1] == "bulk"
+    for path in ("Procfile", "infra/deploy/systemd/paywall-worker.service",
+                 "infra/deploy/docker-compose.yml"):
+        text = (ROOT / path).read_text()
+        assert celery_config.WORKER_QUEUES in text, path
 
 
 def test_beat_runs_the_contract_tasks(conf) -> None:  # type: ignore[no-untyped-def]
