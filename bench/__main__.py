@@ -30,6 +30,7 @@ from types import FrameType
 from typing import Any
 
 from bench import ingress, processing, profiling
+from bench.launch import launch_phase
 from bench.procs import Child
 from bench.table import Row, render
 from infra.celery_config import WORKER_QUEUES
@@ -299,6 +300,7 @@ def processing_phase(bench: Bench) -> list[Row]:
 PHASES: dict[str, Callable[[Bench], list[Row]]] = {
     "ingress": ingress_phase,
     "processing": processing_phase,
+    "launch": launch_phase,
 }
 
 
