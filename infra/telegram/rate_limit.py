@@ -133,7 +133,10 @@ class SendBudget:
 
     `burst` is the global bucket's capacity; by default 200 ms worth of sends, so any one-second
     window sees at most 1.2 × `per_second`. A chat's bucket holds one token: Telegram tolerates
-    short bursts to one chat, but 1/s is all its FAQ promises. `bulk_reserve` is what the bulk
+    short bursts to one chat, but 1/s is all its FAQ promises. A grant is not yet a delivery:
+    the request reaches Telegram milliseconds later, more on a busy machine, so a chat's grants
+    are spaced `chat_margin` seconds more than 1/`per_chat_per_second`; otherwise two messages
+    granted a second apart could arrive closer than that. `bulk_reserve` is what the bulk
     lane leaves in the global bucket for interactive calls: by default all but one token, so a
     payer who arrives during a wave is served from the burst at once.
     """
@@ -146,6 +149,7 @@ class SendBudget:
         per_chat_per_second: float = 1.0,
         burst: int | None = None,
         bulk_reserve: int | None = None,
+        chat_margin: float = 0.1,
         key_prefix: str = "tg:budget",
     ) -> None:
         if per_second <= 0 or per_chat_per_second <= 0:
@@ -154,8 +158,12 @@ class SendBudget:
             raise ValueError("burst must be at least 1")
         if bulk_reserve is not None and bulk_reserve < 0:
             raise ValueError("bulk_reserve must not be negative")
+        if chat_margin < 0:
+            raise ValueError("chat_margin must not be negative")
         self.per_second = per_second
         self.per_chat_per_second = per_chat_per_second
+        # The rate the chat's bucket refills at: one token per (1/rate + margin) seconds.
+        self._chat_refill = 1 / (1 / per_chat_per_second + chat_margin)
         self.burst = burst if burst is not None else max(1, math.ceil(per_second / 5))
         self.bulk_reserve = bulk_reserve if bulk_reserve is not None else self.burst - 1
         self._prefix = key_prefix
@@ -171,7 +179,7 @@ class SendBudget:
         bulk = lane is Lane.BULK
         micros = self._script(
             keys=keys,
-            args=[self.per_second, self.burst, self.per_chat_per_second, 1,
+            args=[self.per_second, self.burst, self._chat_refill, 1,
                   self.bulk_reserve if bulk else 0, int(bulk)],
         )
         return int(micros) / 1_000_000
