@@ -109,8 +109,13 @@ class CallLog:
             self._collect()
 
     def _collect(self) -> None:
-        with self._world.lock:
-            fresh = [record for record in self._world.calls if record.id > self._last_id]
+        fresh = []
+        with self._world.lock:  # newest first, only as far as what was copied already
+            for record in reversed(self._world.calls):
+                if record.id <= self._last_id:
+                    break
+                fresh.append(record)
+        fresh.reverse()
         for record in fresh:
             self.calls.append(Call(at=record.at.timestamp(), method=record.method,
                                    chat_id=_int(record.params.get("chat_id")),

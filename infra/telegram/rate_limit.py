@@ -135,10 +135,10 @@ class SendBudget:
     window sees at most 1.2 × `per_second`. A chat's bucket holds one token: Telegram tolerates
     short bursts to one chat, but 1/s is all its FAQ promises. A grant is not yet a delivery:
     the request reaches Telegram milliseconds later, more on a busy machine, so a chat's grants
-    are spaced `chat_margin` seconds more than 1/`per_chat_per_second`; otherwise two messages
-    granted a second apart could arrive closer than that. `bulk_reserve` is what the bulk
-    lane leaves in the global bucket for interactive calls: by default all but one token, so a
-    payer who arrives during a wave is served from the burst at once.
+    are spaced a `chat_margin` share more than 1/`per_chat_per_second` (a tenth: 1.1 s at 1/s);
+    otherwise two messages granted a second apart could arrive closer than that.
+    `bulk_reserve` is what the bulk lane leaves in the global bucket for interactive calls: by
+    default all but one token, so a payer who arrives during a wave is served from the burst.
     """
 
     def __init__(
@@ -163,7 +163,7 @@ class SendBudget:
         self.per_second = per_second
         self.per_chat_per_second = per_chat_per_second
         # The rate the chat's bucket refills at: one token per (1/rate + margin) seconds.
-        self._chat_refill = 1 / (1 / per_chat_per_second + chat_margin)
+        self._chat_refill = per_chat_per_second / (1 + chat_margin)
         self.burst = burst if burst is not None else max(1, math.ceil(per_second / 5))
         self.bulk_reserve = bulk_reserve if bulk_reserve is not None else self.burst - 1
         self._prefix = key_prefix

@@ -55,7 +55,7 @@ def test_each_chat_has_its_own_one_per_second_bucket(redis_client: redis.Redis) 
 
 
 def test_a_chats_sends_are_spaced_a_margin_more_than_its_rate(redis_client: redis.Redis) -> None:
-    """Grants to one chat are 1/rate + chat_margin apart, so deliveries are never closer."""
+    """Grants to one chat are (1 + chat_margin)/rate apart, so deliveries are never closer."""
     budget = SendBudget(redis_client, per_second=100, per_chat_per_second=1.0,
                         chat_margin=0.25, key_prefix="margin")
     assert budget.try_acquire(5) == 0.0
