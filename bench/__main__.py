@@ -30,8 +30,10 @@ from types import FrameType
 from typing import Any
 
 from bench import ingress, processing, profiling
+from bench.launch import launch_phase
 from bench.procs import Child
 from bench.table import Row, render
+from infra.celery_config import WORKER_QUEUES
 
 INGRESS_GOAL_RATIO = 0.5
 INGRESS_GOAL_P99_MS = 20.0
@@ -254,7 +256,7 @@ def processing_phase(bench: Bench) -> list[Row]:
         invoices=args.invoices, noop_tasks=args.noop_tasks,
         concurrency=args.worker_concurrency, timeout=max(120.0, args.invoices / 4))
     say(f"\nprocessing: one worker, prefork c={args.worker_concurrency}, queues "
-        f"payments,telegram,sweeps,default, project Celery config (acks late, prefetch 1, events "
+        f"{WORKER_QUEUES} (in that order), project Celery config (acks late, prefetch 1, events "
         f"on); stand-ins in the bench process, unthrottled; worker send budget "
         f"TELEGRAM_RATE_PER_SEC={processing.BENCH_TELEGRAM_RATE} (default 25)")
     redis_client_flush(redis_url)
@@ -298,6 +300,7 @@ def processing_phase(bench: Bench) -> list[Row]:
 PHASES: dict[str, Callable[[Bench], list[Row]]] = {
     "ingress": ingress_phase,
     "processing": processing_phase,
+    "launch": launch_phase,
 }
 
 

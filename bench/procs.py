@@ -19,6 +19,8 @@ from pathlib import Path
 
 import httpx
 
+from infra.celery_config import WORKER_QUEUES
+
 ROOT = Path(__file__).resolve().parents[1]
 _PR_SET_PDEATHSIG = 1
 
@@ -130,7 +132,7 @@ def celery_worker(name: str, app_module: str, *, concurrency: int, env: dict[str
     command = [
         sys.executable, "-m", "celery", "-A", app_module, "worker", "--loglevel", "INFO",
         "--pool", "prefork", "--concurrency", str(concurrency),
-        "--queues", "payments,telegram,sweeps,default",
+        "--queues", WORKER_QUEUES,
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         "--hostname", f"bench-{name}-{os.getpid()}@%h",
     ]

@@ -14,11 +14,32 @@ from typing import Any
 
 from celery import Celery
 from kombu.entity import Queue
+from kombu.utils.scheduling import round_robin_cycle
 
 from infra import broker_patch, task_names
 from infra.settings import Settings
 
-QUEUES = ("payments", "telegram", "sweeps", "default")
+# Workers consume every queue (Procfile, deploy files: `--queues` + WORKER_QUEUES). They take
+# turns among the first four, as kombu does by default, but look at `bulk` only when all of
+# those are empty (`BulkLast` below): a bulk wave queued first never sits in front of a payment.
+QUEUES = ("payments", "telegram", "sweeps", "default", "bulk")
+WORKER_QUEUES = ",".join(QUEUES)
+LAST_QUEUES = frozenset({"bulk"})
+
+
+class BulkLast(round_robin_cycle):
+    """kombu's round robin over the queues, except that the bulk queue always comes last.
+
+    A worker BRPOPs its queues in the order this gives, and Redis answers from the first
+    non-empty one. Strict priority for every queue would starve the telegram queue (invites)
+    while payments arrive; round robin for all would hand a bulk wave every other free slot.
+    """
+
+    def consume(self, n: int) -> list[str]:
+        queues: list[str] = self.items[:n]
+        return ([queue for queue in queues if queue not in LAST_QUEUES]
+                + [queue for queue in queues if queue in LAST_QUEUES])
+
 
 # Upper bounds that the visibility timeout must exceed (asserted by tests/infra/test_celery_config).
 # A retry waits its countdown in the worker, unacknowledged, and then runs up to the time limit,
@@ -50,6 +71,8 @@ ROUTES = {
     "payments.*": {"queue": "payments"},
     "access.*": {"queue": "telegram"},
     "notifications.*": {"queue": "telegram"},
+    # Exact names win over the patterns above: messages many receive at once go last.
+    task_names.SEND_BULK_MESSAGE: {"queue": "bulk"},
     "sweeps.*": {"queue": "sweeps"},
 }
 
@@ -92,6 +115,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # ~100 s (interval x throttle): a message a dead worker held returns VT + 10 s later.
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
+        "queue_order_strategy": f"{__name__}:{BulkLast.__name__}",
     }
     return {
         "broker_url": settings.broker_url,

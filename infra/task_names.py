@@ -18,6 +18,10 @@ HANDLE_JOIN_REQUEST = "access.handle_join_request"
 START_TRIAL = "access.start_trial"
 SEND_MESSAGE = "notifications.send_message"
 
+# bulk queue: messages many people receive at once (reminders, expiry notices, broadcasts),
+# consumed after every other queue and sent in the send budget's bulk lane
+SEND_BULK_MESSAGE = "notifications.send_bulk_message"
+
 # default queue: database-only use cases started by the bot
 ACCEPT_TERMS = "users.accept_terms"
 REGISTER_USER = "users.register"

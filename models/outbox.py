@@ -22,6 +22,8 @@ from models.schema import TelegramEffect
 
 # Effect kinds; each is performed by its own task (see workers/notifications and workers/access).
 SEND_MESSAGE = "sendMessage"
+# A message one of many receive (reminder, expiry notice, broadcast): it waits behind the others.
+SEND_BULK_MESSAGE = "sendBulkMessage"
 GRANT_ACCESS = "grantAccess"
 
 
@@ -67,18 +69,20 @@ def add_effect(
 
 def queue_message(
     session: Session, *, key: str, chat_id: int, text: str, now: datetime,
-    buttons: list[list[dict[str, str]]] | None = None,
+    buttons: list[list[dict[str, str]]] | None = None, bulk: bool = False,
 ) -> Effects:
     """Write one message to the outbox under `key`; [] if that key was written before.
 
-    `buttons` are rows of inline buttons, each {"text", and "url" or "data"}.
+    `buttons` are rows of inline buttons, each {"text", and "url" or "data"}. A `bulk` message
+    is one of a wave (reminders, notices): it yields to the messages someone waits for now.
     """
     payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
     if buttons:
         payload["buttons"] = buttons
-    effect_id = add_effect(session, key=key, method=SEND_MESSAGE, chat_id=chat_id,
+    method = SEND_BULK_MESSAGE if bulk else SEND_MESSAGE
+    effect_id = add_effect(session, key=key, method=method, chat_id=chat_id,
                            payload=payload, now=now)
-    return [] if effect_id is None else [(effect_id, SEND_MESSAGE)]
+    return [] if effect_id is None else [(effect_id, method)]
 
 
 def chats_of(session: Session, effect_ids: Collection[int]) -> dict[int, int | None]:

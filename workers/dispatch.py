@@ -10,6 +10,7 @@ from workers.context import Call, context
 
 TASK_FOR_EFFECT = {
     outbox.SEND_MESSAGE: task_names.SEND_MESSAGE,
+    outbox.SEND_BULK_MESSAGE: task_names.SEND_BULK_MESSAGE,
     outbox.GRANT_ACCESS: task_names.GRANT_INVITE,
 }
 

@@ -18,11 +18,12 @@ from infra.telegram.errors import (
 )
 from infra.telegram.gateway import TelegramGateway
 from infra.telegram.port import TelegramPort, member_status
-from infra.telegram.rate_limit import BudgetTimeout, SendBudget
+from infra.telegram.rate_limit import BudgetTimeout, Lane, SendBudget
 from infra.telegram.retry import retry_countdown
 
 __all__ = [
     "BudgetTimeout",
+    "Lane",
     "SendBudget",
     "TelegramAlreadyDone",
     "TelegramBlocked",

@@ -40,6 +40,7 @@ from aiogram.types import (
 
 from infra.telegram.errors import TelegramFailure, classify
 from infra.telegram.port import TelegramPort
+from infra.telegram.rate_limit import Lane
 
 T = TypeVar("T")
 MemberStatus = Literal["member", "left", "kicked"]
@@ -53,6 +54,7 @@ class FakeTelegramGateway(TelegramPort):
 
     def __init__(self) -> None:
         self.calls: list[TelegramMethod[Any]] = []
+        self.lanes: list[Lane] = []  # the lane of each call in `calls`
         self.members: dict[tuple[int, int], MemberStatus] = {}
         self.closed = False
         self._failures: defaultdict[str, deque[TelegramFailure | str]] = defaultdict(deque)
@@ -74,8 +76,12 @@ class FakeTelegramGateway(TelegramPort):
         """The recorded calls of one API method, oldest first."""
         return [call for call in self.calls if call.__api_method__ == method]
 
-    def call(self, method: TelegramMethod[T], *, chat_id_for_budget: int | None = None) -> T:
+    def call(
+        self, method: TelegramMethod[T], *, chat_id_for_budget: int | None = None,
+        lane: Lane = Lane.INTERACTIVE,
+    ) -> T:
         self.calls.append(method)
+        self.lanes.append(lane)
         if failures := self._failures[method.__api_method__]:
             failure = failures.popleft()
             if isinstance(failure, str):

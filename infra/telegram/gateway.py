@@ -34,7 +34,7 @@ from pydantic import SecretStr
 
 from infra.telegram.errors import CLASSIFIABLE, TelegramFailure, classify
 from infra.telegram.port import TelegramPort
-from infra.telegram.rate_limit import SendBudget, budget_chat_id
+from infra.telegram.rate_limit import Lane, SendBudget, budget_chat_id
 
 T = TypeVar("T")
 
@@ -63,6 +63,7 @@ class TelegramGateway(TelegramPort):
         budget: SendBudget | None,
         request_timeout: float = 15.0,
         budget_timeout: float = 10.0,
+        bulk_budget_timeout: float = 1.0,
     ) -> None:
         try:
             validate_token(token.get_secret_value())
@@ -72,12 +73,17 @@ class TelegramGateway(TelegramPort):
         self._api = TelegramAPIServer.from_base(api_base)
         self._budget = budget
         self._request_timeout = request_timeout
-        self._budget_timeout = budget_timeout
+        # A bulk call that cannot have a token soon gives its worker slot back (its task
+        # retries later) rather than sleeping in it while payers' tasks wait for a slot.
+        self._budget_timeouts = {Lane.INTERACTIVE: budget_timeout, Lane.BULK: bulk_budget_timeout}
         self._pid: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._bot: Bot | None = None
 
-    def call(self, method: TelegramMethod[T], *, chat_id_for_budget: int | None = None) -> T:
+    def call(
+        self, method: TelegramMethod[T], *, chat_id_for_budget: int | None = None,
+        lane: Lane = Lane.INTERACTIVE,
+    ) -> T:
         """Wait for the send budget, run `method`, return its result or raise a TelegramFailure.
 
         Sending methods also take a token from their chat's bucket; `chat_id_for_budget` names
@@ -86,7 +92,7 @@ class TelegramGateway(TelegramPort):
         """
         if self._budget is not None:
             chat = budget_chat_id(method, chat_id_for_budget)
-            self._budget.acquire(chat, timeout=self._budget_timeout)
+            self._budget.acquire(chat, timeout=self._budget_timeouts[lane], lane=lane)
         loop, bot = self._runtime()
         request = loop.create_task(bot(method))
         try:

@@ -34,6 +34,7 @@ from aiogram.types import (
 )
 
 from infra.telegram.errors import TelegramBlocked, TelegramUnknownUser
+from infra.telegram.rate_limit import Lane
 
 T = TypeVar("T")
 
@@ -61,8 +62,15 @@ class TelegramPort(ABC):
     """The Bot API as workers see it; every failure is one of `infra.telegram.errors`."""
 
     @abstractmethod
-    def call(self, method: TelegramMethod[T], *, chat_id_for_budget: int | None = None) -> T:
-        """Run one Bot API method and return its result, or raise a `TelegramFailure`."""
+    def call(
+        self, method: TelegramMethod[T], *, chat_id_for_budget: int | None = None,
+        lane: Lane = Lane.INTERACTIVE,
+    ) -> T:
+        """Run one Bot API method and return its result, or raise a `TelegramFailure`.
+
+        `lane` is BULK for a message one of many receive (reminders, notices, broadcasts): it
+        yields the send budget to INTERACTIVE calls, which someone is waiting on now.
+        """
 
     @abstractmethod
     def close(self) -> None:
@@ -80,9 +88,11 @@ class TelegramPort(ABC):
         self.close()
 
     def send_message(
-        self, *, chat_id: int, text: str, reply_markup: ReplyMarkupUnion | None = None
+        self, *, chat_id: int, text: str, reply_markup: ReplyMarkupUnion | None = None,
+        lane: Lane = Lane.INTERACTIVE,
     ) -> Message:
-        return self.call(SendMessage(chat_id=chat_id, text=text, reply_markup=reply_markup))
+        return self.call(SendMessage(chat_id=chat_id, text=text, reply_markup=reply_markup),
+                         lane=lane)
 
     def send_document(
         self, *, chat_id: int, filename: str, data: bytes, caption: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,9 +64,9 @@ def test_broker_reads_are_bounded(conf) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_every_task_name_routes_to_a_declared_queue(conf) -> None:  # type: ignore[no-untyped-def]
-    """Tasks land on payments, telegram, sweeps or default, by their explicit names."""
+    """Tasks land on payments, telegram, sweeps, default or bulk, by their explicit names."""
     declared = {queue.name for queue in conf.task_queues}
-    assert declared == {"payments", "telegram", "sweeps", "default"}
+    assert declared == {"payments", "telegram", "sweeps", "default", "bulk"}
     router = celery_config.create_celery(load_settings(_env_file=None)).amqp.router
     expected = {
         task_names.PROCESS_PAYMENT_EVENT: "payments",
@@ -74,12 +75,23 @@ def test_every_task_name_routes_to_a_declared_queue(conf) -> None:  # type: igno
         task_names.SEND_RENEWAL_REMINDERS: "sweeps",
         task_names.GRANT_INVITE: "telegram",
         task_names.SEND_MESSAGE: "telegram",
+        task_names.SEND_BULK_MESSAGE: "bulk",
         task_names.ADMIN_ACTIVATE: "default",
         task_names.START_TRIAL: "telegram",
     }
     for name, queue in expected.items():
         route = router.route({}, name)
         assert route["queue"].name == queue, name
+
+
+def test_every_worker_command_consumes_every_queue(conf) -> None:  # type: ignore[no-untyped-def]
+    """Procfile and deploy files list every queue, and kombu orders them with BulkLast."""
+    assert conf.broker_transport_options["queue_order_strategy"] == (
+        "infra.celery_config:BulkLast")
+    for path in ("Procfile", "infra/deploy/systemd/paywall-worker.service",
+                 "infra/deploy/docker-compose.yml"):
+        text = (ROOT / path).read_text()
+        assert celery_config.WORKER_QUEUES in text, path
 
 
 def test_beat_runs_the_contract_tasks(conf) -> None:  # type: ignore[no-untyped-def]
@@ -115,3 +127,19 @@ def test_workers_outlast_a_redis_outage_while_producers_fail_fast(conf) -> None:
     policy = conf.task_publish_retry_policy
     assert policy["max_retries"] * max(policy["interval_start"] + policy["interval_step"],
                                        policy["interval_max"]) <= 1.0
+
+
+def test_workers_take_turns_among_queues_but_look_at_bulk_only_last() -> None:
+    """Round robin as kombu's own for the others; bulk stays last however the turns go."""
+    from kombu.utils.scheduling import cycle_by_name
+
+    # The name the transport options give, resolved as kombu does (kombu is untyped).
+    order: Any = cycle_by_name("infra.celery_config:BulkLast")()  # type: ignore[no-untyped-call]
+    order.update(list(celery_config.QUEUES))
+    assert order.consume(5) == ["payments", "telegram", "sweeps", "default", "bulk"]
+    order.rotate("payments")  # a payment was taken: telegram has the next turn
+    assert order.consume(5) == ["telegram", "sweeps", "default", "payments", "bulk"]
+    order.rotate("bulk")
+    order.rotate("telegram")
+    assert order.consume(5) == ["sweeps", "default", "payments", "telegram", "bulk"]
+    assert isinstance(order, celery_config.BulkLast)

@@ -1,4 +1,5 @@
-"""Celery tasks of the telegram queue that deliver messages from the outbox."""
+"""Celery tasks that deliver messages from the outbox: one by one (telegram queue) or in a wave
+(bulk queue, the send budget's bulk lane)."""
 
 from __future__ import annotations
 
@@ -13,3 +14,8 @@ from workers.notifications import service
 @shared_task(name=task_names.SEND_MESSAGE, bind=True)
 def send_message(self: Task, effect_id: int) -> str:
     return run_effect(self, effect_id, service.send_message)
+
+
+@shared_task(name=task_names.SEND_BULK_MESSAGE, bind=True)
+def send_bulk_message(self: Task, effect_id: int) -> str:
+    return run_effect(self, effect_id, service.send_bulk_message)

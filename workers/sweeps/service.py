@@ -355,7 +355,7 @@ def _expire_one(ctx: WorkerContext, due: Due, *, now: datetime, summary: SweepSu
         summary.effects += message(
             session, key=f"sweep_expired:{row.id}:{row.paid_through.isoformat()}",
             chat_id=row.user_id, text=texts.access_expired(paid_through=row.paid_through),
-            buttons=RENEW_BUTTONS, now=now)
+            buttons=RENEW_BUTTONS, now=now, bulk=True)
     bound.info("sweep_expired", removed=kicked, paid_through=due.paid_through.isoformat())
 
 
@@ -485,6 +485,6 @@ def send_renewal_reminders(session: Session, *, chat_id: int, reminder_days: tup
             continue
         effects += message(
             session, key=f"reminder:{access_id}:{days_before}:{paid_through.isoformat()}",
-            chat_id=user_id, buttons=RENEW_BUTTONS, now=now,
+            chat_id=user_id, buttons=RENEW_BUTTONS, now=now, bulk=True,
             text=texts.renewal_reminder(paid_through=paid_through, days_before=days_before))
     return effects

@@ -221,7 +221,7 @@ def test_status_sums_up_the_machinery(
         "unprocessed payment events: 2 (given up: 1, see recheck-invoice)",
         "pending Telegram effects: 1",
         "dead letters waiting: 1 (of 1)",
-        "queues: payments 1, telegram 0, sweeps 0, default 0; unacknowledged 0",
+        "queues: payments 1, telegram 0, sweeps 0, default 0, bulk 0; unacknowledged 0",
     ]
 
 
@@ -291,8 +291,9 @@ def test_run_expiry_sweep_says_in_words_whom_it_removed(
     code, out, _ = run(on_sandbox, "run", "expiry-sweep")
     assert (code, out) == (0, "removed 1 subscriber from the channel; 1 marked expired\n")
     assert world.member(world.channel, USER).status == "left"
-    # The message telling the subscriber went to the workers through this run's broker.
-    assert [task for task, _ in queued(redis_client, "telegram")] == [task_names.SEND_MESSAGE]
+    # The message telling the subscriber went to the workers through this run's broker, as one
+    # of a wave (the bulk queue): expiry notices yield to payers.
+    assert [task for task, _ in queued(redis_client, "bulk")] == [task_names.SEND_BULK_MESSAGE]
     code, out, _ = run(on_sandbox, "run", "expiry-sweep")
     assert (code, out) == (0, "nothing was due: nobody was removed\n")
     assert run(on_sandbox, "run", "reminders")[1] == "no reminder was due\n"

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from infra.settings import SANDBOX_CHANNEL_ID
 from infra.telegram.fake import FakeTelegramGateway
+from infra.telegram.rate_limit import Lane
 from models.schema import Access
 from tests.workers.harness import Pipeline, add_user, make_pipeline
 from workers.context import use_context
@@ -30,12 +31,16 @@ class ChannelFake(FakeTelegramGateway):
         super().__init__()
         self.staff: dict[int, str] = {}
 
-    def call(self, method: TelegramMethod[T], *, chat_id_for_budget: int | None = None) -> T:
+    def call(
+        self, method: TelegramMethod[T], *, chat_id_for_budget: int | None = None,
+        lane: Lane = Lane.INTERACTIVE,
+    ) -> T:
         if isinstance(method, GetChatMember) and method.user_id in self.staff:
             self.calls.append(method)
+            self.lanes.append(lane)
             answer: Any = SimpleNamespace(status=self.staff[method.user_id])
             return answer  # type: ignore[no-any-return]
-        return super().call(method, chat_id_for_budget=chat_id_for_budget)
+        return super().call(method, chat_id_for_budget=chat_id_for_budget, lane=lane)
 
 
 def sweep_pipeline(db_url: str, engine: Any, sessions: sessionmaker[Session],

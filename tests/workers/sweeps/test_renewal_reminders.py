@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from infra import buttons, task_names
+from infra.telegram import Lane
 from models.schema import RenewalReminder
 from tests.workers.harness import Pipeline
 from tests.workers.sweeps.conftest import CHANNEL, subscriber, texts_to
@@ -83,3 +84,17 @@ def test_no_reminder_once_paid_time_is_over(ctx: Pipeline) -> None:
     subscriber(ctx, BOB, paid_through=now + 10 * HOUR, status="removed")
 
     assert remind(ctx, now) == 0
+
+
+def test_a_reminder_is_a_bulk_message_sent_in_the_bulk_lane(ctx: Pipeline) -> None:
+    """Reminders go out as the bulk task, whose sendMessage yields the budget to payers."""
+    now = datetime.now(UTC)
+    subscriber(ctx, ANN, paid_through=now + 60 * HOUR)
+
+    ctx.send(task_names.SEND_RENEWAL_REMINDERS)
+    ran = [name for name, _ in ctx.drain()]
+
+    assert task_names.SEND_BULK_MESSAGE in ran and task_names.SEND_MESSAGE not in ran
+    sends = [lane for call, lane in zip(ctx.telegram.calls, ctx.telegram.lanes, strict=True)
+             if call.__api_method__ == "sendMessage"]
+    assert sends == [Lane.BULK]
