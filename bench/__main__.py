@@ -180,7 +180,7 @@ class Report:
 def _say_runs(say: Report, runs: list[tuple[str, ingress.IngressResult]],
               ceiling: ingress.IngressResult) -> None:
     say(f"  {'what':<50} {'load':<9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'client cores':>12}  check")
+        f"{'client cores':>12} {'server CPU ms/req':>17}  check")
     for name, result in runs:
         s = result.stats
         errors = f" errors={s['errors']}" if s["errors"] else ""
@@ -188,8 +188,9 @@ def _say_runs(say: Report, runs: list[tuple[str, ingress.IngressResult]],
         bad = f" non-200={non200}" if non200 else ""
         if s["bodies_exhausted"] and result is not ceiling:
             bad += " (ran out of postbacks: some were sent twice)"
+        cpu = "-" if s.get("server_cpu_ms") is None else _fmt(s["server_cpu_ms"], 2)
         say(f"  {result.label:<50} {name:<9} {_fmt(s['rps'], 0):>8} {_fmt(s['p50_ms']):>7} "
-            f"{_fmt(s['p99_ms']):>7} {_fmt(s['client_cpu_share'], 2):>12}  "
+            f"{_fmt(s['p99_ms']):>7} {_fmt(s['client_cpu_share'], 2):>12} {cpu:>17}  "
             f"{result.check}{errors}{bad}")
 
 

@@ -94,22 +94,57 @@ def describe_client(client: str) -> str:
     return "Python asyncio (bench/loadgen.py; wrk not installed), 1 process"
 
 
-def run_load(port: int, bodies: Path, opts: IngressOptions, *, client: str) -> dict[str, Any]:
-    """Drive POST /cryptocloud_webhook on `port`; the same stats whichever client runs."""
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its live descendants, from /proc.
+
+    The machine is shared, so req/s moves with other load; the server's CPU per request does
+    not, and says what the code costs.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        stack.extend(int(child) for child in children)
+    return total
+
+
+def run_load(port: int, bodies: Path, opts: IngressOptions, *, client: str,
+             server_pid: int | None = None) -> dict[str, Any]:
+    """Drive POST /cryptocloud_webhook on `port`; the same stats whichever client runs.
+
+    With `server_pid`, also the server's CPU ms per answered request (`server_cpu_ms`).
+    """
     if client == "wrk":
-        return _run_wrk(port, bodies, opts)
-    return _run_loadgen(port, bodies, opts)
+        return _run_wrk(port, bodies, opts, server_pid)
+    return _run_loadgen(port, bodies, opts, server_pid)
 
 
-def _run_loadgen(port: int, bodies: Path, opts: IngressOptions) -> dict[str, Any]:
+def _server_cpu_ms(server_pid: int | None, before: float, answered: int) -> float | None:
+    if server_pid is None or not answered:
+        return None
+    return (tree_cpu_seconds(server_pid) - before) * 1000 / answered
+
+
+def _run_loadgen(port: int, bodies: Path, opts: IngressOptions,
+                 server_pid: int | None) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--bodies",
                str(bodies), "--concurrency", str(opts.concurrency), "--seconds",
                str(opts.seconds), "--warmup", str(opts.warmup)]
+    cpu_before = tree_cpu_seconds(server_pid) if server_pid else 0.0
     done = subprocess.run(command, capture_output=True, check=False,
                           timeout=opts.seconds + opts.warmup + 60, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed:\n{done.stderr.decode()[-3000:]}")
     stats: dict[str, Any] = json.loads(done.stdout)
+    # One process runs warm-up and measurement: the CPU covers both (warm-up 200s only).
+    stats["server_cpu_ms"] = _server_cpu_ms(server_pid, cpu_before,
+                                            stats["requests"] + stats["warmup_200s"])
     return stats
 
 
@@ -135,7 +170,8 @@ def _wrk_once(port: int, bodies: Path, *, connections: int, seconds: float) -> d
     return stats
 
 
-def _run_wrk(port: int, bodies: Path, opts: IngressOptions) -> dict[str, Any]:
+def _run_wrk(port: int, bodies: Path, opts: IngressOptions,
+             server_pid: int | None) -> dict[str, Any]:
     """A warm-up run, then the measured run, on disjoint parts of the bodies file.
 
     wrk has no warm-up of its own; the split is proportional to the two durations, so each
@@ -149,7 +185,9 @@ def _run_wrk(port: int, bodies: Path, opts: IngressOptions) -> dict[str, Any]:
     warm: dict[str, Any] = {"statuses": {}, "wrapped": 0}
     if cut:
         warm = _wrk_once(port, warm_file, connections=opts.concurrency, seconds=opts.warmup)
+    cpu_before = tree_cpu_seconds(server_pid) if server_pid else 0.0
     run = _wrk_once(port, measured_file, connections=opts.concurrency, seconds=opts.seconds)
+    server_cpu_ms = _server_cpu_ms(server_pid, cpu_before, int(run["requests"]))
     seconds = run["duration_us"] / 1e6
     return {
         "requests": run["requests"],
@@ -164,6 +202,7 @@ def _run_wrk(port: int, bodies: Path, opts: IngressOptions) -> dict[str, Any]:
         "max_ms": run["max_us"] / 1000,
         "client_cpu_share": run["cpu_seconds"] / seconds if seconds > 0 else 0.0,
         "bodies_exhausted": bool(run["wrapped"] or warm["wrapped"]),
+        "server_cpu_ms": server_cpu_ms,
     }
 
 
@@ -229,7 +268,7 @@ def bench_bare(opts: IngressOptions, bodies: Path, tmp: Path, children: list[Chi
     child, port = _serve("bare", "bench.bare_app:app", child_env(), opts, tmp=tmp,
                         children=children)
     try:
-        stats = run_load(port, bodies, opts, client=client)
+        stats = run_load(port, bodies, opts, client=client, server_pid=child.pid)
     finally:
         child.stop()
     return IngressResult(f"bare Flask, gunicorn sync w={opts.workers}", stats)
@@ -248,20 +287,20 @@ def bench_gateway(opts: IngressOptions, bodies: Path, tmp: Path, children: list[
                   database_url: str, redis_url: str, label: str,
                   client: str) -> IngressResult:
     env = child_env(DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="INFO")
-    client = redis.Redis.from_url(redis_url)
-    client.delete("payments")
+    broker = redis.Redis.from_url(redis_url)
+    broker.delete("payments")
     rows_before = _inbox_rows(database_url)
     child, port = _serve(f"gateway-{label}", "webhook_gateway:create_app()", env, opts,
                          tmp=tmp, children=children)
     try:
-        stats = run_load(port, bodies, opts, client=client)
+        stats = run_load(port, bodies, opts, client=client, server_pid=child.pid)
     finally:
         child.stop()
     # Check: every 200 (warm-up included) is a new inbox row and a message on the queue.
     rows = _inbox_rows(database_url) - rows_before
-    queued = int(client.llen("payments"))  # type: ignore[arg-type]
-    client.delete("payments")
-    client.close()
+    queued = int(broker.llen("payments"))  # type: ignore[arg-type]
+    broker.delete("payments")
+    broker.close()
     ok = int(stats["statuses"].get("200", 0)) + int(stats["warmup_200s"])
     check = f"200s={ok} new inbox rows={rows} queued={queued}"
     return IngressResult(f"gateway ({label}), gunicorn sync w={opts.workers}", stats, check)

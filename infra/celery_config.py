@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Queue
 
-from infra import broker_patch, task_names
+from infra import broker_client_reuse, broker_patch, task_names
 from infra.settings import Settings
 
 QUEUES = ("payments", "telegram", "sweeps", "default")
@@ -137,6 +137,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def create_celery(settings: Settings, *, main: str = "paywall") -> Celery:
     """A configured Celery app: the worker's (celery_app.py) and the doors' producer."""
     broker_patch.apply()
+    broker_client_reuse.apply()
     app = Celery(main)
     app.config_from_object(celery_config(settings))
     return app

@@ -63,9 +63,10 @@ def _handle() -> Answer:
         _claim_shapes_logged.add(postback.claim_shape)
         bound.info("postback_token_claim_shape", shape=postback.claim_shape)
     try:
-        with gateway["sessions"].begin() as session:
+        # A bare connection, not a session: the inbox row is all this transaction writes.
+        with gateway["engine"].begin() as connection:
             entry = record_payment_event(
-                session,
+                connection,
                 invoice_uuid=postback.invoice_code,
                 reported_status=postback.reported_status,
                 source="postback",
@@ -80,7 +81,10 @@ def _handle() -> Answer:
     if entry.needs_processing:
         try:
             gateway["celery"].send_task(
-                task_names.PROCESS_PAYMENT_EVENT, args=[entry.id], retry=False
+                task_names.PROCESS_PAYMENT_EVENT, args=[entry.id], retry=False,
+                # What Celery would compute, given, so no publish pays for it: the repr for
+                # Flower, and no queue declaration (a Redis list needs none; workers declare).
+                argsrepr=f"[{entry.id}]", kwargsrepr="{}", declare=[],
             )
         except Exception as error:  # any broker failure: the relay re-queues it
             ENQUEUE_FAILURES.inc()
