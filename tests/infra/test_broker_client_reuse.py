@@ -16,7 +16,7 @@ from infra.settings import load_settings
 def _created_clients(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Every Redis client kombu's channels build from now on."""
     made: list[Any] = []
-    original = kombu_redis.Channel._create_client
+    original: Any = kombu_redis.Channel._create_client
 
     def counting(self: Any, asynchronous: bool = False) -> Any:
         client = original(self, asynchronous=asynchronous)
