@@ -81,10 +81,7 @@ def _handle() -> Answer:
     if entry.needs_processing:
         try:
             gateway["celery"].send_task(
-                task_names.PROCESS_PAYMENT_EVENT, args=[entry.id], retry=False,
-                # What Celery would compute, given, so no publish pays for it: the repr for
-                # Flower, and no queue declaration (a Redis list needs none; workers declare).
-                argsrepr=f"[{entry.id}]", kwargsrepr="{}", declare=[],
+                task_names.PROCESS_PAYMENT_EVENT, args=[entry.id], retry=False
             )
         except Exception as error:  # any broker failure: the relay re-queues it
             ENQUEUE_FAILURES.inc()
