@@ -194,6 +194,16 @@ def _say_runs(say: Report, runs: list[tuple[str, ingress.IngressResult]],
             f"{result.check}{errors}{bad}")
 
 
+def _cpu_note(bare: dict[str, Any], gateway: dict[str, Any]) -> str:
+    """Server CPU per request of both: when the cores are the limit (both servers use all of
+    them at 16 conns), their ratio bounds the throughput ratio, whatever other load there is."""
+    bare_ms, gateway_ms = bare.get("server_cpu_ms"), gateway.get("server_cpu_ms")
+    if not bare_ms or not gateway_ms:
+        return "server CPU per request not measured"
+    return (f"server CPU/request {gateway_ms:.2f} ms vs bare {bare_ms:.2f} ms: bounds the "
+            f"ratio at {bare_ms / gateway_ms:.2f}x when the cores are the limit")
+
+
 def ingress_phase(bench: Bench) -> list[Row]:
     args, say, tmp, redis_url, children = (bench.args, bench.say, bench.tmp, bench.redis_url,
                                            bench.children)
@@ -264,7 +274,7 @@ def ingress_phase(bench: Bench) -> list[Row]:
     rows = [
         Row("ingress postbacks/s (gateway vs bare)", gateway["rps"], "/s",
             f">={INGRESS_GOAL_RATIO}x", ratio >= INGRESS_GOAL_RATIO, baseline=bare["rps"],
-            note=f"load: {client}; SQLite inbox"),
+            note=f"load: {client}; SQLite inbox; " + _cpu_note(bare, gateway)),
         Row(f"ingress p99 at {opts.concurrency} conns", gateway["p99_ms"], "ms",
             f"<{INGRESS_GOAL_P99_MS:g} ms", gateway["p99_ms"] < INGRESS_GOAL_P99_MS,
             baseline=bare["p99_ms"], note=f"at 2 conns: {light_p99:.1f} ms"),
