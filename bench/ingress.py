@@ -91,7 +91,7 @@ def describe_client(client: str) -> str:
     if client == "wrk":
         return (f"wrk ({WRK_THREADS} thread, bench/postbacks.lua: every request a postback never "
                 f"sent before)")
-    return "Python asyncio (bench/loadgen.py; wrk not installed), 1 process"
+    return "Python asyncio (bench/loadgen.py; wrk not installed or BENCH_CLIENT=python), 1 process"
 
 
 def tree_cpu_seconds(pid: int) -> float:
