@@ -294,6 +294,9 @@ def bench_gateway(opts: IngressOptions, bodies: Path, tmp: Path, children: list[
                          tmp=tmp, children=children)
     try:
         stats = run_load(port, bodies, opts, client=client, server_pid=child.pid)
+        # Let the requests the client cut at its stop finish before gunicorn's quick shutdown,
+        # which would end one between its inbox row and its publish (the relay's case, not ours).
+        time.sleep(1.0)
     finally:
         child.stop()
     # Check: every 200 (warm-up included) is a new inbox row and a message on the queue.
