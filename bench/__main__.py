@@ -1,7 +1,8 @@
 """`make bench` / `python -m bench [--quick]`: ingress and processing, each against its baseline.
 
 1. Ingress: postbacks/s through the real gateway under gunicorn (sync workers, inbox write,
-   Celery publish) vs a bare Flask app with one POST route, same gunicorn flags.
+   Celery publish) vs a bare Flask app with one POST route, same gunicorn flags, driven by wrk
+   (or the Python fallback), whose own ceiling against a do-nothing responder is printed too.
 2. Processing: paid invoices fully processed per second by one real worker vs Celery no-op
    tasks/s with the same configuration, broker and worker flags.
 Where a goal is missed, a cProfile of the in-process path says where the time goes.
@@ -38,6 +39,9 @@ from infra.celery_config import WORKER_QUEUES
 INGRESS_GOAL_RATIO = 0.5
 INGRESS_GOAL_P99_MS = 20.0
 PROCESSING_GOAL_RATIO = 0.25
+# The load generator must reach this multiple of the bare app's rate against a responder that
+# does nothing, or the baseline may be the client's limit rather than the server's.
+CLIENT_HEADROOM = 2.0
 
 
 def _env_int(name: str, default: int) -> int:
@@ -175,61 +179,91 @@ class Report:
         print(line, flush=True)
 
 
-def ingress_phase(bench: Bench) -> list[Row]:
-    args, say, tmp, redis_url, children = (bench.args, bench.say, bench.tmp, bench.redis_url,
-                                           bench.children)
-    opts = ingress.IngressOptions(workers=args.gunicorn_workers, concurrency=args.connections,
-                                  seconds=args.seconds, warmup=1.0, max_requests=0)
-    light = ingress.IngressOptions(workers=args.gunicorn_workers, concurrency=2,
-                                   seconds=max(2.0, args.seconds / 2), warmup=0.5, max_requests=0)
-    bodies = tmp / "bodies.txt"
-    # The bare app reuses one set (it stores nothing), enough for ~6k req/s.
-    ingress.mint_bodies(int(6000 * (args.seconds + 1)), bodies)
-    sqlite_url = f"sqlite:///{tmp / 'gateway.db'}"
-    prepare_database(sqlite_url)
-    say(f"\ningress: gunicorn sync w={args.gunicorn_workers} (Procfile flags, access log "
-        f"on); load generator: Python asyncio (wrk not installed), 1 process, one connection "
-        f"per request; {args.seconds:g} s measured after 1 s warm-up")
-    runs: list[tuple[str, ingress.IngressResult]] = []
-    def fresh(run: ingress.IngressOptions) -> Path:
-        # Each gateway run gets postbacks never sent before: every one is a new inbox row.
-        path = tmp / f"bodies-{len(runs)}.txt"
-        ingress.mint_bodies(int(3000 * (run.seconds + run.warmup)), path)
-        return path
-
-    for name, conc in ((f"{opts.concurrency} conns", opts), ("2 conns", light)):
-        runs.append((name, ingress.bench_bare(conc, bodies, tmp, children)))
-        runs.append((name, ingress.bench_gateway(conc, fresh(conc), tmp, children,
-                                                 database_url=sqlite_url, redis_url=redis_url,
-                                                 label="SQLite")))
-    postgres = os.environ.get("TEST_POSTGRES_URL")
-    if postgres:
-        with _postgres_database(postgres) as pg_url:
-            prepare_database(pg_url)
-            runs.append((f"{opts.concurrency} conns", ingress.bench_gateway(
-                opts, fresh(opts), tmp, children, database_url=pg_url, redis_url=redis_url,
-                label="PostgreSQL")))
-    say(f"  {'what':<44} {'load':<9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'client cores':>12}  check")
+def _say_runs(say: Report, runs: list[tuple[str, ingress.IngressResult]],
+              ceiling: ingress.IngressResult) -> None:
+    say(f"  {'what':<50} {'load':<9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'client cores':>12} {'server CPU ms/req':>17}  check")
     for name, result in runs:
         s = result.stats
         errors = f" errors={s['errors']}" if s["errors"] else ""
         non200 = {k: v for k, v in s["statuses"].items() if k != "200"}
         bad = f" non-200={non200}" if non200 else ""
-        if s["bodies_exhausted"]:
-            bad += " (ran out of postbacks: shorter run)"
-        say(f"  {result.label:<44} {name:<9} {_fmt(s['rps'], 0):>8} {_fmt(s['p50_ms']):>7} "
-            f"{_fmt(s['p99_ms']):>7} {_fmt(s['client_cpu_share'], 2):>12}  "
+        if s["bodies_exhausted"] and result is not ceiling:
+            bad += " (ran out of postbacks: some were sent twice)"
+        cpu = "-" if s.get("server_cpu_ms") is None else _fmt(s["server_cpu_ms"], 2)
+        say(f"  {result.label:<50} {name:<9} {_fmt(s['rps'], 0):>8} {_fmt(s['p50_ms']):>7} "
+            f"{_fmt(s['p99_ms']):>7} {_fmt(s['client_cpu_share'], 2):>12} {cpu:>17}  "
             f"{result.check}{errors}{bad}")
+
+
+def _cpu_note(bare: dict[str, Any], gateway: dict[str, Any]) -> str:
+    """Server CPU per request of both: when the cores are the limit (both servers use all of
+    them at 16 conns), their ratio bounds the throughput ratio, whatever other load there is."""
+    bare_ms, gateway_ms = bare.get("server_cpu_ms"), gateway.get("server_cpu_ms")
+    if not bare_ms or not gateway_ms:
+        return "server CPU per request not measured"
+    return (f"server CPU/request {gateway_ms:.2f} ms vs bare {bare_ms:.2f} ms: bounds the "
+            f"ratio at {bare_ms / gateway_ms:.2f}x when the cores are the limit")
+
+
+def ingress_phase(bench: Bench) -> list[Row]:
+    args, say, tmp, redis_url, children = (bench.args, bench.say, bench.tmp, bench.redis_url,
+                                           bench.children)
+    client = ingress.load_client()
+    opts = ingress.IngressOptions(workers=args.gunicorn_workers, concurrency=args.connections,
+                                  seconds=args.seconds, warmup=1.0, max_requests=0)
+    light = ingress.IngressOptions(workers=args.gunicorn_workers, concurrency=2,
+                                   seconds=max(2.0, args.seconds / 2), warmup=0.5, max_requests=0)
+    ceiling_opts = ingress.IngressOptions(workers=1, concurrency=args.connections,
+                                          seconds=min(3.0, args.seconds), warmup=0.5,
+                                          max_requests=0)
+    bodies = tmp / "bodies.txt"
+    # The bare app and the responder reuse one set (they store nothing): ~6k req/s of them.
+    ingress.mint_bodies(int(6000 * (args.seconds + 1)), bodies)
+    sqlite_url = f"sqlite:///{tmp / 'gateway.db'}"
+    prepare_database(sqlite_url)
+    say(f"\ningress: gunicorn sync w={args.gunicorn_workers} (Procfile flags, access log "
+        f"on); load generator: {ingress.describe_client(client)}, a new connection per request "
+        f"(gunicorn sync closes each); {args.seconds:g} s measured after 1 s warm-up")
+    runs: list[tuple[str, ingress.IngressResult]] = []
+    def fresh(run: ingress.IngressOptions) -> Path:
+        # Each gateway run gets postbacks never sent before: every one is a new inbox row.
+        path = tmp / f"bodies-{len(runs)}.txt"
+        ingress.mint_bodies(int(4000 * (run.seconds + run.warmup)), path)
+        return path
+
+    for name, conc in ((f"{opts.concurrency} conns", opts), ("2 conns", light)):
+        runs.append((name, ingress.bench_bare(conc, bodies, tmp, children, client=client)))
+        runs.append((name, ingress.bench_gateway(conc, fresh(conc), tmp, children,
+                                                 database_url=sqlite_url, redis_url=redis_url,
+                                                 label="SQLite", client=client)))
+    postgres = os.environ.get("TEST_POSTGRES_URL")
+    pg_result: ingress.IngressResult | None = None
+    if postgres:
+        with _postgres_database(postgres) as pg_url:
+            prepare_database(pg_url)
+            pg_result = ingress.bench_gateway(
+                opts, fresh(opts), tmp, children, database_url=pg_url, redis_url=redis_url,
+                label="PostgreSQL", client=client)
+            runs.append((f"{opts.concurrency} conns", pg_result))
+    ceiling = ingress.client_ceiling(ceiling_opts, bodies, tmp, children, client=client)
+    runs.append((f"{opts.concurrency} conns", ceiling))
+    _say_runs(say, runs, ceiling)
     bare, gateway = runs[0][1].stats, runs[1][1].stats
     ratio = gateway["rps"] / bare["rps"] if bare["rps"] else 0.0
     light_p99 = runs[3][1].stats["p99_ms"]
+    ceiling_rps = ceiling.stats["rps"]
+    client_free = ceiling_rps >= CLIENT_HEADROOM * bare["rps"]
     say(f"  ratio gateway/bare ({opts.concurrency} conns): {ratio:.2f}x "
         f"(goal >= {INGRESS_GOAL_RATIO}x: {_verdict(ratio >= INGRESS_GOAL_RATIO)}); "
         f"gateway p99 {gateway['p99_ms']:.1f} ms at {opts.concurrency} conns, {light_p99:.1f} ms "
         f"at 2 conns (goal < {INGRESS_GOAL_P99_MS:g} ms: "
         f"{_verdict(gateway['p99_ms'] < INGRESS_GOAL_P99_MS)} / "
         f"{_verdict(light_p99 < INGRESS_GOAL_P99_MS)})")
+    say(f"  client ceiling {ceiling_rps:,.0f} req/s = {ceiling_rps / max(bare['rps'], 1):.1f}x "
+        f"the bare app: "
+        + ("the server, not the client, sets the baseline" if client_free else
+           "the client may be what limits the baseline (install wrk)"))
     if args.profile == "always" or (args.profile == "auto" and (
             ratio < INGRESS_GOAL_RATIO or gateway["p99_ms"] >= INGRESS_GOAL_P99_MS)):
         say("\nprofile: gateway (why ingress misses its goal)")
@@ -239,13 +273,24 @@ def ingress_phase(bench: Bench) -> list[Row]:
                                               count=300 if args.quick else 1000,
                                               dump=tmp / "gateway.prof"):
             say(line)
-    return [
+    rows = [
         Row("ingress postbacks/s (gateway vs bare)", gateway["rps"], "/s",
-            f">={INGRESS_GOAL_RATIO}x", ratio >= INGRESS_GOAL_RATIO, baseline=bare["rps"]),
+            f">={INGRESS_GOAL_RATIO}x", ratio >= INGRESS_GOAL_RATIO, baseline=bare["rps"],
+            note=f"load: {client}; SQLite inbox; " + _cpu_note(bare, gateway)),
         Row(f"ingress p99 at {opts.concurrency} conns", gateway["p99_ms"], "ms",
             f"<{INGRESS_GOAL_P99_MS:g} ms", gateway["p99_ms"] < INGRESS_GOAL_P99_MS,
             baseline=bare["p99_ms"], note=f"at 2 conns: {light_p99:.1f} ms"),
     ]
+    if pg_result is not None:
+        pg = pg_result.stats
+        pg_ratio = pg["rps"] / bare["rps"] if bare["rps"] else 0.0
+        rows.append(Row("ingress postbacks/s, PostgreSQL inbox", pg["rps"], "/s",
+                        f">={INGRESS_GOAL_RATIO}x", pg_ratio >= INGRESS_GOAL_RATIO,
+                        baseline=bare["rps"], note=f"p99 {pg['p99_ms']:.1f} ms"))
+    rows.append(Row(f"ingress client ceiling ({client})", ceiling_rps, "/s",
+                    f">={CLIENT_HEADROOM:g}x bare", client_free, baseline=bare["rps"],
+                    note=ceiling.label.removeprefix("client ceiling: ")))
+    return rows
 
 
 def processing_phase(bench: Bench) -> list[Row]:

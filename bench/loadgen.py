@@ -1,4 +1,4 @@
-"""A small HTTP/1.1 POST load generator (wrk is not installed on this machine).
+"""A small HTTP/1.1 POST load generator: the fallback when wrk is not installed.
 
 asyncio with raw sockets: one fresh connection per request (gunicorn's sync workers close every
 connection anyway), `concurrency` requests in flight, each body used once. Bounded by count (the

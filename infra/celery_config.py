@@ -16,7 +16,7 @@ from celery import Celery
 from kombu.entity import Queue
 from kombu.utils.scheduling import round_robin_cycle
 
-from infra import broker_patch, task_names
+from infra import broker_client_reuse, broker_patch, task_names
 from infra.settings import Settings
 
 # Workers consume every queue (Procfile, deploy files: `--queues` + WORKER_QUEUES). They take
@@ -161,6 +161,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def create_celery(settings: Settings, *, main: str = "paywall") -> Celery:
     """A configured Celery app: the worker's (celery_app.py) and the doors' producer."""
     broker_patch.apply()
+    broker_client_reuse.apply()
     app = Celery(main)
     app.config_from_object(celery_config(settings))
     return app

@@ -17,6 +17,7 @@ from infra.logging import configure_logging
 from infra.migrate import catalog_or_exit
 from infra.settings import Settings, settings_or_exit
 from webhook_gateway.postback import MAX_BODY_BYTES
+from webhook_gateway.producer import KeptProducer
 from webhook_gateway.proxies import TrustedProxies
 
 
@@ -37,7 +38,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         "settings": settings,
         "engine": engine,
         "sessions": make_session_factory(engine),
-        "celery": create_celery(settings, main="webhook_gateway"),
+        # What queues tasks: Celery's messages through a producer each worker keeps.
+        "celery": KeptProducer(create_celery(settings, main="webhook_gateway")),
     }
 
     from webhook_gateway import health, views

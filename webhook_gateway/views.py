@@ -63,9 +63,10 @@ def _handle() -> Answer:
         _claim_shapes_logged.add(postback.claim_shape)
         bound.info("postback_token_claim_shape", shape=postback.claim_shape)
     try:
-        with gateway["sessions"].begin() as session:
+        # A bare connection, not a session: the inbox row is all this transaction writes.
+        with gateway["engine"].begin() as connection:
             entry = record_payment_event(
-                session,
+                connection,
                 invoice_uuid=postback.invoice_code,
                 reported_status=postback.reported_status,
                 source="postback",

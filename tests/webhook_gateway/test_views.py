@@ -101,11 +101,9 @@ def test_database_down_answers_503(app: Flask, client: FlaskClient) -> None:
     """When the event cannot be stored durably the sender is told to retry."""
     from sqlalchemy import create_engine
 
-    from infra.db import make_session_factory
-
     broken = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none",
                            connect_args={"connect_timeout": 1})
-    app.extensions["gateway"]["sessions"] = make_session_factory(broken)
+    app.extensions["gateway"]["engine"] = broken
     answer = client.post("/cryptocloud_webhook",
                          data=postbacks.form_body(postbacks.fields("AB12CD34")), headers=FORM)
     assert answer.status_code == 503
