@@ -320,6 +320,12 @@ def admin_removed(*, user_id: int) -> str:
     return f"Done: user {user_id} was removed from the channel."
 
 
+def admin_kick_refused(*, user_id: int, error: str) -> str:
+    return (f"User {user_id} has no access any more, but Telegram refused to remove them from "
+            f"the channel: {error}. Check that the bot is an admin of the channel with the "
+            f"right to ban users, then send the remove command again.")
+
+
 def admin_trial_marked(*, user_id: int, used: bool) -> str:
     state = "used" if used else "available again"
     return f"Done: the free trial of user {user_id} is {state}."

@@ -32,6 +32,7 @@ from models.history import record_history
 from models.outbox import Effects
 from models.schema import (
     Access,
+    AccessHistory,
     CommissionEntry,
     Invoice,
     Plan,
@@ -53,15 +54,29 @@ class Command:
     request_key: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class Kick:
+    """A removal still to carry out in the channel.
+
+    `through` is the removed row's end: it marks this removal's own history rows, so a later
+    removal (after the user paid again) never mistakes an earlier one's rows for its own.
+    """
+
+    user_id: int
+    chat_id: int
+    through: datetime
+
+
 @dataclass
 class Done:
-    """What a command produced: outbox effects, and a chat to remove the user from."""
+    """What a command produced: outbox effects, and a removal to carry out in the channel."""
 
     effects: Effects = field(default_factory=list)
-    ban_chat: int | None = None
+    kick: Kick | None = None
 
 
 REFUSED = "admin_refused"
+REMOVAL_STARTED, REMOVAL_REFUSED = "removal_started", "removal_refused"
 
 
 def audit(session: Session, *, command: Command, user_id: int, action: str,
@@ -134,7 +149,9 @@ def remove(session: Session, *, command: Command, user_id: int, chat_id: int,
     row = locked_access(session, user_id=user_id, chat_id=chat_id, now=now)
     if reply is None:
         # Redelivered: the removal committed, the kick may not have happened yet.
-        return Done(ban_chat=chat_id if row.removed_at is not None else None)
+        if row.removed_at is None or row.paid_through is None:
+            return Done()
+        return Done(kick=Kick(user_id=user_id, chat_id=chat_id, through=row.paid_through))
     before = row.paid_through
     store(row, rules.remove(as_rule(row), now=now), now=now)
     session.flush()
@@ -142,7 +159,45 @@ def remove(session: Session, *, command: Command, user_id: int, chat_id: int,
                    source="admin", now=now, actor_id=command.actor_id, command=command.text,
                    before=before, after=row.paid_through)
     text = texts.admin_removed(user_id=user_id)
-    return Done(_reply(session, reply, command=command, text=text), ban_chat=chat_id)
+    assert row.paid_through is not None  # a removal ends paid time now
+    return Done(_reply(session, reply, command=command, text=text),
+                kick=Kick(user_id=user_id, chat_id=chat_id, through=row.paid_through))
+
+
+def _kick_noted(session: Session, kick: Kick, action: str) -> bool:
+    return session.scalar(
+        select(AccessHistory.id)
+        .where(AccessHistory.user_id == kick.user_id, AccessHistory.chat_id == kick.chat_id,
+               AccessHistory.action == action, AccessHistory.source == "admin",
+               AccessHistory.paid_through_before == kick.through)
+        .limit(1)) is not None
+
+
+def ban_is_ours(session: Session, *, kick: Kick) -> bool:
+    """Whether a ban found on the user is this removal's own, cut short before its unban."""
+    return _kick_noted(session, kick, REMOVAL_STARTED)
+
+
+def note_removal_started(session: Session, *, command: Command, kick: Kick,
+                         now: datetime) -> None:
+    """Written before the ban, so a ban found later can be told apart from an admin's own."""
+    if not _kick_noted(session, kick, REMOVAL_STARTED):
+        record_history(session, user_id=kick.user_id, chat_id=kick.chat_id,
+                       action=REMOVAL_STARTED, source="admin", now=now,
+                       actor_id=command.actor_id, command=command.text, before=kick.through)
+
+
+def kick_refused(session: Session, *, command: Command, kick: Kick, error: str,
+                 method: str | None, now: datetime) -> Effects:
+    """Telegram refused the kick for good: recorded once on the user, told once to the admin."""
+    if not _kick_noted(session, kick, REMOVAL_REFUSED):
+        record_history(session, user_id=kick.user_id, chat_id=kick.chat_id,
+                       action=REMOVAL_REFUSED, source="admin", now=now,
+                       actor_id=command.actor_id, command=command.text, before=kick.through,
+                       details={"error": error, "method": method})
+    return outbox.queue_message(
+        session, key=f"admin_kick_refused:{command.request_key}", chat_id=command.actor_id,
+        text=texts.admin_kick_refused(user_id=kick.user_id, error=error), now=now)
 
 
 def set_trial_used(session: Session, *, command: Command, user_id: int, used: bool,
