@@ -83,6 +83,23 @@ def invite(*, link: str, paid_through: datetime) -> str:
     )
 
 
+def join_refused(*, paid_through: datetime) -> str:
+    return (
+        f"Your access is paid until {when(paid_through)}, but Telegram would not let us approve "
+        "your request to join the channel. Your payment is safe and your access stays yours: "
+        "the admins have been told. Please ask to join again with your invite link in a "
+        "little while (or send /myplan to see it)."
+    )
+
+
+def join_refused_alert(*, user_id: int, error: str, history_id: int) -> str:
+    return (
+        f"Telegram refused to let paying subscriber {user_id} into the channel: {error}. "
+        "Check that the bot is an admin of the channel with the right to invite users; the "
+        f"subscriber was asked to try again. Access history row #{history_id}."
+    )
+
+
 JOIN_BUTTON = "Join the channel"
 
 
