@@ -73,6 +73,9 @@ def invoice_canceled() -> str:
     return "Your invoice expired unpaid. Choose a plan again whenever you like."
 
 
+PLANS_BUTTON = "See the plans"
+
+
 # Access -----------------------------------------------------------------------------------
 
 def invite(*, link: str, paid_through: datetime) -> str:
