@@ -16,6 +16,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,6 +26,13 @@ from sqlalchemy.orm import Session
 
 from infra import texts
 from infra.db import insert_ignore
+from infra.logging import get_logger
+from infra.telegram import (
+    TelegramAlreadyDone,
+    TelegramFailure,
+    TelegramTransient,
+    TelegramUnknownUser,
+)
 from models import outbox
 from models.domain import access as rules
 from models.domain import ledger
@@ -42,6 +50,7 @@ from models.schema import (
     User,
 )
 from workers.access.service import as_rule, extend_access, locked_access, store
+from workers.context import WorkerContext
 from workers.users.service import grant
 
 
@@ -75,8 +84,12 @@ class Done:
     kick: Kick | None = None
 
 
+log = get_logger("workers.admin")
+
 REFUSED = "admin_refused"
 REMOVAL_STARTED, REMOVAL_REFUSED = "removal_started", "removal_refused"
+# Answers to a ban or unban that mean the person is already out of the channel.
+ALREADY_OUT = (TelegramAlreadyDone, TelegramUnknownUser)
 
 
 def audit(session: Session, *, command: Command, user_id: int, action: str,
@@ -185,6 +198,37 @@ def note_removal_started(session: Session, *, command: Command, kick: Kick,
         record_history(session, user_id=kick.user_id, chat_id=kick.chat_id,
                        action=REMOVAL_STARTED, source="admin", now=now,
                        actor_id=command.actor_id, command=command.text, before=kick.through)
+
+
+def carry_out_kick(ctx: WorkerContext, *, command: Command, kick: Kick,
+                   now: datetime) -> Effects:
+    """Ban then lift the ban: the user leaves the channel but may come back after paying again.
+
+    A ban already in place is lifted only if it is this removal's own (a crash cut it short
+    before the unban): one an admin set by hand in Telegram stays. A refusal (missing rights,
+    the bot no longer in the channel) is final: recorded and told to the admin. Transient
+    failures propagate for the task to retry.
+    """
+    chat_id, user_id = kick.chat_id, kick.user_id
+    try:
+        standing = ctx.telegram.standing(chat_id=chat_id, user_id=user_id)
+        with ctx.sessions.begin() as session:
+            if standing == "kicked" and not ban_is_ours(session, kick=kick):
+                return []
+            note_removal_started(session, command=command, kick=kick, now=now)
+        if standing != "kicked":
+            with suppress(*ALREADY_OUT):
+                ctx.telegram.ban(chat_id=chat_id, user_id=user_id)
+        with suppress(*ALREADY_OUT):
+            ctx.telegram.unban(chat_id=chat_id, user_id=user_id, only_if_banned=True)
+    except TelegramTransient:
+        raise
+    except TelegramFailure as refused:
+        log.error("admin_kick_refused", user_id=user_id, error=str(refused))
+        with ctx.sessions.begin() as session:
+            return kick_refused(session, command=command, kick=kick, error=refused.description,
+                                method=refused.method, now=now)
+    return []
 
 
 def kick_refused(session: Session, *, command: Command, kick: Kick, error: str,

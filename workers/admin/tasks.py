@@ -8,7 +8,6 @@ audit checks again that this id is an admin (the broker is not trusted to say so
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,13 +18,7 @@ from sqlalchemy.orm import Session
 from infra import task_names, texts
 from infra.celery_config import MAX_COUNTDOWN
 from infra.logging import get_logger
-from infra.telegram import (
-    TelegramAlreadyDone,
-    TelegramFailure,
-    TelegramTransient,
-    TelegramUnknownUser,
-    retry_countdown,
-)
+from infra.telegram import TelegramTransient, retry_countdown
 from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.admin import service
 from workers.context import WorkerContext, context
@@ -67,38 +60,14 @@ def activate(command: dict[str, Any], user_id: int, days: int) -> int:
     return len(done.effects)
 
 
-# Answers to a ban or unban that mean the person is already out of the channel.
-ALREADY_OUT = (TelegramAlreadyDone, TelegramUnknownUser)
-
-
 def _kick(task: Task, ctx: WorkerContext, *, command: service.Command,
           kick: service.Kick) -> None:
-    # Ban then lift the ban: the user leaves the channel but may come back after paying again.
-    # A ban already in place is lifted only if it is this removal's own (cut short by a crash):
-    # one an admin set by hand in Telegram stays.
-    chat_id, user_id = kick.chat_id, kick.user_id
     try:
-        standing = ctx.telegram.standing(chat_id=chat_id, user_id=user_id)
-        with ctx.sessions.begin() as session:
-            if standing == "kicked" and not service.ban_is_ours(session, kick=kick):
-                return
-            service.note_removal_started(session, command=command, kick=kick, now=_now())
-        if standing != "kicked":
-            with suppress(*ALREADY_OUT):
-                ctx.telegram.ban(chat_id=chat_id, user_id=user_id)
-        with suppress(*ALREADY_OUT):
-            ctx.telegram.unban(chat_id=chat_id, user_id=user_id, only_if_banned=True)
+        effects = service.carry_out_kick(ctx, command=command, kick=kick, now=_now())
     except TelegramTransient as failure:
         raise task.retry(countdown=retry_countdown(failure, task.request.retries,
                                                    cap=MAX_COUNTDOWN)) from None
-    except TelegramFailure as refused:
-        # Missing rights, or the bot is no longer in the channel: retrying cannot help.
-        log.error("admin_kick_refused", user_id=user_id, error=str(refused))
-        with ctx.sessions.begin() as session:
-            effects = service.kick_refused(session, command=command, kick=kick,
-                                           error=refused.description, method=refused.method,
-                                           now=_now())
-        dispatch(effects)
+    dispatch(effects)
 
 
 @shared_task(name=task_names.ADMIN_EDIT, bind=True, **DB_RETRYING)
