@@ -73,6 +73,9 @@ def invoice_canceled() -> str:
     return "Your invoice expired unpaid. Choose a plan again whenever you like."
 
 
+PLANS_BUTTON = "See the plans"
+
+
 # Access -----------------------------------------------------------------------------------
 
 def invite(*, link: str, paid_through: datetime) -> str:
@@ -80,6 +83,23 @@ def invite(*, link: str, paid_through: datetime) -> str:
         f"Here is your personal invite link: {link}\n"
         f"Open it and send the join request; it is approved automatically. "
         f"Access until {when(paid_through)}."
+    )
+
+
+def join_refused(*, paid_through: datetime) -> str:
+    return (
+        f"Your access is paid until {when(paid_through)}, but Telegram would not let us approve "
+        "your request to join the channel. Your payment is safe and your access stays yours: "
+        "the admins have been told. Please ask to join again with your invite link in a "
+        "little while (or send /myplan to see it)."
+    )
+
+
+def join_refused_alert(*, user_id: int, error: str, history_id: int) -> str:
+    return (
+        f"Telegram refused to let paying subscriber {user_id} into the channel: {error}. "
+        "Check that the bot is an admin of the channel with the right to invite users; the "
+        f"subscriber was asked to try again. Access history row #{history_id}."
     )
 
 
@@ -318,6 +338,12 @@ def admin_access_set(*, user_id: int, paid_through: datetime | None) -> str:
 
 def admin_removed(*, user_id: int) -> str:
     return f"Done: user {user_id} was removed from the channel."
+
+
+def admin_kick_refused(*, user_id: int, error: str) -> str:
+    return (f"User {user_id} has no access any more, but Telegram refused to remove them from "
+            f"the channel: {error}. Check that the bot is an admin of the channel with the "
+            f"right to ban users, then send the remove command again.")
 
 
 def admin_trial_marked(*, user_id: int, used: bool) -> str:

@@ -25,20 +25,20 @@ def record_history(
     before: datetime | None = None,
     after: datetime | None = None,
     details: dict[str, Any] | None = None,
-) -> None:
+) -> AccessHistory:
     """Append one entry in the caller's transaction, so it lands together with the change."""
-    session.add(
-        AccessHistory(
-            user_id=user_id,
-            chat_id=chat_id,
-            action=action,
-            source=source,
-            actor_id=actor_id,
-            command=command,
-            invoice_id=invoice_id,
-            paid_through_before=before,
-            paid_through_after=after,
-            details=json.dumps(details, default=str, sort_keys=True) if details else None,
-            created_at=now,
-        )
+    entry = AccessHistory(
+        user_id=user_id,
+        chat_id=chat_id,
+        action=action,
+        source=source,
+        actor_id=actor_id,
+        command=command,
+        invoice_id=invoice_id,
+        paid_through_before=before,
+        paid_through_after=after,
+        details=json.dumps(details, default=str, sort_keys=True) if details else None,
+        created_at=now,
     )
+    session.add(entry)
+    return entry

@@ -1,4 +1,9 @@
-"""When a task cannot be queued (the broker is down), the user hears so instead of silence."""
+"""When Redis is out of reach, the user hears so instead of silence.
+
+Redis carries both the broker (a task cannot be queued: kombu's OperationalError) and the FSM
+storage (state cannot be read before any handler runs: redis-py's own errors). Either way the
+update cannot be served now, and asking again in a minute is the honest answer.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from infra import texts
 from infra.logging import get_logger
@@ -13,8 +19,10 @@ from infra.logging import get_logger
 log = get_logger("bot_frontend")
 
 
-async def broker_unavailable(event: ErrorEvent) -> None:
-    log.error("task_not_queued", error=str(event.exception))
+async def redis_unavailable(event: ErrorEvent) -> None:
+    failure = event.exception
+    log.error("redis_unavailable", error=str(failure), error_type=type(failure).__name__,
+              task_not_queued=isinstance(failure, OperationalError))
     update = event.update
     if update.message is not None:
         await update.message.answer(texts.TRY_AGAIN_LATER)
@@ -25,5 +33,5 @@ async def broker_unavailable(event: ErrorEvent) -> None:
 def create_router() -> Router:
     """A fresh router with this module's handlers (a router joins one dispatcher only)."""
     router = Router(name="errors")
-    router.errors.register(broker_unavailable, ExceptionTypeFilter(OperationalError))
+    router.errors.register(redis_unavailable, ExceptionTypeFilter(OperationalError, RedisError))
     return router

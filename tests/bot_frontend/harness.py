@@ -16,6 +16,7 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.base import BaseSession
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageText,
@@ -33,6 +34,8 @@ from aiogram.types import (
     Update,
     User,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from bot_frontend.spool import SpoolRelay
 
@@ -84,6 +87,35 @@ class RecordingProducer:
         if self.failure is not None:
             raise self.failure
         self.sent.append((name, list(args or [])))
+
+
+class RedisDown(BaseStorage):
+    """FSM storage on a Redis that does not answer, as the bot's is when the broker is down.
+
+    Every call raises `failure` (by default redis-py's "connection refused").
+    """
+
+    def __init__(self, failure: RedisError | None = None) -> None:
+        self.failure = failure or RedisConnectionError(
+            "Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+    async def _down(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.failure
+
+    async def set_state(self, key: StorageKey, state: Any = None) -> None:
+        await self._down()
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        return await self._down()  # type: ignore[no-any-return]
+
+    async def set_data(self, key: StorageKey, data: Any) -> None:
+        await self._down()
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        return await self._down()  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        pass
 
 
 @dataclass

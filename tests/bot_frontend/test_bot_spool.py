@@ -4,44 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from kombu.exceptions import OperationalError
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot_frontend.spool import SpoolRelay, TaskSpool
 from infra import task_names, texts
 from infra.settings import SANDBOX_CHANNEL_ID
-from tests.bot_frontend.harness import BotHarness, RecordingProducer
+from tests.bot_frontend.harness import BotHarness, RecordingProducer, RedisDown
 
 pytestmark = pytest.mark.anyio
 ANN = 7501
 LINK = "https://t.me/+ann"
 JOIN = (task_names.HANDLE_JOIN_REQUEST, [ANN, SANDBOX_CHANNEL_ID, LINK])
-
-
-class RedisDown(BaseStorage):
-    """FSM storage on a Redis that does not answer, as the bot's is when the broker is down."""
-
-    async def _down(self, *args: Any, **kwargs: Any) -> Any:
-        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
-
-    async def set_state(self, key: StorageKey, state: Any = None) -> None:
-        await self._down()
-
-    async def get_state(self, key: StorageKey) -> str | None:
-        return await self._down()  # type: ignore[no-any-return]
-
-    async def set_data(self, key: StorageKey, data: Any) -> None:
-        await self._down()
-
-    async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        return await self._down()  # type: ignore[no-any-return]
-
-    async def close(self) -> None:
-        pass
 
 
 async def test_a_join_request_during_a_broker_outage_is_queued_when_it_is_back(

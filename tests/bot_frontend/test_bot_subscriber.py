@@ -7,14 +7,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiogram.methods import EditMessageText
 from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 
 from infra import task_names, texts
 from infra.settings import SANDBOX_CHANNEL_ID
 from models.schema import Access, Invoice, Plan
 from tests.bot_frontend.conftest import add_user
-from tests.bot_frontend.harness import BotHarness
+from tests.bot_frontend.harness import BotHarness, RedisDown
 
 pytestmark = pytest.mark.anyio
 ANN, BOB = 501, 502
@@ -189,3 +193,30 @@ async def test_broker_down_is_told(harness: BotHarness) -> None:
     await harness.press(ANN, "plan:month")
     assert harness.last_reply() == texts.TRY_AGAIN_LATER
     assert harness.callback_answers()[-1].text == texts.TRY_AGAIN_LATER
+
+
+@pytest.mark.parametrize("failure", [
+    RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+    RedisTimeoutError("Timeout reading from socket"),
+])
+async def test_redis_down_under_the_fsm_storage_is_told_and_logged(
+    harness: BotHarness, session_factory: sessionmaker[Session], failure: RedisError,
+) -> None:
+    """Redis failing under the FSM storage: a message and a button press are both answered
+    "try again in a minute" and the failure is logged, never an unhandled exception."""
+    add_user(session_factory, ANN)
+    await harness.send(ANN, "/start")
+    plan = harness.buttons()[0]
+    assert plan is not None
+    replies = len(harness.replies())
+    harness.dp.fsm.storage = RedisDown(failure)
+
+    with capture_logs() as logs:
+        await harness.send(ANN, "/myplan")
+        await harness.press(ANN, plan)
+
+    assert harness.replies()[replies:] == [texts.TRY_AGAIN_LATER]
+    answer = harness.callback_answers()[-1]
+    assert (answer.text, answer.show_alert) == (texts.TRY_AGAIN_LATER, True)
+    errors = [entry for entry in logs if entry["log_level"] == "error"]
+    assert len(errors) == 2 and all(str(failure) in entry["error"] for entry in errors)

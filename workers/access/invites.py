@@ -11,6 +11,8 @@ Telegram's answers about one user are final answers, never hard failures: getCha
 refusing a user means "not a member" (they get their link); approving or declining a request
 that is gone (HIDE_REQUESTER_MISSING, USER_ID_INVALID) is written to the history, and the
 owner's link is then left usable, so nobody is left with a link that no longer works for them.
+An approval Telegram refuses (the bot lost its rights, or the channel) is told once to the
+subscriber, with the reassurance that their payment is safe, and once to every admin.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from infra.telegram import (
 )
 from models.domain import access as rules
 from models.history import record_history
-from models.outbox import Effect
+from models.outbox import Effect, Effects
+from models.outbox import queue_message as message
 from models.schema import Access, InviteLink
 from workers.access.service import as_rule
 from workers.context import WorkerContext
+from workers.dispatch import dispatch
 from workers.notifications.service import keyboard
 
 log = get_logger("workers.access")
@@ -142,8 +146,10 @@ def judge_join_request(
     return JoinVerdict(True, "owner with access")
 
 
-def _answer(ctx: WorkerContext, verdict: JoinVerdict, *, chat_id: int, user_id: int) -> str:
-    """"answered", or why not: "gone" (nothing left to answer) or "refused" (Telegram said no)."""
+def _answer(ctx: WorkerContext, verdict: JoinVerdict, *, chat_id: int,
+            user_id: int) -> tuple[str, str | None]:
+    """("answered", None), or why not: "gone" (nothing left to answer) or "refused" (Telegram
+    said no) with Telegram's words."""
     try:
         if verdict.approve:
             ctx.telegram.approve_join_request(chat_id=chat_id, user_id=user_id)
@@ -153,11 +159,40 @@ def _answer(ctx: WorkerContext, verdict: JoinVerdict, *, chat_id: int, user_id: 
         # Answered by an earlier attempt of this task, or withdrawn by the person. Approved
         # earlier shows as membership; for a decline, gone is as good as declined.
         if not verdict.approve or not is_member(ctx, chat_id=chat_id, user_id=user_id):
-            return "gone"
+            return "gone", None
     except (TelegramPermanent, TelegramBlocked) as refused:
         log.error("join_request_refused", user_id=user_id, error=str(refused))
-        return "refused"
-    return "answered"
+        return "refused", refused.description
+    return "answered", None
+
+
+def _not_let_in(session: Session, *, ctx: WorkerContext, user_id: int, chat_id: int,
+                verdict: JoinVerdict, invite_link: str | None, answer: str,
+                error: str | None) -> Effects:
+    """Record why a covered owner is not in; a refusal is told once to them and to the admins.
+
+    Once per paid period: asking again while the cause lasts adds history, not messages.
+    """
+    now = _now()
+    details = {"reason": verdict.reason, "link": invite_link}
+    if answer == "gone":
+        record_history(session, user_id=user_id, chat_id=chat_id, source="system",
+                       action="join_request_gone", now=now, details=details)
+        return []
+    entry = record_history(session, user_id=user_id, chat_id=chat_id, source="system",
+                           action="join_refused", now=now, details={**details, "error": error})
+    session.flush()
+    paid_through = session.scalars(select(Access.paid_through).where(
+        Access.user_id == user_id, Access.chat_id == chat_id)).one()
+    assert paid_through is not None  # the verdict approved: access covers now
+    period = f"{user_id}:{chat_id}:{paid_through.isoformat()}"
+    effects = message(session, key=f"join_refused:{period}", chat_id=user_id, now=now,
+                      text=texts.join_refused(paid_through=paid_through))
+    alert = texts.join_refused_alert(user_id=user_id, error=error or "", history_id=entry.id)
+    for admin in sorted(ctx.settings.admins):
+        effects += message(session, key=f"join_refused_alert:{admin}:{period}",
+                           chat_id=admin, text=alert, now=now)
+    return effects
 
 
 def handle_join_request(
@@ -166,13 +201,14 @@ def handle_join_request(
     with ctx.sessions.begin() as session:
         verdict = judge_join_request(session, ctx=ctx, user_id=user_id, chat_id=chat_id,
                                      invite_link=invite_link, now=_now())
-    answer = _answer(ctx, verdict, chat_id=chat_id, user_id=user_id)
+    answer, error = _answer(ctx, verdict, chat_id=chat_id, user_id=user_id)
     if answer != "answered" and verdict.approve:
         # Not let in: their link stays theirs and usable, so they can simply ask again.
         with ctx.sessions.begin() as session:
-            record_history(session, user_id=user_id, chat_id=chat_id, source="system",
-                           action="join_request_gone" if answer == "gone" else "join_refused",
-                           now=_now(), details={"reason": verdict.reason, "link": invite_link})
+            effects = _not_let_in(session, ctx=ctx, user_id=user_id, chat_id=chat_id,
+                                  verdict=verdict, invite_link=invite_link, answer=answer,
+                                  error=error)
+        dispatch(effects)
         return answer
     # A used link is revoked too: it was personal, and a new one is minted if ever needed.
     used_link = invite_link if verdict.approve and invite_link else None

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,6 +26,13 @@ from sqlalchemy.orm import Session
 
 from infra import texts
 from infra.db import insert_ignore
+from infra.logging import get_logger
+from infra.telegram import (
+    TelegramAlreadyDone,
+    TelegramFailure,
+    TelegramTransient,
+    TelegramUnknownUser,
+)
 from models import outbox
 from models.domain import access as rules
 from models.domain import ledger
@@ -32,6 +40,7 @@ from models.history import record_history
 from models.outbox import Effects
 from models.schema import (
     Access,
+    AccessHistory,
     CommissionEntry,
     Invoice,
     Plan,
@@ -41,6 +50,7 @@ from models.schema import (
     User,
 )
 from workers.access.service import as_rule, extend_access, locked_access, store
+from workers.context import WorkerContext
 from workers.users.service import grant
 
 
@@ -53,15 +63,33 @@ class Command:
     request_key: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class Kick:
+    """A removal still to carry out in the channel.
+
+    `through` is the removed row's end: it marks this removal's own history rows, so a later
+    removal (after the user paid again) never mistakes an earlier one's rows for its own.
+    """
+
+    user_id: int
+    chat_id: int
+    through: datetime
+
+
 @dataclass
 class Done:
-    """What a command produced: outbox effects, and a chat to remove the user from."""
+    """What a command produced: outbox effects, and a removal to carry out in the channel."""
 
     effects: Effects = field(default_factory=list)
-    ban_chat: int | None = None
+    kick: Kick | None = None
 
+
+log = get_logger("workers.admin")
 
 REFUSED = "admin_refused"
+REMOVAL_STARTED, REMOVAL_REFUSED = "removal_started", "removal_refused"
+# Answers to a ban or unban that mean the person is already out of the channel.
+ALREADY_OUT = (TelegramAlreadyDone, TelegramUnknownUser)
 
 
 def audit(session: Session, *, command: Command, user_id: int, action: str,
@@ -134,7 +162,9 @@ def remove(session: Session, *, command: Command, user_id: int, chat_id: int,
     row = locked_access(session, user_id=user_id, chat_id=chat_id, now=now)
     if reply is None:
         # Redelivered: the removal committed, the kick may not have happened yet.
-        return Done(ban_chat=chat_id if row.removed_at is not None else None)
+        if row.removed_at is None or row.paid_through is None:
+            return Done()
+        return Done(kick=Kick(user_id=user_id, chat_id=chat_id, through=row.paid_through))
     before = row.paid_through
     store(row, rules.remove(as_rule(row), now=now), now=now)
     session.flush()
@@ -142,7 +172,76 @@ def remove(session: Session, *, command: Command, user_id: int, chat_id: int,
                    source="admin", now=now, actor_id=command.actor_id, command=command.text,
                    before=before, after=row.paid_through)
     text = texts.admin_removed(user_id=user_id)
-    return Done(_reply(session, reply, command=command, text=text), ban_chat=chat_id)
+    assert row.paid_through is not None  # a removal ends paid time now
+    return Done(_reply(session, reply, command=command, text=text),
+                kick=Kick(user_id=user_id, chat_id=chat_id, through=row.paid_through))
+
+
+def _kick_noted(session: Session, kick: Kick, action: str) -> bool:
+    return session.scalar(
+        select(AccessHistory.id)
+        .where(AccessHistory.user_id == kick.user_id, AccessHistory.chat_id == kick.chat_id,
+               AccessHistory.action == action, AccessHistory.source == "admin",
+               AccessHistory.paid_through_before == kick.through)
+        .limit(1)) is not None
+
+
+def ban_is_ours(session: Session, *, kick: Kick) -> bool:
+    """Whether a ban found on the user is this removal's own, cut short before its unban."""
+    return _kick_noted(session, kick, REMOVAL_STARTED)
+
+
+def note_removal_started(session: Session, *, command: Command, kick: Kick,
+                         now: datetime) -> None:
+    """Written before the ban, so a ban found later can be told apart from an admin's own."""
+    if not _kick_noted(session, kick, REMOVAL_STARTED):
+        record_history(session, user_id=kick.user_id, chat_id=kick.chat_id,
+                       action=REMOVAL_STARTED, source="admin", now=now,
+                       actor_id=command.actor_id, command=command.text, before=kick.through)
+
+
+def carry_out_kick(ctx: WorkerContext, *, command: Command, kick: Kick,
+                   now: datetime) -> Effects:
+    """Ban then lift the ban: the user leaves the channel but may come back after paying again.
+
+    A ban already in place is lifted only if it is this removal's own (a crash cut it short
+    before the unban): one an admin set by hand in Telegram stays. A refusal (missing rights,
+    the bot no longer in the channel) is final: recorded and told to the admin. Transient
+    failures propagate for the task to retry.
+    """
+    chat_id, user_id = kick.chat_id, kick.user_id
+    try:
+        standing = ctx.telegram.standing(chat_id=chat_id, user_id=user_id)
+        with ctx.sessions.begin() as session:
+            if standing == "kicked" and not ban_is_ours(session, kick=kick):
+                return []
+            note_removal_started(session, command=command, kick=kick, now=now)
+        if standing != "kicked":
+            with suppress(*ALREADY_OUT):
+                ctx.telegram.ban(chat_id=chat_id, user_id=user_id)
+        with suppress(*ALREADY_OUT):
+            ctx.telegram.unban(chat_id=chat_id, user_id=user_id, only_if_banned=True)
+    except TelegramTransient:
+        raise
+    except TelegramFailure as refused:
+        log.error("admin_kick_refused", user_id=user_id, error=str(refused))
+        with ctx.sessions.begin() as session:
+            return kick_refused(session, command=command, kick=kick, error=refused.description,
+                                method=refused.method, now=now)
+    return []
+
+
+def kick_refused(session: Session, *, command: Command, kick: Kick, error: str,
+                 method: str | None, now: datetime) -> Effects:
+    """Telegram refused the kick for good: recorded once on the user, told once to the admin."""
+    if not _kick_noted(session, kick, REMOVAL_REFUSED):
+        record_history(session, user_id=kick.user_id, chat_id=kick.chat_id,
+                       action=REMOVAL_REFUSED, source="admin", now=now,
+                       actor_id=command.actor_id, command=command.text, before=kick.through,
+                       details={"error": error, "method": method})
+    return outbox.queue_message(
+        session, key=f"admin_kick_refused:{command.request_key}", chat_id=command.actor_id,
+        text=texts.admin_kick_refused(user_id=kick.user_id, error=error), now=now)
 
 
 def set_trial_used(session: Session, *, command: Command, user_id: int, used: bool,

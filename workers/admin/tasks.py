@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from infra import task_names, texts
 from infra.celery_config import MAX_COUNTDOWN
 from infra.logging import get_logger
-from infra.telegram import TelegramPermanent, TelegramTransient, retry_countdown
+from infra.telegram import TelegramTransient, retry_countdown
 from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.admin import service
 from workers.context import WorkerContext, context
@@ -60,16 +60,14 @@ def activate(command: dict[str, Any], user_id: int, days: int) -> int:
     return len(done.effects)
 
 
-def _kick(task: Task, ctx: WorkerContext, *, chat_id: int, user_id: int) -> None:
-    # Ban then unban: the user leaves the channel but may come back after paying again.
+def _kick(task: Task, ctx: WorkerContext, *, command: service.Command,
+          kick: service.Kick) -> None:
     try:
-        ctx.telegram.ban(chat_id=chat_id, user_id=user_id)
-        ctx.telegram.unban(chat_id=chat_id, user_id=user_id)
+        effects = service.carry_out_kick(ctx, command=command, kick=kick, now=_now())
     except TelegramTransient as failure:
         raise task.retry(countdown=retry_countdown(failure, task.request.retries,
                                                    cap=MAX_COUNTDOWN)) from None
-    except TelegramPermanent as refused:
-        log.error("admin_kick_refused", user_id=user_id, error=str(refused))
+    dispatch(effects)
 
 
 @shared_task(name=task_names.ADMIN_EDIT, bind=True, **DB_RETRYING)
@@ -80,8 +78,8 @@ def edit(self: Task, command: dict[str, Any], user_id: int, action: str,
     if action == "remove":
         done = _run(cmd, lambda session, now: service.remove(
             session, command=cmd, user_id=user_id, chat_id=chat_id, now=now))
-        if done.ban_chat is not None:
-            _kick(self, ctx, chat_id=done.ban_chat, user_id=user_id)
+        if done.kick is not None:
+            _kick(self, ctx, command=cmd, kick=done.kick)
     elif action == "setdays" and days is not None:
         _run(cmd, lambda session, now: service.set_days(
             session, command=cmd, user_id=user_id, days=days, chat_id=chat_id, now=now))

@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from infra import texts
+from infra import buttons, texts
 from infra.cryptocloud import InvoiceState
 from infra.db import insert_ignore
 from models import outbox
@@ -39,6 +39,7 @@ OPEN_STATUSES = (InvoiceStatus.CREATED.value, InvoiceStatus.PARTIAL.value)
 REUSE_MARGIN = timedelta(minutes=5)
 # How long after a cancellation the poll still looks for late money.
 LATE_PAYMENT_WINDOW = timedelta(days=1)
+PLANS_BUTTONS = [[{"text": texts.PLANS_BUTTON, "data": buttons.SHOW_PLANS}]]
 
 
 class Outcome(StrEnum):
@@ -243,7 +244,8 @@ def _moved(
         invoice.paid_usd = max(paid, received_before)
         effects = (_tell_partial_expired(session, invoice=invoice, paid=invoice.paid_usd, now=now,
                                          admins=admins)
-                   if invoice.paid_usd > 0 else [])
+                   if invoice.paid_usd > 0 else _tell_expired_unpaid(session, invoice=invoice,
+                                                                     now=now))
         return Settlement(Outcome.CANCELED, invoice.id, effects)
     if invoice.status == InvoiceStatus.PARTIAL:
         return Settlement(Outcome.PARTIAL, invoice.id,
@@ -268,6 +270,18 @@ def _tell_remainder(
         text=texts.partial_payment(remainder=remainder.remainder_usd, time_left=left),
         buttons=_pay_button(invoice),
     )
+
+
+def _tell_expired_unpaid(session: Session, *, invoice: Invoice, now: datetime) -> Effects:
+    """An unpaid invoice expired: CryptoCloud has no `expired` status, it cancels (reference §3),
+    and sends no postback for it, so only the poll learns it. The subscriber hears it once,
+    unless a newer checkout of theirs has already replaced this invoice."""
+    newer = session.scalar(select(Invoice.id).where(Invoice.user_id == invoice.user_id,
+                                                    Invoice.id > invoice.id).limit(1))
+    if newer is not None:
+        return []
+    return queue_message(session, key=f"invoice_canceled:{invoice.id}", chat_id=invoice.user_id,
+                         text=texts.invoice_canceled(), now=now, buttons=PLANS_BUTTONS)
 
 
 def _tell_partial_expired(

@@ -35,10 +35,8 @@ from infra.db import insert_ignore
 from infra.logging import get_logger
 from infra.settings import Settings
 from infra.telegram import (
-    TelegramAlreadyDone,
     TelegramFailure,
     TelegramTransient,
-    TelegramUnknownUser,
 )
 from models.domain import access as rules
 from models.history import record_history
@@ -46,7 +44,13 @@ from models.outbox import Effects
 from models.outbox import queue_message as message
 from models.schema import Access, AccessHistory, RenewalReminder, SweepHold
 from workers.access.service import as_rule
-from workers.admin.service import Command, authorized
+from workers.admin.service import (
+    ALREADY_OUT,
+    REMOVAL_REFUSED,
+    REMOVAL_STARTED,
+    Command,
+    authorized,
+)
 from workers.context import WorkerContext
 from workers.users.service import grant
 
@@ -58,9 +62,6 @@ UNSWEPT = (*RUNNING, rules.AccessStatus.GRACE.value)
 EXPIRED = rules.AccessStatus.EXPIRED.value
 PROTECTED_STATUSES = frozenset({"creator", "administrator"})
 EXPIRY_ACTIONS = ("expired_removed", "expired", "expired_kept")
-REMOVAL_STARTED, REMOVAL_REFUSED = "removal_started", "removal_refused"
-# Answers to a ban or unban that mean the person is already out of the channel.
-ALREADY_OUT = (TelegramAlreadyDone, TelegramUnknownUser)
 RENEW_BUTTONS = [[{"text": texts.RENEW_BUTTON, "data": buttons.SHOW_PLANS}]]
 
 

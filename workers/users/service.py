@@ -142,9 +142,10 @@ def start_trial(session: Session, *, user_id: int, chat_id: int, days: int, requ
 
 def resend_invite(session: Session, *, user_id: int, chat_id: int, request_key: str,
                   grace: timedelta, now: datetime) -> Effects:
-    """Queue the invite again (a fresh effect key) while access covers now."""
-    if session.get(User, user_id) is None:
-        return []
+    """Queue the invite again (a fresh effect key) while access covers now, else say why not."""
+    if session.get(User, user_id) is None:  # no row: nothing was ever paid or granted
+        return message(session, key=f"resend_refused:{request_key}", chat_id=user_id,
+                       text=texts.ACCOUNT_NOT_FOUND, now=now)
     row = locked_access(session, user_id=user_id, chat_id=chat_id, now=now)
     if not rules.is_covered(as_rule(row), now=now, grace=grace):
         return message(session, key=f"resend_refused:{request_key}", chat_id=user_id,

@@ -9,21 +9,23 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from infra import task_names
+from infra import task_names, texts
 from infra.settings import SANDBOX_CHANNEL_ID
-from models.schema import AccessHistory, InviteLink, TelegramEffect
+from models.schema import Access, AccessHistory, InviteLink, TelegramEffect
 from tests.workers.harness import Pipeline, add_user, make_pipeline, paid_with_invite
 from workers.context import use_context
 
 CHANNEL = SANDBOX_CHANNEL_ID
 ANN, BOB = 7301, 7302
+ADMINS = (9101, 9102)
 GONE = ["Bad Request: HIDE_REQUESTER_MISSING", "Bad Request: USER_ID_INVALID"]
 
 
 @pytest.fixture
 def ctx(db_url: str, engine: Any, session_factory: sessionmaker[Session]) -> Iterator[Pipeline]:
     """A pipeline on a fresh database, installed as the worker context."""
-    pipeline = make_pipeline(db_url=db_url, sessions=session_factory, engine=engine)
+    pipeline = make_pipeline(db_url=db_url, sessions=session_factory, engine=engine,
+                             admin_ids=frozenset(ADMINS))
     with use_context(pipeline):
         yield pipeline
 
@@ -42,6 +44,12 @@ def actions(ctx: Pipeline, user_id: int) -> list[str]:
         return list(session.scalars(select(AccessHistory.action)
                                     .where(AccessHistory.user_id == user_id)
                                     .order_by(AccessHistory.id)))
+
+
+def access_end(ctx: Pipeline, user_id: int) -> Any:
+    with ctx.sessions() as session:
+        return session.scalars(select(Access.paid_through)
+                               .where(Access.user_id == user_id)).one()
 
 
 def ask_to_join(ctx: Pipeline, user_id: int, link: str | None) -> Any:
@@ -133,3 +141,38 @@ def test_an_approval_telegram_refuses_is_recorded_and_keeps_the_link(ctx: Pipeli
 
     assert actions(ctx, ANN)[-1] == "join_refused"
     assert link_of(ctx, ANN).revoked_at is None
+
+
+def messages_to(ctx: Pipeline, chat_id: int) -> list[str]:
+    return [call.text for call in ctx.telegram.calls_of("sendMessage") if call.chat_id == chat_id]
+
+
+@pytest.mark.parametrize("answer", [
+    "Bad Request: not enough rights to manage chat invite link",
+    "Forbidden: bot was kicked from the channel chat",
+])
+def test_a_refused_approval_tells_the_subscriber_and_the_admins_once(
+    ctx: Pipeline, answer: str,
+) -> None:
+    """A payer Telegram will not let in hears so once, and each admin is alerted once."""
+    paid(ctx, ANN)
+    ctx.drain()
+    invite_only = messages_to(ctx, ANN)
+    ctx.telegram.answer_next("approveChatJoinRequest", answer, times=2)
+
+    assert ask_to_join(ctx, ANN, link_of(ctx, ANN).link) == "refused"
+    ctx.drain()
+    assert ask_to_join(ctx, ANN, link_of(ctx, ANN).link) == "refused"  # she tries again
+    ctx.drain()
+
+    [told] = messages_to(ctx, ANN)[len(invite_only):]
+    assert told == texts.join_refused(paid_through=access_end(ctx, ANN))
+    with ctx.sessions() as session:
+        refusal = session.scalars(select(AccessHistory)
+                                  .where(AccessHistory.action == "join_refused")
+                                  .order_by(AccessHistory.id)).first()
+    assert refusal is not None and answer in (refusal.details or "")
+    for admin in ADMINS:
+        [alert] = messages_to(ctx, admin)
+        assert alert == texts.join_refused_alert(user_id=ANN, error=answer,
+                                                 history_id=refusal.id)

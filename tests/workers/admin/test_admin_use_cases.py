@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from aiogram.methods import SendDocument
 from aiogram.types import BufferedInputFile
+from celery.exceptions import MaxRetriesExceededError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names
 from infra.migrate import seed_plans
 from infra.settings import SANDBOX_CHANNEL_ID, load_settings
+from infra.telegram import TelegramTransient
 from models.schema import (
     Access,
     AccessHistory,
@@ -30,6 +32,7 @@ from models.schema import (
 )
 from tests.workers.harness import Pipeline, add_user, make_pipeline
 from workers.context import use_context
+from workers.retrying import MAX_RETRIES
 
 ADMIN, ANN, BOB = 100, 8001, 8002
 
@@ -124,6 +127,50 @@ def test_remove_bans_then_unbans(ctx: Pipeline) -> None:
         "banChatMember", "unbanChatMember", "banChatMember", "unbanChatMember"]
     assert ctx.telegram.members[SANDBOX_CHANNEL_ID, ANN] == "left"
     assert len(admin_rows(ctx, "admin_removed")) == 1
+
+
+def test_remove_keeps_a_ban_an_admin_set_by_hand(ctx: Pipeline) -> None:
+    """remove of someone an admin banned by hand in Telegram ends access and leaves the ban."""
+    run(ctx, task_names.ADMIN_ACTIVATE, command("m1"), ANN, 30)
+    ctx.telegram.members[SANDBOX_CHANNEL_ID, ANN] = "kicked"
+    run(ctx, task_names.ADMIN_EDIT, command("m2", "/edit 8001 remove"), ANN, "remove", None)
+    assert access(ctx).status == "removed"
+    assert ctx.telegram.members[SANDBOX_CHANNEL_ID, ANN] == "kicked"
+
+
+def test_remove_finishes_its_own_ban_on_redelivery(ctx: Pipeline) -> None:
+    """A removal cut short after its ban lifts that ban when the command is redelivered."""
+    run(ctx, task_names.ADMIN_ACTIVATE, command("m1"), ANN, 30)
+    ctx.telegram.members[SANDBOX_CHANNEL_ID, ANN] = "member"
+    ctx.telegram.fail_next("unbanChatMember", TelegramTransient(description="timeout"),
+                           times=MAX_RETRIES + 1)
+    with pytest.raises(MaxRetriesExceededError):
+        run(ctx, task_names.ADMIN_EDIT, command("m2", "/edit 8001 remove"), ANN, "remove", None)
+    assert ctx.telegram.members[SANDBOX_CHANNEL_ID, ANN] == "kicked"
+    run(ctx, task_names.ADMIN_EDIT, command("m2", "/edit 8001 remove"), ANN, "remove", None)
+    assert ctx.telegram.members[SANDBOX_CHANNEL_ID, ANN] == "left"
+
+
+@pytest.mark.parametrize("answer", [
+    "Forbidden: bot was kicked from the channel chat",
+    "Forbidden: bot is not a member of the channel chat",
+    "Bad Request: not enough rights to restrict/unrestrict chat member",
+])
+def test_remove_refused_by_telegram_is_recorded_and_told_once(ctx: Pipeline, answer: str) -> None:
+    """A kick Telegram refuses is a final answer: one history row, one message to the admin."""
+    run(ctx, task_names.ADMIN_ACTIVATE, command("m1"), ANN, 30)
+    ctx.telegram.members[SANDBOX_CHANNEL_ID, ANN] = "member"
+    ctx.telegram.answer_next("banChatMember", answer, times=2)
+    for _ in range(2):  # the same admin message delivered twice
+        run(ctx, task_names.ADMIN_EDIT, command("m2", "/edit 8001 remove"), ANN, "remove",
+            None)
+    assert access(ctx).status == "removed"
+    (refusal,) = admin_rows(ctx, "removal_refused")
+    assert (refusal.source, refusal.actor_id) == ("admin", ADMIN)
+    assert answer in (refusal.details or "")
+    told = [c.text for c in ctx.telegram.calls_of("sendMessage")
+            if c.chat_id == ADMIN and answer in c.text]
+    assert len(told) == 1
 
 
 def test_marktrial_and_resettrial(ctx: Pipeline) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from infra import task_names
+from infra import task_names, texts
 from infra.telegram import TelegramBlocked
 from models import inbox
 from models.schema import (
@@ -168,6 +168,33 @@ def test_poll_honours_money_that_arrives_after_the_invoice_was_canceled(
     access = access_of(pipeline)
     assert access is not None and access.status == "active"
     assert count(pipeline, AccessHistory, AccessHistory.action == "payment_activated") == 1
+
+
+def test_an_invoice_that_expires_unpaid_tells_the_subscriber_once(pipeline: Pipeline) -> None:
+    """CryptoCloud cancels an unpaid invoice at expiry (no postback): the poll tells them once,
+    with a button back to the plans."""
+    invoice = checkout(pipeline)
+    for _ in range(2):
+        poll_sees(pipeline, invoice, "canceled")
+    told = [call for call in pipeline.telegram.calls_of("sendMessage")
+            if call.chat_id == SUBSCRIBER and call.text == texts.invoice_canceled()]
+    assert len(told) == 1
+    # Its button is pressed through the bot by tests/bot_frontend/test_bot_buttons.py.
+    assert told[0].reply_markup is not None
+
+
+def test_an_unpaid_invoice_a_newer_checkout_replaced_expires_quietly(pipeline: Pipeline) -> None:
+    """The subscriber already has a newer invoice: the old one's expiry is not news to them."""
+    invoice = checkout(pipeline)
+    with pipeline.sessions.begin() as session:
+        newer = session.get_one(Invoice, invoice.id)
+        session.add(Invoice(order_id="ord_newer", user_id=SUBSCRIBER, plan_id=newer.plan_id,
+                            amount_usd=newer.amount_usd, currency="USD", status="created",
+                            created_at=datetime.now(UTC), updated_at=datetime.now(UTC)))
+    poll_sees(pipeline, invoice, "canceled")
+    with pipeline.sessions() as session:
+        assert session.get_one(Invoice, invoice.id).status == "canceled"
+    assert texts.invoice_canceled() not in texts_to(pipeline, SUBSCRIBER)
 
 
 def test_blocked_subscriber_is_recorded_not_retried(pipeline: Pipeline) -> None:

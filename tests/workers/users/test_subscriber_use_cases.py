@@ -216,3 +216,10 @@ def test_resend_invite_without_access_explains(ctx: Pipeline) -> None:
     assert texts_sent(ctx, ANN) == [texts.NO_ACCESS_FOR_INVITE]
     assert scalar(ctx, select(func.count()).select_from(Access)
                   .where(Access.chat_id == SANDBOX_CHANNEL_ID, Access.status != "none")) == 0
+
+
+def test_resend_invite_for_someone_never_registered_is_answered(ctx: Pipeline) -> None:
+    """A resend from a user with no row (database restored, or a bare id) is told to /start."""
+    run(ctx, task_names.RESEND_INVITE, ANN, "tap-1")
+    run(ctx, task_names.RESEND_INVITE, ANN, "tap-1")  # redelivered: told once
+    assert texts_sent(ctx, ANN) == [texts.ACCOUNT_NOT_FOUND]
