@@ -114,6 +114,45 @@ def insert_ignore_id(
     return None if returned is None else int(returned[0])
 
 
+def insert_ignore_rows(
+    session: Session,
+    model: type[DeclarativeBase],
+    rows: list[dict[str, Any]],
+    *,
+    conflict: list[str],
+    returning: list[str],
+) -> list[Row[Any]]:
+    """`insert_ignore` for many rows in one statement: `returning` of the rows inserted.
+
+    One round trip for a whole page (a multi-row VALUES); the caller keeps a page small
+    enough for the drivers' parameter limits (SQLite 32,766, PostgreSQL 65,535).
+    """
+    if not rows:
+        return []
+    columns = [getattr(model, name) for name in returning]
+    stmt = _ignoring(session, model, rows, conflict=conflict, where=None)
+    return list(session.execute(stmt.returning(*columns)).all())
+
+
+def _ignoring(
+    session: Session,
+    model: type[DeclarativeBase],
+    values: dict[str, Any] | list[dict[str, Any]],
+    *,
+    conflict: list[str],
+    where: ColumnElement[bool] | TextClause | None,
+) -> Any:
+    """INSERT ... ON CONFLICT (conflict) DO NOTHING in the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        pg_stmt = postgresql.insert(model).values(values)
+        return pg_stmt.on_conflict_do_nothing(index_elements=conflict, index_where=where)
+    if dialect == "sqlite":
+        lite_stmt = sqlite.insert(model).values(values)
+        return lite_stmt.on_conflict_do_nothing(index_elements=conflict, index_where=where)
+    raise NotImplementedError(f"insert_ignore does not support {dialect}")
+
+
 def _insert_ignore(
     session: Session,
     model: type[DeclarativeBase],
@@ -122,15 +161,7 @@ def _insert_ignore(
     conflict: list[str],
     where: ColumnElement[bool] | TextClause | None,
 ) -> Row[Any] | None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        pg_stmt = postgresql.insert(model).values(values)
-        stmt: Any = pg_stmt.on_conflict_do_nothing(index_elements=conflict, index_where=where)
-    elif dialect == "sqlite":
-        lite_stmt = sqlite.insert(model).values(values)
-        stmt = lite_stmt.on_conflict_do_nothing(index_elements=conflict, index_where=where)
-    else:
-        raise NotImplementedError(f"insert_ignore does not support {dialect}")
+    stmt = _ignoring(session, model, values, conflict=conflict, where=where)
     # RETURNING, not rowcount: with RETURNING in play, drivers report rowcount -1.
     returned: Row[Any] | None = session.execute(
         stmt.returning(*inspect(model).primary_key)
