@@ -122,33 +122,38 @@ def insert_ignore_rows(
     conflict: list[str],
     returning: list[str],
 ) -> list[Row[Any]]:
-    """`insert_ignore` for many rows in one statement: `returning` of the rows inserted.
+    """`insert_ignore` for many rows at once: `returning` of the rows inserted.
 
-    One round trip for a whole page (a multi-row VALUES); the caller keeps a page small
-    enough for the drivers' parameter limits (SQLite 32,766, PostgreSQL 65,535).
+    One statement compiled once and sent as SQLAlchemy's "insertmanyvalues" batches (a
+    multi-row VALUES per batch, a few round trips for a page), not a round trip per row.
     """
     if not rows:
         return []
     columns = [getattr(model, name) for name in returning]
-    stmt = _ignoring(session, model, rows, conflict=conflict, where=None)
-    return list(session.execute(stmt.returning(*columns)).all())
+    stmt = _ignoring(session, model, None, conflict=conflict, where=None)
+    return list(session.execute(stmt.returning(*columns), rows).all())
 
 
 def _ignoring(
     session: Session,
     model: type[DeclarativeBase],
-    values: dict[str, Any] | list[dict[str, Any]],
+    values: dict[str, Any] | None,
     *,
     conflict: list[str],
     where: ColumnElement[bool] | TextClause | None,
 ) -> Any:
-    """INSERT ... ON CONFLICT (conflict) DO NOTHING in the session's dialect."""
+    """INSERT ... ON CONFLICT (conflict) DO NOTHING in the session's dialect.
+
+    Without `values` the rows come as execute() parameters (executemany).
+    """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        pg_stmt = postgresql.insert(model).values(values)
+        pg_stmt = postgresql.insert(model)
+        pg_stmt = pg_stmt if values is None else pg_stmt.values(values)
         return pg_stmt.on_conflict_do_nothing(index_elements=conflict, index_where=where)
     if dialect == "sqlite":
-        lite_stmt = sqlite.insert(model).values(values)
+        lite_stmt = sqlite.insert(model)
+        lite_stmt = lite_stmt if values is None else lite_stmt.values(values)
         return lite_stmt.on_conflict_do_nothing(index_elements=conflict, index_where=where)
     raise NotImplementedError(f"insert_ignore does not support {dialect}")
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import ColumnElement, case, func, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, case, func, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from infra import buttons, texts
@@ -143,18 +143,22 @@ def _after(key: tuple[datetime, int] | None) -> tuple[ColumnElement[bool], ...]:
     return (tuple_(Access.paid_through, Access.id) > tuple_(*key),)
 
 
+def due_query(*, chat_id: int, cutoff: datetime, after: tuple[datetime, int] | None = None,
+              limit: int | None = None) -> Select[int, int, int, datetime | None]:
+    """The due rows after (paid_through, id) `after`, oldest first, at most `limit` of them."""
+    return (select(Access.id, Access.user_id, Access.chat_id, Access.paid_through)
+            .where(*_is_due(chat_id=chat_id, cutoff=cutoff), *_after(after))
+            .order_by(Access.paid_through, Access.id)
+            .limit(limit))
+
+
 def due_access(session: Session, *, chat_id: int, cutoff: datetime,
                after: tuple[datetime, int] | None = None, limit: int | None = None) -> list[Due]:
     """Unswept rows whose paid time (plus grace) ended at or before `cutoff`, oldest first.
 
     `after` and `limit` make it one keyset page: the rows after (paid_through, id) `after`.
     """
-    rows = session.execute(
-        select(Access.id, Access.user_id, Access.chat_id, Access.paid_through)
-        .where(*_is_due(chat_id=chat_id, cutoff=cutoff), *_after(after))
-        .order_by(Access.paid_through, Access.id)
-        .limit(limit)
-    )
+    rows = session.execute(due_query(chat_id=chat_id, cutoff=cutoff, after=after, limit=limit))
     return [Due(row.id, row.user_id, row.chat_id, row.paid_through) for row in rows]
 
 
@@ -591,6 +595,17 @@ def remind_in_batches(ctx: WorkerContext, *, now: datetime, dispatch: Dispatch) 
             return reminded
 
 
+def reminder_query(*, chat_id: int, now: datetime, horizon: datetime,
+                   after: tuple[datetime, int] | None, limit: int,
+                   ) -> Select[int, int, datetime | None]:
+    """Running rows whose paid time ends after `now` and by `horizon`: a page after `after`."""
+    return (select(Access.id, Access.user_id, Access.paid_through)
+            .where(Access.status.in_(RUNNING), Access.paid_through > now,
+                   Access.paid_through <= horizon, Access.chat_id == chat_id, *_after(after))
+            .order_by(Access.paid_through, Access.id)
+            .limit(limit))
+
+
 def remind_page(session: Session, *, chat_id: int, reminder_days: tuple[int, ...],
                 now: datetime, after: tuple[datetime, int] | None,
                 size: int = PAGE_SIZE) -> tuple[Effects, tuple[datetime, int] | None]:
@@ -602,14 +617,9 @@ def remind_page(session: Session, *, chat_id: int, reminder_days: tuple[int, ...
     """
     if not reminder_days:
         return [], None
-    horizon = now + timedelta(days=max(reminder_days))
-    rows = session.execute(
-        select(Access.id, Access.user_id, Access.paid_through)
-        .where(Access.status.in_(RUNNING), Access.paid_through > now,
-               Access.paid_through <= horizon, Access.chat_id == chat_id, *_after(after))
-        .order_by(Access.paid_through, Access.id)
-        .limit(size)
-    ).all()
+    rows = session.execute(reminder_query(chat_id=chat_id, now=now, after=after, limit=size,
+                                          horizon=now + timedelta(days=max(reminder_days)))
+                           ).all()
     wanted: dict[int, tuple[int, datetime, int]] = {}
     for access_id, user_id, paid_through in rows:
         assert paid_through is not None  # the query bounds it
