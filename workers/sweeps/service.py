@@ -162,8 +162,7 @@ def due_access(session: Session, *, chat_id: int, cutoff: datetime,
     return [Due(row.id, row.user_id, row.chat_id, row.paid_through) for row in rows]
 
 
-def due_pages(ctx: WorkerContext, *, chat_id: int, cutoff: datetime,
-              size: int = PAGE_SIZE) -> Iterator[Due]:
+def due_pages(ctx: WorkerContext, *, chat_id: int, cutoff: datetime) -> Iterator[Due]:
     """The due rows a page at a time, each page read in a short session of its own.
 
     Memory stays one page whatever the size of the due set, and no transaction stays open
@@ -173,9 +172,10 @@ def due_pages(ctx: WorkerContext, *, chat_id: int, cutoff: datetime,
     after: tuple[datetime, int] | None = None
     while True:
         with ctx.sessions() as session:
-            page = due_access(session, chat_id=chat_id, cutoff=cutoff, after=after, limit=size)
+            page = due_access(session, chat_id=chat_id, cutoff=cutoff, after=after,
+                              limit=PAGE_SIZE)
         yield from page
-        if len(page) < size:
+        if len(page) < PAGE_SIZE:
             return
         after = (page[-1].paid_through, page[-1].access_id)
 
@@ -326,7 +326,7 @@ def remove_due(ctx: WorkerContext, due: Iterable[Due], *, now: datetime,
         due = list(due)
         count = len(due)
     summary = SweepSummary(due=count)
-    for done, row in enumerate(due, start=1):
+    for done, row in enumerate(due):  # `done` rows are finished before this one
         if dispatch is not None and summary.effects and done % PAGE_SIZE == 0:
             dispatch(summary.effects)
             summary.effects = []
@@ -608,7 +608,7 @@ def reminder_query(*, chat_id: int, now: datetime, horizon: datetime,
 
 def remind_page(session: Session, *, chat_id: int, reminder_days: tuple[int, ...],
                 now: datetime, after: tuple[datetime, int] | None,
-                size: int = PAGE_SIZE) -> tuple[Effects, tuple[datetime, int] | None]:
+                ) -> tuple[Effects, tuple[datetime, int] | None]:
     """One keyset page of reminders: (its effects, the key to go on after, or None at the end).
 
     Set-wise: the rule picks each row's reminder in Python, then one insert writes the page's
@@ -617,7 +617,8 @@ def remind_page(session: Session, *, chat_id: int, reminder_days: tuple[int, ...
     """
     if not reminder_days:
         return [], None
-    rows = session.execute(reminder_query(chat_id=chat_id, now=now, after=after, limit=size,
+    rows = session.execute(reminder_query(chat_id=chat_id, now=now, after=after,
+                                          limit=PAGE_SIZE,
                                           horizon=now + timedelta(days=max(reminder_days)))
                            ).all()
     wanted: dict[int, tuple[int, datetime, int]] = {}
@@ -640,5 +641,5 @@ def remind_page(session: Session, *, chat_id: int, reminder_days: tuple[int, ...
                 text=texts.renewal_reminder(paid_through=paid_through, days_before=days_before))
         for access_id in new
         for user_id, paid_through, days_before in [wanted[access_id]]], now=now)
-    last = (rows[-1].paid_through, rows[-1].id) if len(rows) == size else None
+    last = (rows[-1].paid_through, rows[-1].id) if len(rows) == PAGE_SIZE else None
     return effects, last
