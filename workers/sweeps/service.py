@@ -1,9 +1,11 @@
 """The access lifecycle sweeps: expire what is due (behind a circuit breaker) and remind.
 
-`expire_subscriptions` finds due access by the (status, paid_through) index, moves rows into
-`grace`, and removes each due subscriber with ban + unban(only_if_banned) so they may come back
-after paying again. Admins, the channel's owner and administrators are never removed. A run that
-would remove suspiciously many people removes nobody and waits for an admin (`SweepHold`).
+`expire_subscriptions` moves rows into `grace`, counts the due set in SQL, and removes each due
+subscriber with ban + unban(only_if_banned) so they may come back after paying again, walking
+the due rows in keyset pages of the partial index on unswept rows (memory stays one page at a
+million subscribers). Admins, the channel's owner and administrators are never removed. A run
+that looks like an accident rather than churn removes nobody and waits for an admin
+(`SweepHold`, `breaker_reason`). Reminders are written a page per transaction, set-wise.
 
 Removal is idempotent without holding a database lock across Telegram calls (on SQLite a
 transaction locks the whole database): the row is re-checked under lock, the Telegram calls are
