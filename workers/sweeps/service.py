@@ -76,7 +76,7 @@ REMOVAL_STARTED, REMOVAL_REFUSED = "removal_started", "removal_refused"
 ALREADY_OUT = (TelegramAlreadyDone, TelegramUnknownUser)
 RENEW_BUTTONS = [[{"text": texts.RENEW_BUTTON, "data": buttons.SHOW_PLANS}]]
 # Rows per keyset page: the sweep and the reminders never hold more than one page in memory,
-# and a reminder page is one multi-row insert per table (well under the drivers' limits).
+# and a reminder page is one batched insert per table and one commit.
 PAGE_SIZE = 500
 # The breaker's "recent churn": rows the sweep expired in this window before the run.
 HOUR = timedelta(hours=1)
