@@ -55,7 +55,7 @@ def million_phase(bench: Any) -> list[Row]:
     from bench.__main__ import _postgres_database, prepare_database
 
     size = QUICK_SIZE if bench.args.quick else FULL_SIZE
-    window = 15.0 if bench.args.quick else 60.0
+    window = 10.0 if bench.args.quick else 60.0
     with _postgres_database(postgres) as url:
         prepare_database(url)
         ctx = _context(url, bench)
