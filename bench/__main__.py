@@ -32,6 +32,7 @@ from typing import Any
 
 from bench import ingress, processing, profiling
 from bench.launch import launch_phase
+from bench.million import million_phase
 from bench.procs import Child
 from bench.table import Row, render
 from infra.celery_config import WORKER_QUEUES
@@ -346,6 +347,7 @@ PHASES: dict[str, Callable[[Bench], list[Row]]] = {
     "ingress": ingress_phase,
     "processing": processing_phase,
     "launch": launch_phase,
+    "million": million_phase,
 }
 
 

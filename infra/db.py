@@ -114,6 +114,50 @@ def insert_ignore_id(
     return None if returned is None else int(returned[0])
 
 
+def insert_ignore_rows(
+    session: Session,
+    model: type[DeclarativeBase],
+    rows: list[dict[str, Any]],
+    *,
+    conflict: list[str],
+    returning: list[str],
+) -> list[Row[Any]]:
+    """`insert_ignore` for many rows at once: `returning` of the rows inserted.
+
+    One statement compiled once and sent as SQLAlchemy's "insertmanyvalues" batches (a
+    multi-row VALUES per batch, a few round trips for a page), not a round trip per row.
+    """
+    if not rows:
+        return []
+    columns = [getattr(model, name) for name in returning]
+    stmt = _ignoring(session, model, None, conflict=conflict, where=None)
+    return list(session.execute(stmt.returning(*columns), rows).all())
+
+
+def _ignoring(
+    session: Session,
+    model: type[DeclarativeBase],
+    values: dict[str, Any] | None,
+    *,
+    conflict: list[str],
+    where: ColumnElement[bool] | TextClause | None,
+) -> Any:
+    """INSERT ... ON CONFLICT (conflict) DO NOTHING in the session's dialect.
+
+    Without `values` the rows come as execute() parameters (executemany).
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        pg_stmt = postgresql.insert(model)
+        pg_stmt = pg_stmt if values is None else pg_stmt.values(values)
+        return pg_stmt.on_conflict_do_nothing(index_elements=conflict, index_where=where)
+    if dialect == "sqlite":
+        lite_stmt = sqlite.insert(model)
+        lite_stmt = lite_stmt if values is None else lite_stmt.values(values)
+        return lite_stmt.on_conflict_do_nothing(index_elements=conflict, index_where=where)
+    raise NotImplementedError(f"insert_ignore does not support {dialect}")
+
+
 def _insert_ignore(
     session: Session,
     model: type[DeclarativeBase],
@@ -122,15 +166,7 @@ def _insert_ignore(
     conflict: list[str],
     where: ColumnElement[bool] | TextClause | None,
 ) -> Row[Any] | None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        pg_stmt = postgresql.insert(model).values(values)
-        stmt: Any = pg_stmt.on_conflict_do_nothing(index_elements=conflict, index_where=where)
-    elif dialect == "sqlite":
-        lite_stmt = sqlite.insert(model).values(values)
-        stmt = lite_stmt.on_conflict_do_nothing(index_elements=conflict, index_where=where)
-    else:
-        raise NotImplementedError(f"insert_ignore does not support {dialect}")
+    stmt = _ignoring(session, model, values, conflict=conflict, where=where)
     # RETURNING, not rowcount: with RETURNING in play, drivers report rowcount -1.
     returned: Row[Any] | None = session.execute(
         stmt.returning(*inspect(model).primary_key)

@@ -141,9 +141,14 @@ class Settings(BaseSettings):
     # it runs out (its worker died), or when nobody took the effect this long after it was
     # written, the relay re-queues it: a dead worker costs this plus one relay interval.
     effect_relay_after_seconds: int = Field(default=60, ge=3, le=86400)
-    sweep_max_removals: int = Field(default=50, ge=1)
+    # The expiry sweep's circuit breaker (workers/sweeps/service.py, `breaker_reason`): a run
+    # holds if it would remove more than SWEEP_MAX_REMOVALS (unset: no absolute ceiling), or,
+    # from SWEEP_SHARE_MIN_DUE removals on, more than SWEEP_MAX_SHARE of the members or more
+    # than SWEEP_MAX_CHURN_FACTOR times the recent churn per run (0 turns that rule off).
+    sweep_max_removals: int | None = Field(default=None, ge=1)
     sweep_max_share: float = Field(default=0.2, gt=0, le=1)
     sweep_share_min_due: int = Field(default=10, ge=1)
+    sweep_max_churn_factor: float = Field(default=10.0, ge=0)
     sweep_dry_run: bool = False
 
     # Processes

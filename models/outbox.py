@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from infra.db import insert_ignore_id
+from infra.db import insert_ignore_id, insert_ignore_rows
 from models.schema import TelegramEffect
 
 # Effect kinds; each is performed by its own task (see workers/notifications and workers/access).
@@ -76,13 +76,44 @@ def queue_message(
     `buttons` are rows of inline buttons, each {"text", and "url" or "data"}. A `bulk` message
     is one of a wave (reminders, notices): it yields to the messages someone waits for now.
     """
-    payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
-    if buttons:
-        payload["buttons"] = buttons
+    payload = _message_payload(Message(key, chat_id, text, buttons))
     method = SEND_BULK_MESSAGE if bulk else SEND_MESSAGE
     effect_id = add_effect(session, key=key, method=method, chat_id=chat_id,
                            payload=payload, now=now)
     return [] if effect_id is None else [(effect_id, method)]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message for `queue_messages`: written once under `key`."""
+
+    key: str
+    chat_id: int
+    text: str
+    buttons: list[list[dict[str, str]]] | None = None
+
+
+def queue_messages(session: Session, messages: list[Message], *, now: datetime,
+                   bulk: bool = False) -> Effects:
+    """`queue_message` for a page of messages in one statement; those whose key is new.
+
+    The effects come back in id order, which is the order they were written in.
+    """
+    method = SEND_BULK_MESSAGE if bulk else SEND_MESSAGE
+    rows = [{"key": item.key, "method": method, "chat_id": item.chat_id,
+             "status": "pending", "request": json.dumps(_message_payload(item), default=str,
+                                                         sort_keys=True),
+             "created_at": now, "updated_at": now} for item in messages]
+    written = insert_ignore_rows(session, TelegramEffect, rows, conflict=["key"],
+                                 returning=["id"])
+    return [(row.id, method) for row in sorted(written, key=lambda row: row.id)]
+
+
+def _message_payload(item: Message) -> dict[str, Any]:
+    payload: dict[str, Any] = {"chat_id": item.chat_id, "text": item.text}
+    if item.buttons:
+        payload["buttons"] = item.buttons
+    return payload
 
 
 def chats_of(session: Session, effect_ids: Collection[int]) -> dict[int, int | None]:

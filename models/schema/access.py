@@ -32,6 +32,8 @@ from models.types import Money
 
 ACCESS_STATUSES = ("none", "trialing", "active", "grace", "expired", "removed")
 HISTORY_SOURCES = ("payment", "trial", "admin", "sweep", "system", "user")
+# Running or in grace: the rows the expiry sweep has not finished with.
+UNSWEPT_PREDICATE = "status IN ('trialing', 'active', 'grace')"
 
 
 class User(Base):
@@ -87,6 +89,12 @@ class Access(Base):
         UniqueConstraint("user_id", "chat_id"),
         # The expiry sweep and the reminders scan by status and due time.
         Index("ix_access_status_paid_through", "status", "paid_through"),
+        # Their keyset pages and counts at a million rows: only rows someone may still be in
+        # the channel by (running or in grace), in page order, with what a page reads
+        # (PostgreSQL: an index-only scan; SQLite has no INCLUDE, the partial index remains).
+        Index("ix_access_unswept_paid_through", "chat_id", "paid_through", "id",
+              postgresql_where=text(UNSWEPT_PREDICATE), sqlite_where=text(UNSWEPT_PREDICATE),
+              postgresql_include=["user_id", "status"]),
         one_of("status", ACCESS_STATUSES),
     )
 
@@ -152,6 +160,8 @@ class AccessHistory(Base):
     __tablename__ = "access_history"
     __table_args__ = (
         Index("ix_access_history_user_id_created_at", "user_id", "created_at"),
+        # The sweep breaker's recent churn and the confirmation's totals count by action and time.
+        Index("ix_access_history_action_created_at", "action", "created_at"),
         one_of("source", HISTORY_SOURCES),
     )
 

@@ -255,10 +255,11 @@ def test_renewal_reminder_once_per_period(seeded: sessionmaker[Session]) -> None
 
 
 def _plan_lines(engine: Engine) -> list[str]:
-    """The plan of the expiry sweep's query for due rows."""
+    """The plan of the expiry sweep's query for a page of due rows."""
     query = (
-        "SELECT id FROM access WHERE status IN ('trialing', 'active', 'grace')"
-        " AND paid_through <= :now"
+        "SELECT id, user_id, chat_id, paid_through FROM access"
+        " WHERE status IN ('trialing', 'active', 'grace') AND paid_through <= :now"
+        " AND chat_id = -1001 ORDER BY paid_through, id LIMIT 500"
     )
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
@@ -271,7 +272,7 @@ def _plan_lines(engine: Engine) -> list[str]:
         return [str(row[-1]) for row in connection.execute(statement, {"now": NOW})]
 
 
-def test_expiry_sweep_uses_the_status_paid_through_index(engine: Engine) -> None:
-    """Due rows are found through ix_access_status_paid_through, not by a table scan."""
+def test_expiry_sweep_pages_use_the_partial_unswept_index(engine: Engine) -> None:
+    """A page of due rows is read through ix_access_unswept_paid_through, not a table scan."""
     plan = "\n".join(_plan_lines(engine))
-    assert "ix_access_status_paid_through" in plan, plan
+    assert "ix_access_unswept_paid_through" in plan, plan

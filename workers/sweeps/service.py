@@ -1,9 +1,11 @@
 """The access lifecycle sweeps: expire what is due (behind a circuit breaker) and remind.
 
-`expire_subscriptions` finds due access by the (status, paid_through) index, moves rows into
-`grace`, and removes each due subscriber with ban + unban(only_if_banned) so they may come back
-after paying again. Admins, the channel's owner and administrators are never removed. A run that
-would remove suspiciously many people removes nobody and waits for an admin (`SweepHold`).
+`expire_subscriptions` moves rows into `grace`, counts the due set in SQL, and removes each due
+subscriber with ban + unban(only_if_banned) so they may come back after paying again, walking
+the due rows in keyset pages of the partial index on unswept rows (memory stays one page at a
+million subscribers). Admins, the channel's owner and administrators are never removed. A run
+that looks like an accident rather than churn removes nobody and waits for an admin
+(`SweepHold`, `breaker_reason`). Reminders are written a page per transaction, set-wise.
 
 Removal is idempotent without holding a database lock across Telegram calls (on SQLite a
 transaction locks the whole database): the row is re-checked under lock, the Telegram calls are
@@ -22,16 +24,27 @@ sweep notes "removal_started" before it bans, so a ban an admin set by hand stay
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from infra import buttons, texts
-from infra.db import insert_ignore
+from infra.db import insert_ignore_rows
 from infra.logging import get_logger
 from infra.settings import Settings
 from infra.telegram import (
@@ -40,7 +53,7 @@ from infra.telegram import (
 )
 from models.domain import access as rules
 from models.history import record_history
-from models.outbox import Effects
+from models.outbox import Effects, Message, queue_messages
 from models.outbox import queue_message as message
 from models.schema import Access, AccessHistory, RenewalReminder, SweepHold
 from workers.access.service import as_rule
@@ -63,6 +76,14 @@ EXPIRED = rules.AccessStatus.EXPIRED.value
 PROTECTED_STATUSES = frozenset({"creator", "administrator"})
 EXPIRY_ACTIONS = ("expired_removed", "expired", "expired_kept")
 RENEW_BUTTONS = [[{"text": texts.RENEW_BUTTON, "data": buttons.SHOW_PLANS}]]
+# Rows per keyset page: the sweep and the reminders never hold more than one page in memory,
+# and a reminder page is one batched insert per table and one commit.
+PAGE_SIZE = 500
+# The breaker's "recent churn": rows the sweep expired in this window before the run.
+HOUR = timedelta(hours=1)
+CHURN_WINDOW = 24 * HOUR
+# Effects a run hands over as it goes (after each page's commits), not all at its end.
+Dispatch = Callable[[Effects], None]
 
 
 @dataclass(frozen=True)
@@ -97,38 +118,117 @@ class SweepSummary:
 
 
 def breaker_reason(
-    *, due: int, members: int, max_removals: int, max_share: float, share_min_due: int
+    *, due: int, members: int, max_removals: int | None, max_share: float, share_min_due: int,
+    recent_churn: float = 0.0, max_churn_factor: float = 0.0,
 ) -> str | None:
     """Why removing `due` of `members` is suspicious, or None if the run may proceed.
 
-    The share rule needs at least `share_min_due` removals: in a small channel two people
-    lapsing on the same day is ordinary, not a sign of a broken clock or a lost database.
+    An accident (a clock jump, a bad migration, a wrong plan) lapses a large part of the
+    paying base at once; ordinary churn lapses a steady trickle whatever the channel's size.
+    So the relative rules compare the run with the members and with the recent churn per run
+    (`recent_churn`; `max_churn_factor` 0 turns that rule off), and they need at least
+    `share_min_due` removals: in a small channel two people lapsing on the same day is
+    ordinary, not a sign of a broken clock or a lost database. `max_removals`, when set, is
+    an absolute ceiling on top.
     """
-    if due > max_removals:
+    if max_removals is not None and due > max_removals:
         return f"more than {max_removals} removals in one run"
-    if due >= share_min_due and members and due / members > max_share:
+    if due < share_min_due:
+        return None
+    if members and due / members > max_share:
         return f"more than {max_share:.0%} of the members"
+    if max_churn_factor and due > max_churn_factor * recent_churn:
+        return (f"more than {max_churn_factor:g}x the recent churn "
+                f"({recent_churn:.1f} a run over the last {CHURN_WINDOW // HOUR} h)")
     return None
 
 
 # Queries ----------------------------------------------------------------------------------
 
-def due_access(session: Session, *, chat_id: int, cutoff: datetime) -> list[Due]:
-    """Unswept rows whose paid time (plus grace) ended at or before `cutoff`, oldest first."""
-    rows = session.execute(
-        select(Access.id, Access.user_id, Access.chat_id, Access.paid_through)
-        .where(Access.status.in_(UNSWEPT), Access.paid_through <= cutoff,
-               Access.chat_id == chat_id)
-        .order_by(Access.paid_through, Access.id)
-    )
+def _status_in(statuses: tuple[str, ...]) -> ColumnElement[bool]:
+    """`status IN (...)` with the statuses written into the SQL, not bound.
+
+    Constants let the planner prove ix_access_unswept_paid_through's predicate: SQLite only
+    uses a partial index then, and PostgreSQL in a cached generic plan too.
+    """
+    name = "status_" + "_".join(statuses)
+    return Access.status.in_(bindparam(name, list(statuses), expanding=True,
+                                       literal_execute=True))
+
+
+def _is_due(*, chat_id: int, cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (_status_in(UNSWEPT), Access.paid_through <= cutoff, Access.chat_id == chat_id)
+
+
+def _after(key: tuple[datetime, int] | None) -> tuple[ColumnElement[bool], ...]:
+    """The keyset condition: rows after (paid_through, id) `key` in page order."""
+    if key is None:
+        return ()
+    return (tuple_(Access.paid_through, Access.id) > tuple_(*key),)
+
+
+def due_query(*, chat_id: int, cutoff: datetime, after: tuple[datetime, int] | None = None,
+              limit: int | None = None) -> Select[int, int, int, datetime | None]:
+    """The due rows after (paid_through, id) `after`, oldest first, at most `limit` of them."""
+    return (select(Access.id, Access.user_id, Access.chat_id, Access.paid_through)
+            .where(*_is_due(chat_id=chat_id, cutoff=cutoff), *_after(after))
+            .order_by(Access.paid_through, Access.id)
+            .limit(limit))
+
+
+def due_access(session: Session, *, chat_id: int, cutoff: datetime,
+               after: tuple[datetime, int] | None = None, limit: int | None = None) -> list[Due]:
+    """Unswept rows whose paid time (plus grace) ended at or before `cutoff`, oldest first.
+
+    `after` and `limit` make it one keyset page: the rows after (paid_through, id) `after`.
+    """
+    rows = session.execute(due_query(chat_id=chat_id, cutoff=cutoff, after=after, limit=limit))
     return [Due(row.id, row.user_id, row.chat_id, row.paid_through) for row in rows]
+
+
+def due_pages(ctx: WorkerContext, *, chat_id: int, cutoff: datetime) -> Iterator[Due]:
+    """The due rows a page at a time, each page read in a short session of its own.
+
+    Memory stays one page whatever the size of the due set, and no transaction stays open
+    across the Telegram calls made between pages. Rows a page finished with drop out of the
+    due set; the keyset (paid_through, id) carries on after the last row read.
+    """
+    after: tuple[datetime, int] | None = None
+    while True:
+        with ctx.sessions() as session:
+            page = due_access(session, chat_id=chat_id, cutoff=cutoff, after=after,
+                              limit=PAGE_SIZE)
+        yield from page
+        if len(page) < PAGE_SIZE:
+            return
+        after = (page[-1].paid_through, page[-1].access_id)
+
+
+def due_counts(session: Session, *, chat_id: int, cutoff: datetime,
+               admins: frozenset[int]) -> tuple[int, int]:
+    """(due rows, of them removable) counted in SQL: configured admins are never removed."""
+    removable = case((Access.user_id.not_in(sorted(admins)), 1)) if admins else literal(1)
+    due, removable_count = session.execute(
+        select(func.count(), func.count(removable)).select_from(Access)
+        .where(*_is_due(chat_id=chat_id, cutoff=cutoff))).one()
+    return int(due), int(removable_count)
 
 
 def member_count(session: Session, *, chat_id: int) -> int:
     """Members as far as we know (bots cannot list a channel): covered or due rows."""
     return int(session.scalar(select(func.count()).select_from(Access)
-                              .where(Access.status.in_(UNSWEPT), Access.chat_id == chat_id))
+                              .where(_status_in(UNSWEPT), Access.chat_id == chat_id))
                or 0)
+
+
+def recent_churn(session: Session, *, chat_id: int, now: datetime, every: timedelta) -> float:
+    """Rows the sweep expired over the last CHURN_WINDOW, per run of `every` seconds."""
+    lapsed = session.scalar(
+        select(func.count()).select_from(AccessHistory)
+        .where(AccessHistory.action.in_(EXPIRY_ACTIONS),
+               AccessHistory.created_at > now - CHURN_WINDOW, AccessHistory.created_at <= now,
+               AccessHistory.chat_id == chat_id)) or 0
+    return int(lapsed) * (every / CHURN_WINDOW)
 
 
 def move_into_grace(session: Session, *, chat_id: int, now: datetime, grace: timedelta) -> int:
@@ -153,58 +253,71 @@ def open_hold(session: Session) -> SweepHold | None:
 
 # Expiry -----------------------------------------------------------------------------------
 
-def expire_subscriptions(ctx: WorkerContext, *, now: datetime) -> SweepSummary:
-    """One run of the expiry sweep at `now`, judged by the circuit breaker."""
+def expire_subscriptions(ctx: WorkerContext, *, now: datetime,
+                         dispatch: Dispatch | None = None) -> SweepSummary:
+    """One run of the expiry sweep at `now`, judged by the circuit breaker.
+
+    With `dispatch`, the effects of each page are handed over once the page is done (the
+    messages of a long run go out while it runs); without, they stay in the summary.
+    """
     settings = ctx.settings
     chat_id, cutoff = settings.channel, now - settings.grace
     with ctx.sessions.begin() as session:
         if settings.sweep_dry_run:
-            return _dry_run(session, settings=settings, cutoff=cutoff)
-        hold = open_hold(session)
-        if hold is not None:
-            log.warning("sweep_on_hold", hold_id=hold.id, due=hold.due_count)
-            return SweepSummary(hold_id=hold.id)
-        to_grace = move_into_grace(session, chat_id=chat_id, now=now, grace=settings.grace)
-        verdict = _judge(session, settings=settings, cutoff=cutoff)
-        if verdict.reason is not None:
-            return _hold(session, settings=settings, verdict=verdict, now=now,
-                         to_grace=to_grace)
-    summary = remove_due(ctx, verdict.due, now=now)
+            verdict = _judge(session, settings=settings, cutoff=cutoff, now=now)
+        else:
+            hold = open_hold(session)
+            if hold is not None:
+                log.warning("sweep_on_hold", hold_id=hold.id, due=hold.due_count)
+                return SweepSummary(hold_id=hold.id)
+            to_grace = move_into_grace(session, chat_id=chat_id, now=now, grace=settings.grace)
+            verdict = _judge(session, settings=settings, cutoff=cutoff, now=now)
+            if verdict.reason is not None:
+                return _hold(session, settings=settings, verdict=verdict, now=now,
+                             to_grace=to_grace)
+    if settings.sweep_dry_run:
+        return _dry_run(ctx, verdict=verdict, cutoff=cutoff)
+    summary = remove_due(ctx, due_pages(ctx, chat_id=chat_id, cutoff=cutoff), now=now,
+                         count=verdict.due, dispatch=dispatch)
     summary.to_grace = to_grace
     return summary
 
 
 @dataclass(frozen=True)
 class Verdict:
-    due: list[Due]
+    due: int
     removable: int
     members: int
+    churn: float
     reason: str | None
 
 
-def _judge(session: Session, *, settings: Settings, cutoff: datetime) -> Verdict:
-    """The due rows and the circuit breaker's verdict on removing them."""
-    due = due_access(session, chat_id=settings.channel, cutoff=cutoff)
-    members = member_count(session, chat_id=settings.channel)
+def _judge(session: Session, *, settings: Settings, cutoff: datetime, now: datetime) -> Verdict:
+    """The due set's size and the circuit breaker's verdict on removing it, counted in SQL."""
+    chat_id = settings.channel
     # Configured admins are never removed, so they do not count towards the breaker.
-    removable = sum(1 for row in due if row.user_id not in settings.admins)
+    due, removable = due_counts(session, chat_id=chat_id, cutoff=cutoff, admins=settings.admins)
+    members = member_count(session, chat_id=chat_id)
+    churn = recent_churn(session, chat_id=chat_id, now=now,
+                         every=timedelta(seconds=settings.sweep_interval_seconds))
     reason = breaker_reason(due=removable, members=members,
                             max_removals=settings.sweep_max_removals,
                             max_share=settings.sweep_max_share,
-                            share_min_due=settings.sweep_share_min_due)
-    return Verdict(due, removable, members, reason)
+                            share_min_due=settings.sweep_share_min_due,
+                            recent_churn=churn,
+                            max_churn_factor=settings.sweep_max_churn_factor)
+    return Verdict(due, removable, members, churn, reason)
 
 
-def _dry_run(session: Session, *, settings: Settings, cutoff: datetime) -> SweepSummary:
-    verdict = _judge(session, settings=settings, cutoff=cutoff)
-    for row in verdict.due:
+def _dry_run(ctx: WorkerContext, *, verdict: Verdict, cutoff: datetime) -> SweepSummary:
+    admins = ctx.settings.admins
+    for row in due_pages(ctx, chat_id=ctx.settings.channel, cutoff=cutoff):
         log.info("sweep_dry_run_would_expire", user_id=row.user_id,
-                 paid_through=row.paid_through.isoformat(),
-                 admin=row.user_id in settings.admins)
+                 paid_through=row.paid_through.isoformat(), admin=row.user_id in admins)
     if verdict.reason is not None:
         log.warning("sweep_dry_run_would_hold", due=verdict.removable,
                     members=verdict.members, reason=verdict.reason)
-    return SweepSummary(due=len(verdict.due), dry_run=True)
+    return SweepSummary(due=verdict.due, dry_run=True)
 
 
 def _hold(session: Session, *, settings: Settings, verdict: Verdict, now: datetime,
@@ -221,15 +334,26 @@ def _hold(session: Session, *, settings: Settings, verdict: Verdict, now: dateti
         effects += message(session, key=f"sweep_hold:{hold.id}:{admin}", chat_id=admin,
                            text=text, now=now)
     log.warning("sweep_held", hold_id=hold.id, due=verdict.removable, members=verdict.members,
-                reason=verdict.reason)
-    return SweepSummary(due=len(verdict.due), hold_id=hold.id, to_grace=to_grace,
+                churn=round(verdict.churn, 2), reason=verdict.reason)
+    return SweepSummary(due=verdict.due, hold_id=hold.id, to_grace=to_grace,
                         effects=effects)
 
 
-def remove_due(ctx: WorkerContext, due: list[Due], *, now: datetime) -> SweepSummary:
-    """Expire each due row (removing the person if in the channel); no breaker here."""
-    summary = SweepSummary(due=len(due))
-    for row in due:
+def remove_due(ctx: WorkerContext, due: Iterable[Due], *, now: datetime,
+               count: int | None = None, dispatch: Dispatch | None = None) -> SweepSummary:
+    """Expire each due row (removing the person if in the channel); no breaker here.
+
+    `due` may be a stream (`due_pages`) whose size `count` was counted beforehand. With
+    `dispatch`, the effects written so far are handed over every PAGE_SIZE rows.
+    """
+    if count is None:
+        due = list(due)
+        count = len(due)
+    summary = SweepSummary(due=count)
+    for done, row in enumerate(due):  # `done` rows are finished before this one
+        if dispatch is not None and summary.effects and done % PAGE_SIZE == 0:
+            dispatch(summary.effects)
+            summary.effects = []
         try:
             _expire_one(ctx, row, now=now, summary=summary)
         except (TelegramTransient, RedisError) as error:
@@ -380,7 +504,8 @@ class Confirmation:
     summary: SweepSummary | None = None
 
 
-def confirm_hold(ctx: WorkerContext, *, admin_id: int, now: datetime) -> Confirmation:
+def confirm_hold(ctx: WorkerContext, *, admin_id: int, now: datetime,
+                 dispatch: Dispatch | None = None) -> Confirmation:
     """An admin confirms the open hold: remove what was due then, once, without the breaker.
 
     Only rows already due when the hold was made are removed; anyone due since is judged
@@ -406,12 +531,13 @@ def confirm_hold(ctx: WorkerContext, *, admin_id: int, now: datetime) -> Confirm
             log.info("sweep_confirm_nothing_held", admin_id=admin_id)
             return Confirmation("nothing held")
         hold_id, confirmed_at = hold.id, hold.confirmed_at or now
-        due = due_access(session, chat_id=settings.channel,
-                         cutoff=min(now, hold.created_at) - settings.grace)
+        cutoff = min(now, hold.created_at) - settings.grace
+        due, _ = due_counts(session, chat_id=settings.channel, cutoff=cutoff, admins=frozenset())
     if outcome == "resumed" and not due:
         log.info("sweep_confirm_nothing_held", admin_id=admin_id)
         return Confirmation("nothing held")
-    summary = remove_due(ctx, due, now=now)
+    summary = remove_due(ctx, due_pages(ctx, chat_id=settings.channel, cutoff=cutoff), now=now,
+                         count=due, dispatch=dispatch)
     summary.hold_id = hold_id
     if summary.interrupted is None:
         with ctx.sessions.begin() as session:
@@ -460,32 +586,85 @@ def _sweep_totals(session: Session, *, since: datetime) -> tuple[int, int]:
 
 def send_renewal_reminders(session: Session, *, chat_id: int, reminder_days: tuple[int, ...],
                            now: datetime) -> Effects:
-    """Remind each running access once per period, with the smallest reminder now due."""
-    if not reminder_days:
-        return []
-    horizon = now + timedelta(days=max(reminder_days))
-    rows = session.execute(
-        select(Access.id, Access.user_id, Access.paid_through)
-        .where(Access.status.in_(RUNNING), Access.paid_through > now,
-               Access.paid_through <= horizon, Access.chat_id == chat_id)
-        .order_by(Access.paid_through, Access.id)
-    )
+    """Remind each running access once per period, with the smallest reminder now due.
+
+    Every page in the caller's one transaction; `remind_in_batches` commits page by page.
+    """
     effects: Effects = []
+    after: tuple[datetime, int] | None = None
+    while True:
+        page, after = remind_page(session, chat_id=chat_id, reminder_days=reminder_days,
+                                  now=now, after=after)
+        effects += page
+        if after is None:
+            return effects
+
+
+def remind_in_batches(ctx: WorkerContext, *, now: datetime, dispatch: Dispatch) -> int:
+    """`send_renewal_reminders` a page per transaction, each page dispatched after its commit.
+
+    A crash loses at most the page in flight, and the retry finds the committed pages'
+    reminders already written. Returns how many reminders were queued.
+    """
+    settings, reminded = ctx.settings, 0
+    after: tuple[datetime, int] | None = None
+    while True:
+        with ctx.sessions.begin() as session:
+            effects, after = remind_page(session, chat_id=settings.channel,
+                                         reminder_days=settings.reminder_days, now=now,
+                                         after=after)
+        dispatch(effects)
+        reminded += len(effects)
+        if after is None:
+            return reminded
+
+
+def reminder_query(*, chat_id: int, now: datetime, horizon: datetime,
+                   after: tuple[datetime, int] | None, limit: int,
+                   ) -> Select[int, int, datetime | None]:
+    """Running rows whose paid time ends after `now` and by `horizon`: a page after `after`."""
+    return (select(Access.id, Access.user_id, Access.paid_through)
+            # Running implies unswept; saying so lets SQLite use the partial index.
+            .where(_status_in(RUNNING), _status_in(UNSWEPT), Access.paid_through > now,
+                   Access.paid_through <= horizon, Access.chat_id == chat_id, *_after(after))
+            .order_by(Access.paid_through, Access.id)
+            .limit(limit))
+
+
+def remind_page(session: Session, *, chat_id: int, reminder_days: tuple[int, ...],
+                now: datetime, after: tuple[datetime, int] | None,
+                ) -> tuple[Effects, tuple[datetime, int] | None]:
+    """One keyset page of reminders: (its effects, the key to go on after, or None at the end).
+
+    Set-wise: the rule picks each row's reminder in Python, then one insert writes the page's
+    reminders and one the messages of those that were new. The unique (access_id,
+    days_before, period_end) makes a reminder once per access period, whoever races.
+    """
+    if not reminder_days:
+        return [], None
+    rows = session.execute(reminder_query(chat_id=chat_id, now=now, after=after,
+                                          limit=PAGE_SIZE,
+                                          horizon=now + timedelta(days=max(reminder_days)))
+                           ).all()
+    wanted: dict[int, tuple[int, datetime, int]] = {}
     for access_id, user_id, paid_through in rows:
         assert paid_through is not None  # the query bounds it
         due = [days for days in reminder_days
                if rules.reminder_due(paid_through=paid_through, now=now, days_before=days)]
-        if not due:
-            continue
-        days_before = min(due)  # a larger one now due as well would only say less
-        # The unique (access_id, days_before, period_end) makes this once per access period.
-        if not insert_ignore(session, RenewalReminder,
-                             {"access_id": access_id, "days_before": days_before,
-                              "period_end": paid_through, "sent_at": now},
-                             conflict=["access_id", "days_before", "period_end"]):
-            continue
-        effects += message(
-            session, key=f"reminder:{access_id}:{days_before}:{paid_through.isoformat()}",
-            chat_id=user_id, buttons=RENEW_BUTTONS, now=now, bulk=True,
-            text=texts.renewal_reminder(paid_through=paid_through, days_before=days_before))
-    return effects
+        if due:  # a larger one now due as well would only say less: the smallest
+            wanted[access_id] = (user_id, paid_through, min(due))
+    written = insert_ignore_rows(
+        session, RenewalReminder,
+        [{"access_id": access_id, "days_before": days_before, "period_end": paid_through,
+          "sent_at": now} for access_id, (_, paid_through, days_before) in wanted.items()],
+        conflict=["access_id", "days_before", "period_end"], returning=["access_id"])
+    new = sorted({row.access_id for row in written} & wanted.keys(),
+                 key=lambda access_id: (wanted[access_id][1], access_id))
+    effects = queue_messages(session, [
+        Message(key=f"reminder:{access_id}:{days_before}:{paid_through.isoformat()}",
+                chat_id=user_id, buttons=RENEW_BUTTONS,
+                text=texts.renewal_reminder(paid_through=paid_through, days_before=days_before))
+        for access_id in new
+        for user_id, paid_through, days_before in [wanted[access_id]]], now=now, bulk=True)
+    last = (rows[-1].paid_through, rows[-1].id) if len(rows) == PAGE_SIZE else None
+    return effects, last

@@ -43,12 +43,13 @@ def _finish(task: Task, summary: service.SweepSummary) -> dict[str, Any]:
 def expire_subscriptions(self: Task, every: int | None = None) -> dict[str, Any]:
     if not should_run(self, every):
         return {"skipped": True}
-    return _finish(self, service.expire_subscriptions(context(), now=_now()))
+    return _finish(self, service.expire_subscriptions(context(), now=_now(), dispatch=dispatch))
 
 
 @shared_task(name=task_names.CONFIRM_SWEEP_HOLD, bind=True, **DB_RETRYING)
 def confirm_hold(self: Task, admin_id: int) -> dict[str, Any]:
-    confirmation = service.confirm_hold(context(), admin_id=admin_id, now=_now())
+    confirmation = service.confirm_hold(context(), admin_id=admin_id, now=_now(),
+                                        dispatch=dispatch)
     if confirmation.summary is None:
         return {"outcome": confirmation.outcome}
     return {"outcome": confirmation.outcome, **_finish(self, confirmation.summary)}
@@ -58,10 +59,4 @@ def confirm_hold(self: Task, admin_id: int) -> dict[str, Any]:
 def send_renewal_reminders(self: Task, every: int | None = None) -> dict[str, int]:
     if not should_run(self, every):
         return {"reminded": 0}
-    ctx = context()
-    with ctx.sessions.begin() as session:
-        effects = service.send_renewal_reminders(
-            session, chat_id=ctx.settings.channel, reminder_days=ctx.settings.reminder_days,
-            now=_now())
-    dispatch(effects)
-    return {"reminded": len(effects)}
+    return {"reminded": service.remind_in_batches(context(), now=_now(), dispatch=dispatch)}

@@ -46,7 +46,8 @@ class ChannelFake(FakeTelegramGateway):
 def sweep_pipeline(db_url: str, engine: Any, sessions: sessionmaker[Session],
                    **overrides: Any) -> Pipeline:
     """A pipeline whose breaker lets everything through unless a test says otherwise."""
-    settings = {"sweep_max_share": 1.0, "sweep_max_removals": 1000, **overrides}
+    settings = {"sweep_max_share": 1.0, "sweep_max_removals": 1000,
+                "sweep_max_churn_factor": 0, **overrides}
     ctx = make_pipeline(db_url=db_url, sessions=sessions, engine=engine, **settings)
     ctx.telegram = ChannelFake()
     return ctx
