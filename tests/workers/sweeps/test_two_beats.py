@@ -102,7 +102,7 @@ def test_two_beats_remove_remind_and_poll_once(ctx: Pipeline) -> None:
         assert plan is not None
         session.add(Invoice(uuid="TWOBEATS", order_id="ord-two-beats", user_id=PAYER,
                             plan_id=plan.id, amount_usd=Decimal("10.00"), status="created",
-                            created_at=now))
+                            created_at=now, next_poll_at=now))
 
     with use_context(ctx):
         sweeps = fire_twice_at_once(task_names.EXPIRE_SUBSCRIPTIONS, 300)
