@@ -29,7 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import ingress, processing, profiling
+from bench import ingress, poll, processing, profiling
 from bench.procs import Child
 from bench.table import Row, render
 
@@ -298,6 +298,7 @@ def processing_phase(bench: Bench) -> list[Row]:
 PHASES: dict[str, Callable[[Bench], list[Row]]] = {
     "ingress": ingress_phase,
     "processing": processing_phase,
+    "poll": poll.poll_phase,
 }
 
 
