@@ -29,7 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import ingress, poll, processing, profiling
+from bench import ingress, poll, processing, profiling, rush
 from bench.procs import Child
 from bench.table import Row, render
 
@@ -299,6 +299,7 @@ PHASES: dict[str, Callable[[Bench], list[Row]]] = {
     "ingress": ingress_phase,
     "processing": processing_phase,
     "poll": poll.poll_phase,
+    "rush": rush.rush_phase,
 }
 
 
