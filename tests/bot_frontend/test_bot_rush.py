@@ -54,6 +54,11 @@ async def test_start_and_a_plan_tap_each_read_the_database_once(
                                                      task_names.CHECKOUT]
 
 
+def connected(client: redis.Redis) -> int:
+    info: dict[str, Any] = client.info("clients")  # type: ignore[assignment]
+    return int(info["connected_clients"])
+
+
 async def test_the_fsm_storage_shares_a_few_redis_connections_under_a_rush(
     redis_url: str, redis_client: redis.Redis,
 ) -> None:
@@ -61,12 +66,12 @@ async def test_the_fsm_storage_shares_a_few_redis_connections_under_a_rush(
     FSM_REDIS_CONNECTIONS connections to Redis (the default pool opened one per update)."""
     settings: Settings = load_settings(_env_file=None, redis_url=redis_url)
     storage = fsm_storage(settings)
-    before = int(redis_client.info("clients")["connected_clients"])
+    before = connected(redis_client)
     try:
         states = await asyncio.gather(*(
             storage.get_state(StorageKey(bot_id=1, chat_id=user, user_id=user))
             for user in range(200)))
-        opened = int(redis_client.info("clients")["connected_clients"]) - before
+        opened = connected(redis_client) - before
     finally:
         await storage.close()
     assert states == [None] * 200
