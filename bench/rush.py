@@ -6,7 +6,8 @@ SQLite database (terms accepted), each with a plan menu from the bot in their ch
 Each run: every subscriber sends /start, then every one taps the first plan's button; those 2N
 updates wait in the stand-in's getUpdates queue, and the dispatcher is started with
 `start_polling` against the stand-in (the transport of `make run`), timed from the start until
-the stand-in has recorded the 2N answers.
+the stand-in has recorded the 2N answers. Bare and ours run in turn, ROUNDS times each, and
+the best run of each counts: other load on a shared machine moves single runs by up to 3x.
 
 Ours: `bot_frontend.app.build_dispatcher` as `python -m bot_frontend` builds it: read-only
 database sessions, its FSM storage (`fsm_storage`: Redis on the broker), the Celery producer
@@ -51,6 +52,7 @@ from infra.settings import Settings, load_settings
 from models.schema import User
 
 GOAL_RATIO = 0.5
+ROUNDS = 2
 FIRST_USER = 930_000_000
 ANSWERS = frozenset({"sendMessage", "answerCallbackQuery"})
 
@@ -213,18 +215,26 @@ def rush_phase(bench: Any) -> list[Row]:
     say(f"\nrush: {count:,} subscribers each send /start then tap a plan ({expected:,} updates "
         f"queued at the Telegram stand-in), dispatcher started with start_polling; SQLite, "
         f"Redis FSM storage and broker")
-    queue_rush(telegram, menus, plan_button)
-    bare = asyncio.run(run_bare(settings, telegram, expected, timeout))
-    queue_rush(telegram, menus, plan_button)
-    ours = asyncio.run(run_ours(settings, telegram, expected, timeout))
-    tasks = queued_tasks(bench.redis_url)
+    bares: list[RushResult] = []
+    ours_runs: list[RushResult] = []
+    tasks: list[int] = []
+    for _ in range(ROUNDS):
+        queue_rush(telegram, menus, plan_button)
+        bares.append(asyncio.run(run_bare(settings, telegram, expected, timeout)))
+        queue_rush(telegram, menus, plan_button)
+        before = queued_tasks(bench.redis_url)
+        ours_runs.append(asyncio.run(run_ours(settings, telegram, expected, timeout)))
+        tasks.append(queued_tasks(bench.redis_url) - before)
     say(f"  {'what':<52} {'updates':>7} {'seconds':>8} {'per s':>8}  refused/missing")
-    for result in (bare, ours):
+    for result in (*bares, *ours_runs):
         say(f"  {result.label:<52} {result.updates:>7} {result.seconds:>8.2f} "
             f"{result.rate:>8.1f}  {result.failed}")
-    say(f"  tasks published to the broker by our bot: {tasks} (expected {expected})")
+    say(f"  tasks published to the broker by our bot per run: {tasks} (expected {expected})")
+    bare = max(bares, key=lambda result: result.rate)
+    ours = max(ours_runs, key=lambda result: result.rate)
+    failed = sum(result.failed for result in ours_runs)
     ratio = ours.rate / bare.rate if bare.rate else 0.0
-    ok = ratio >= GOAL_RATIO and ours.failed == 0 and tasks == expected
+    ok = ratio >= GOAL_RATIO and failed == 0 and set(tasks) == {expected}
     if bench.args.profile == "always" or (bench.args.profile == "auto" and not ok):
         say("\nprofile: our bot under the rush (main thread, by own time, top 25)")
         queue_rush(telegram, menus, plan_button)
@@ -233,8 +243,8 @@ def rush_phase(bench: Any) -> list[Row]:
             say(line)
     return [Row("bot updates/s under a rush (vs bare aiogram)", ours.rate, "/s",
                 f">={GOAL_RATIO}x", ok, baseline=bare.rate,
-                note=f"{count:,} users x (/start + plan tap); {tasks} tasks published; "
-                     f"{ours.failed} refused/missing answers")]
+                note=f"{count:,} users x (/start + plan tap), best of {ROUNDS} runs each; "
+                     f"{failed} refused/missing answers")]
 
 
 def profile_ours(settings: Settings, telegram: Any, *, expected: int, timeout: float,

@@ -32,16 +32,15 @@ log = get_logger("bot_frontend")
 # Conversation state lives in Redis. Its default pool opens a connection per update in flight,
 # so a rush of updates opened hundreds (each a TCP connect and a handshake) and the bot spent
 # its time connecting (bench phase `rush`); a few shared connections serve every update, and an
-# update that finds them all busy waits for one rather than opening another.
-FSM_REDIS_CONNECTIONS = 8
-FSM_REDIS_WAIT_SECONDS = 10
+# update that finds them all busy waits its turn (never refused: a rush of thousands queues
+# for seconds) rather than opening another.
+FSM_REDIS_CONNECTIONS = 16
 
 
 def fsm_storage(settings: Settings) -> RedisStorage:
     """The FSM storage of the bot process: RedisStorage on the broker, a small bounded pool."""
     pool = BlockingConnectionPool.from_url(
-        settings.broker_url, max_connections=FSM_REDIS_CONNECTIONS,
-        timeout=FSM_REDIS_WAIT_SECONDS)
+        settings.broker_url, max_connections=FSM_REDIS_CONNECTIONS, timeout=None)
     return RedisStorage(Redis(connection_pool=pool))
 
 
