@@ -3,13 +3,15 @@
 Each run takes the invoices whose `next_poll_at` has come (models.domain.polling says when),
 asks about them in merchant/info calls of at most 100 ids, records what changed in the inbox
 and stamps each invoice with its next turn, one committed chunk per call: a crash or an outage
-mid-run leaves the rest due for the next run. POLL_MAX_CALLS_PER_MINUTE bounds the calls; what
-it leaves over waits, oldest-due first, and is logged.
+mid-run leaves the rest due for the next run. POLL_MAX_CALLS_PER_MINUTE bounds the calls, and a
+run stops calling after RUN_SECONDS; what either leaves over waits, oldest-due first, and is
+logged.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +26,9 @@ from workers.payments import service
 log = get_logger("workers.payments")
 
 POLL_BATCH = 100  # merchant/info takes at most 100 ids per call
+# A run stops making calls after this long, well inside the task's soft time limit (90 s), so a
+# slow provider leaves invoices due for the next run instead of a run killed mid-call.
+RUN_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,8 @@ def calls_per_run(settings: Settings) -> int:
     return max(1, settings.poll_max_calls_per_minute * settings.poll_interval_seconds // 60)
 
 
-def poll_due(ctx: WorkerContext, *, now: datetime, every: int | None) -> PollRun:
+def poll_due(ctx: WorkerContext, *, now: datetime, every: int | None,
+             run_seconds: float = RUN_SECONDS) -> PollRun:
     """One run of the poll at `now`. A run beat fired (`every` seconds apart) takes what is due
     before the middle of the next interval, so an invoice due a moment after this run started
     is not left a whole interval; a run started by hand takes whatever is next."""
@@ -51,10 +57,12 @@ def poll_due(ctx: WorkerContext, *, now: datetime, every: int | None) -> PollRun
             base=timedelta(seconds=ctx.settings.poll_interval_seconds))
         behind = (service.count_due_for_poll(session, due_by=due_by) - len(due)
                   if due_by is not None and len(due) == budget * POLL_BATCH else 0)
-    if behind > 0:
-        log.warning("poll_behind", due_left=behind, calls_per_run=budget)
     calls = news = 0
+    began = time.monotonic()
     for start in range(0, len(due), POLL_BATCH):
+        if calls and time.monotonic() - began > run_seconds:
+            behind += len(due) - start
+            break
         chunk = due[start : start + POLL_BATCH]
         try:
             news += _ask(ctx, chunk, now=now)
@@ -64,6 +72,8 @@ def poll_due(ctx: WorkerContext, *, now: datetime, every: int | None) -> PollRun
             log.error("poll_failed", error=str(error))
             break
         calls += 1
+    if behind > 0:
+        log.warning("poll_behind", due_left=behind, calls=calls, calls_per_run=budget)
     return PollRun(calls=calls, asked=min(len(due), calls * POLL_BATCH), news=news,
                    behind=behind)
 

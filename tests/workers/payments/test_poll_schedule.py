@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import chain
 
 from sqlalchemy import select
 
-from infra.cryptocloud import InvoiceState
 from infra.cryptocloud.fake import FakePaymentProvider
 from infra.settings import Settings
 from models.schema import Invoice, Plan
-from tests.workers.harness import Pipeline
+from tests.workers.harness import CountingProvider, Pipeline
 from tests.workers.payments.conftest import SUBSCRIBER, access_of
 from workers.payments import polling
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 EVERY = 60
-
-
-class CountingProvider(FakePaymentProvider):
-    """The CryptoCloud fake, keeping the ids of every merchant/info call."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.info_calls: list[list[str]] = []
-
-    def invoice_info(self, uuids: Sequence[str]) -> list[InvoiceState]:
-        self.info_calls.append(list(uuids))
-        return super().invoice_info(uuids)
 
 
 def open_invoices(ctx: Pipeline, count: int, *, age: timedelta = timedelta(minutes=5),
@@ -150,3 +136,14 @@ def test_a_run_started_by_hand_asks_about_what_is_next_even_if_not_yet_due(
     provider.set_state(uuids[0], "partial", paid_usd=Decimal("4.00"))  # type: ignore[arg-type]
     run = polling.poll_due(pipeline, now=NOW + timedelta(seconds=1), every=None)
     assert (len(provider.info_calls), run.news) == (2, 1)
+
+
+def test_a_run_out_of_time_stops_calling_and_leaves_the_rest_due(pipeline: Pipeline) -> None:
+    """A slow provider: once the run's time is spent it makes no further call, and what it
+    did not ask about is due at the next run (no run is killed mid-call by the time limit)."""
+    provider = counting(pipeline)
+    uuids = open_invoices(pipeline, 250)
+    run = polling.poll_due(pipeline, now=NOW, every=EVERY, run_seconds=0.0)
+    assert (run.calls, run.asked, run.behind) == (1, 100, 150)
+    polling.poll_due(pipeline, now=NOW + timedelta(seconds=1), every=EVERY)
+    assert set(chain(*provider.info_calls)) == set(uuids)
