@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import ingress, processing, profiling
+from bench import ingress, poll, processing, profiling, rush
 from bench.launch import launch_phase
 from bench.million import million_phase
 from bench.procs import Child
@@ -348,6 +348,8 @@ PHASES: dict[str, Callable[[Bench], list[Row]]] = {
     "processing": processing_phase,
     "launch": launch_phase,
     "million": million_phase,
+    "poll": poll.poll_phase,
+    "rush": rush.rush_phase,
 }
 
 

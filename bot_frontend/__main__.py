@@ -7,11 +7,10 @@ import signal
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
-from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot_frontend.app import build_dispatcher, set_commands
+from bot_frontend.app import build_dispatcher, fsm_storage, set_commands
 from bot_frontend.db import read_only_sessions
 from bot_frontend.spool import SpoolRelay, TaskSpool
 from bot_frontend.telegram_retry import telegram_session
@@ -51,7 +50,7 @@ async def serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings) -> None:
 async def main(settings: Settings) -> None:
     bot = Bot(settings.telegram_token.get_secret_value(),
               session=telegram_session(settings.telegram_base))
-    storage = RedisStorage.from_url(settings.broker_url)
+    storage = fsm_storage(settings)
     producer = create_celery(settings, main="bot_frontend")
     relay = SpoolRelay(TaskSpool(settings.bot_spool_path), producer)
     dp = build_dispatcher(settings=settings, sessions=read_only_sessions(settings.database_url),

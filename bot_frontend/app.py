@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot_frontend.middlewares import Dependencies, StateWhereNeeded
@@ -26,6 +28,21 @@ from infra.logging import get_logger
 from infra.settings import Settings
 
 log = get_logger("bot_frontend")
+
+# Conversation state lives in Redis. Its default pool opens a connection per update in flight,
+# so a rush of updates opened hundreds (each a TCP connect and a handshake) and the bot spent
+# its time connecting (bench phase `rush`); a few shared connections serve every update, and an
+# update that finds them all busy waits its turn (never refused: a rush of thousands queues
+# for seconds) rather than opening another.
+FSM_REDIS_CONNECTIONS = 16
+
+
+def fsm_storage(settings: Settings) -> RedisStorage:
+    """The FSM storage of the bot process: RedisStorage on the broker, a small bounded pool."""
+    pool = BlockingConnectionPool.from_url(
+        settings.broker_url, max_connections=FSM_REDIS_CONNECTIONS, timeout=None)
+    return RedisStorage(Redis(connection_pool=pool))
+
 
 ADMIN_COMMANDS = ("activate", "edit", "export", "refree_add", "refree_remove", "export_refree",
                   "history", "payouts", "sweep_confirm")

@@ -58,6 +58,11 @@ def plans_on_sale(session: Session) -> list[PlanOffer]:
     return [PlanOffer(plan.code, plan.title, plan.days, plan.price_usd) for plan in rows]
 
 
+def menu_facts(session: Session, *, user_id: int) -> tuple[UserState | None, list[PlanOffer]]:
+    """What /start and the plan menu show, in one read (one thread hop per update)."""
+    return user_state(session, user_id=user_id), plans_on_sale(session)
+
+
 @dataclass(frozen=True)
 class PlanStatus:
     status: rules.AccessStatus
@@ -92,6 +97,14 @@ def has_open_invoice(session: Session, *, user_id: int, plan_code: str, now: dat
     return bool(session.scalar(select(exists().where(
         Invoice.user_id == user_id, Invoice.status == "created", Invoice.pay_link.is_not(None),
         Invoice.expires_at > now, Invoice.plan_id == Plan.id, Plan.code == plan_code))))
+
+
+def checkout_preview(session: Session, *, user_id: int, plan_code: str, chat_id: int,
+                     grace: timedelta, now: datetime) -> tuple[bool, PlanStatus]:
+    """What a plan tap answers before checkout runs, in one read: whether the open invoice is
+    reused, and the access the payment will extend."""
+    return (has_open_invoice(session, user_id=user_id, plan_code=plan_code, now=now),
+            plan_status(session, user_id=user_id, chat_id=chat_id, grace=grace, now=now))
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
 
     # Sweeps
     poll_interval_seconds: int = Field(default=60, ge=5, le=3600)
+    # The fallback poll's bound on merchant/info calls (<= 100 invoices each) per minute; 120
+    # covers 10,000 young open invoices asked about every minute (models.domain.polling).
+    poll_max_calls_per_minute: int = Field(default=120, ge=1, le=6000)
     sweep_interval_seconds: int = Field(default=300, ge=10, le=86400)
     reminder_interval_seconds: int = Field(default=900, ge=10, le=86400)
     # The inbox relay re-queues events still unprocessed this long after they arrived.

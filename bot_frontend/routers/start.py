@@ -31,14 +31,17 @@ def referrer_from(args: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-async def plan_menu(sessions: sessionmaker[Session], settings: Settings, *,
-                    user_id: int) -> tuple[str, InlineKeyboardMarkup]:
+def menu(settings: Settings, state: queries.UserState | None,
+         offers: list[queries.PlanOffer]) -> tuple[str, InlineKeyboardMarkup]:
     """The plan list, with the trial button while this user has not used the trial."""
-    state = await read(sessions, queries.user_state, user_id=user_id)
     trial_used = state is not None and state.trial_used
     trial_days = settings.trial_days if settings.trial_days and not trial_used else None
-    offers = await read(sessions, queries.plans_on_sale)
     return texts.choose_plan(trial_days=trial_days), keyboards.plans(offers, trial_days=trial_days)
+
+
+async def plan_menu(sessions: sessionmaker[Session], settings: Settings, *,
+                    user_id: int) -> tuple[str, InlineKeyboardMarkup]:
+    return menu(settings, *await read(sessions, queries.menu_facts, user_id=user_id))
 
 
 async def start(message: Message, command: CommandObject, tasks: Tasks,
@@ -47,11 +50,11 @@ async def start(message: Message, command: CommandObject, tasks: Tasks,
     assert user is not None
     # The worker decides whether the referrer sticks (first touch, not self, not after paying).
     await tasks.send(task_names.REGISTER_USER, profile(user), referrer_from(command.args))
-    state = await read(sessions, queries.user_state, user_id=user.id)
+    state, offers = await read(sessions, queries.menu_facts, user_id=user.id)
     if state is None or not state.terms_accepted:
         await message.answer(texts.TERMS, reply_markup=keyboards.accept_terms())
         return
-    text, markup = await plan_menu(sessions, settings, user_id=user.id)
+    text, markup = menu(settings, state, offers)
     await message.answer(text, reply_markup=markup)
 
 
@@ -78,10 +81,9 @@ async def choose_plan(callback: CallbackQuery, callback_data: keyboards.ChoosePl
                       tasks: Tasks, sessions: sessionmaker[Session], settings: Settings) -> None:
     user_id, now = callback.from_user.id, datetime.now(UTC)
     # Read before sending: an old plan button says what it will do (reuse, or stack days).
-    reusing = await read(sessions, queries.has_open_invoice, user_id=user_id,
-                         plan_code=callback_data.code, now=now)
-    status = await read(sessions, queries.plan_status, user_id=user_id,
-                        chat_id=settings.channel, grace=settings.grace, now=now)
+    reusing, status = await read(sessions, queries.checkout_preview, user_id=user_id,
+                                 plan_code=callback_data.code, chat_id=settings.channel,
+                                 grace=settings.grace, now=now)
     # The callback id keys the pay-link message, so a redelivered task sends it once. The
     # profile lets checkout record the user itself if users.register has not run yet.
     await tasks.send(task_names.CHECKOUT, profile(callback.from_user), callback_data.code,

@@ -33,8 +33,9 @@ class Invoice(Base):
 
     __tablename__ = "invoices"
     __table_args__ = (
-        # The fallback poll takes the open invoices polled longest ago.
-        Index("ix_invoices_status_last_polled_at", "status", "last_polled_at"),
+        # The fallback poll takes the invoices whose `next_poll_at` has come, soonest first;
+        # invoices that cannot change any more hold NULL there and stay out of its way.
+        Index("ix_invoices_next_poll_at", "next_poll_at"),
         # "Reuse the open invoice" for the same user and plan.
         Index("ix_invoices_user_id_plan_id_status", "user_id", "plan_id", "status"),
         CheckConstraint("uuid NOT LIKE 'INV-%'", name="uuid_normalised"),
@@ -54,6 +55,8 @@ class Invoice(Base):
     pay_link: Mapped[str | None] = mapped_column(String(512))
     expires_at: Mapped[datetime | None]
     last_polled_at: Mapped[datetime | None]
+    # When the fallback poll next asks CryptoCloud about it (models.domain.polling); NULL: never.
+    next_poll_at: Mapped[datetime | None]
     paid_usd: Mapped[Decimal | None] = mapped_column(Money)
     surplus_usd: Mapped[Decimal | None] = mapped_column(Money)
     # Set once, by `UPDATE ... WHERE activated_at IS NULL`: the exactly-once guard of the grant.

@@ -17,12 +17,25 @@ from pydantic import SecretStr
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from infra.cryptocloud import InvoiceState
 from infra.cryptocloud.fake import FakePaymentProvider
 from infra.settings import SANDBOX_BOT_TOKEN, Settings, load_settings
 from infra.telegram import SendBudget, TelegramGateway
 from infra.telegram.fake import FakeTelegramGateway
 from models.schema import User
 from workers.context import Call, WorkerContext, use_context
+
+
+class CountingProvider(FakePaymentProvider):
+    """The CryptoCloud fake, keeping the ids of every merchant/info call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info_calls: list[list[str]] = []
+
+    def invoice_info(self, uuids: Sequence[str]) -> list[InvoiceState]:
+        self.info_calls.append(list(uuids))
+        return super().invoice_info(uuids)
 
 
 class Pipeline(WorkerContext):

@@ -109,7 +109,7 @@ def _open_provider_invoice(ctx: WorkerContext, invoice_id: int) -> None:
     with ctx.sessions.begin() as session:
         stored = service.store_provider_invoice(
             session, invoice_id=invoice_id, uuid=created.uuid, link=created.link,
-            expires_at=created.expires_at,
+            expires_at=created.expires_at, now=_now(),
         )
     if not stored:  # a concurrent attempt attached its own invoice first
         ctx.payments.cancel_invoice(created.uuid)

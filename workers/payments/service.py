@@ -15,17 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from infra import buttons, texts
 from infra.cryptocloud import InvoiceState
 from infra.db import insert_ignore
 from models import outbox
-from models.domain import money
+from models.domain import money, polling
 from models.domain.invoices import InvoiceStatus, grants_access, next_status, time_left
 from models.history import record_history
 from models.outbox import Effects, queue_message
@@ -37,8 +36,6 @@ UNKNOWN_USER = 0
 OPEN_STATUSES = (InvoiceStatus.CREATED.value, InvoiceStatus.PARTIAL.value)
 # An open invoice closer than this to its expiry is not offered again: the user needs time.
 REUSE_MARGIN = timedelta(minutes=5)
-# How long after a cancellation the poll still looks for late money.
-LATE_PAYMENT_WINDOW = timedelta(days=1)
 PLANS_BUTTONS = [[{"text": texts.PLANS_BUTTON, "data": buttons.SHOW_PLANS}]]
 
 
@@ -210,6 +207,7 @@ def settle_invoice(
 
     if invoice.uuid is None:
         invoice.uuid = state.uuid  # created at CryptoCloud, crashed before we stored the id
+        invoice.next_poll_at = now  # and put on the poll's schedule, as storing it would have
     # A status word we do not know moves nothing.
     reported = InvoiceStatus(state.status) if state.status in set(InvoiceStatus) else None
     current = InvoiceStatus(invoice.status)
@@ -406,13 +404,16 @@ def tell_checkout_refused(
 
 
 def store_provider_invoice(
-    session: Session, *, invoice_id: int, uuid: str, link: str, expires_at: datetime
+    session: Session, *, invoice_id: int, uuid: str, link: str, expires_at: datetime,
+    now: datetime,
 ) -> bool:
-    """Attach CryptoCloud's invoice to ours unless another attempt already did."""
+    """Attach CryptoCloud's invoice to ours unless another attempt already did; the fallback
+    poll's next run asks about it."""
     stored = session.execute(
         update(Invoice)
         .where(Invoice.id == invoice_id, Invoice.uuid.is_(None))
-        .values(uuid=uuid, pay_link=link, expires_at=expires_at)
+        .values(uuid=uuid, pay_link=link, expires_at=expires_at,
+                next_poll_at=now)
     )
     return bool(stored.rowcount)  # type: ignore[attr-defined]
 
@@ -435,30 +436,59 @@ def send_pay_link(
 # Fallback poll ----------------------------------------------------------------------------
 
 
-def invoices_to_poll(session: Session, *, now: datetime, limit: int) -> list[str]:
-    """Invoices to ask CryptoCloud about, polled longest ago first, stamped as polled now.
+@dataclass(frozen=True)
+class DueInvoice:
+    """An invoice the poll asks about now, and how long after the answer to ask again."""
 
-    Open invoices come first; spare room goes to invoices canceled in the last day, because
-    money that arrives after the deadline is still honoured and its postback may be lost too.
+    id: int
+    uuid: str
+    interval: timedelta
+
+
+def invoices_due_for_poll(
+    session: Session, *, now: datetime, due_by: datetime | None, limit: int, base: timedelta
+) -> list[DueInvoice]:
+    """Invoices whose next poll has come by `due_by` (None: whatever is next), soonest first.
+
+    An invoice that can no longer change (paid, or canceled longer ago than the late-payment
+    window) is taken off the schedule here instead of being asked about.
     """
-    def oldest_polled(*where: Any) -> list[Any]:
-        return list(session.execute(
-            select(Invoice.id, Invoice.uuid)
-            .where(Invoice.uuid.is_not(None), *where)
-            .order_by(Invoice.last_polled_at.is_not(None), Invoice.last_polled_at)
-            .limit(limit)
-        ).all())
+    query = (
+        select(Invoice.id, Invoice.uuid, Invoice.status, Invoice.created_at,
+               Invoice.expires_at, Invoice.updated_at)
+        .where(Invoice.next_poll_at.is_not(None))
+        .order_by(Invoice.next_poll_at)
+        .limit(limit)
+    )
+    if due_by is not None:
+        query = query.where(Invoice.next_poll_at <= due_by)
+    due: list[DueInvoice] = []
+    finished: list[int] = []
+    for row in session.execute(query):
+        interval = polling.poll_interval(
+            status=row.status, created_at=row.created_at, expires_at=row.expires_at,
+            updated_at=row.updated_at, now=now, base=base)
+        if interval is None or row.uuid is None:
+            finished.append(row.id)
+        else:
+            due.append(DueInvoice(row.id, row.uuid, interval))
+    if finished:
+        session.execute(update(Invoice).where(Invoice.id.in_(finished)).values(next_poll_at=None))
+    return due
 
-    rows = oldest_polled(Invoice.status.in_(OPEN_STATUSES))
-    if len(rows) < limit:
-        rows += oldest_polled(Invoice.status == InvoiceStatus.CANCELED.value,
-                              Invoice.updated_at > now - LATE_PAYMENT_WINDOW)[: limit - len(rows)]
-    if rows:
-        session.execute(
-            update(Invoice).where(Invoice.id.in_([row.id for row in rows]))
-            .values(last_polled_at=now)
-        )
-    return [row.uuid for row in rows if row.uuid]
+
+def count_due_for_poll(session: Session, *, due_by: datetime) -> int:
+    return int(session.scalar(
+        select(func.count()).select_from(Invoice).where(Invoice.next_poll_at <= due_by)) or 0)
+
+
+def record_polled(session: Session, *, polled: list[DueInvoice], now: datetime) -> None:
+    """Stamp the invoices just asked about with their next turn (one UPDATE per row, one trip)."""
+    if polled:
+        session.execute(update(Invoice), [
+            {"id": due.id, "last_polled_at": now, "next_poll_at": now + due.interval}
+            for due in polled
+        ])
 
 
 def poll_report_key(state: InvoiceState) -> str | None:

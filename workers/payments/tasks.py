@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Task, shared_task
 
 from infra import task_names
-from infra.cryptocloud import (
-    CryptoCloudProtocolError,
-    CryptoCloudRejected,
-    CryptoCloudUnavailable,
-)
+from infra.cryptocloud import CryptoCloudUnavailable
 from infra.logging import get_logger
 from models import inbox
 from models.outbox import effects_to_relay
@@ -21,7 +16,7 @@ from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.context import context
 from workers.dispatch import dispatch
 from workers.payments import checkout as checkout_flow
-from workers.payments import events, service
+from workers.payments import events, polling
 from workers.retrying import DB_RETRYING, retrying
 from workers.scheduling import should_run
 
@@ -29,7 +24,6 @@ log = get_logger("workers.payments")
 
 # The inbox relay is the net under a task that exhausts its retries.
 RETRYING = retrying(CryptoCloudUnavailable)
-POLL_BATCH = 100  # merchant/info takes at most 100 ids per call
 
 
 def _now() -> datetime:
@@ -69,41 +63,10 @@ def relay_inbox(self: Task, every: int | None = None) -> int:
 
 @shared_task(name=task_names.POLL_PENDING_INVOICES, bind=True, **RETRYING)
 def poll_pending_invoices(self: Task, every: int | None = None) -> int:
-    """Ask CryptoCloud about open invoices and feed news into the postback pipeline."""
+    """Ask CryptoCloud about the invoices due for the poll and feed news into the pipeline."""
     if not should_run(self, every):
         return 0
-    ctx = context()
-    with ctx.sessions.begin() as session:
-        uuids = service.invoices_to_poll(session, now=_now(), limit=POLL_BATCH)
-    if not uuids:
-        return 0
-    try:
-        states = ctx.payments.invoice_info(uuids)
-    except (CryptoCloudRejected, CryptoCloudProtocolError) as error:
-        # A moved host or revoked key fails every poll alike: one line each time, no dead letter.
-        log.error("poll_failed", error=str(error))
-        return 0
-    to_process: list[int] = []
-    with ctx.sessions.begin() as session:
-        now = _now()
-        for state in states:
-            key = service.poll_report_key(state)
-            if key is None:
-                continue
-            entry = inbox.record_payment_event(
-                session, invoice_uuid=state.uuid, reported_status=key, source="poll",
-                payload=json.dumps({"uuid": state.uuid, "status": state.status,
-                                    "paid_usd": str(state.paid_usd)}),
-                now=now,
-            )
-            if entry.needs_processing:
-                to_process.append(entry.id)
-        service.expired_unknown_to_provider(
-            session, uuids=uuids, answered={state.uuid for state in states}, now=now
-        )
-    for event_id in to_process:
-        ctx.send(task_names.PROCESS_PAYMENT_EVENT, event_id)
-    return len(to_process)
+    return polling.poll_due(context(), now=_now(), every=every).news
 
 
 @shared_task(name=task_names.CHECKOUT, bind=True, **DB_RETRYING)

@@ -23,32 +23,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names
 from infra.celery_config import WORKER_MODULES, beat_schedule
-from infra.cryptocloud.fake import FakePaymentProvider
 from infra.migrate import seed_plans
 from infra.settings import load_settings
 from models.schedule import claim_scheduled_run
 from models.schema import Access, AccessHistory, Invoice, Plan, RenewalReminder
 from tests.fixtures.processes import celery_beat, celery_worker, child_env, tasks_succeeded
 from tests.fixtures.waiting import eventually
-from tests.workers.harness import Pipeline, add_user
+from tests.workers.harness import CountingProvider, Pipeline, add_user
 from tests.workers.sweeps.conftest import subscriber
 from workers.context import use_context
 
 LAPSED, REMINDED, PAYER = 9101, 9102, 9103
 PERIODIC = (task_names.EXPIRE_SUBSCRIPTIONS, task_names.SEND_RENEWAL_REMINDERS,
             task_names.POLL_PENDING_INVOICES, task_names.RELAY_PAYMENT_INBOX)
-
-
-class CountingProvider(FakePaymentProvider):
-    """The CryptoCloud fake, counting merchant/info calls."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.info_calls: list[list[str]] = []
-
-    def invoice_info(self, uuids: Any) -> Any:
-        self.info_calls.append(list(uuids))
-        return super().invoice_info(uuids)
 
 
 def task_named(name: str) -> Any:
@@ -102,7 +89,7 @@ def test_two_beats_remove_remind_and_poll_once(ctx: Pipeline) -> None:
         assert plan is not None
         session.add(Invoice(uuid="TWOBEATS", order_id="ord-two-beats", user_id=PAYER,
                             plan_id=plan.id, amount_usd=Decimal("10.00"), status="created",
-                            created_at=now))
+                            created_at=now, next_poll_at=now))
 
     with use_context(ctx):
         sweeps = fire_twice_at_once(task_names.EXPIRE_SUBSCRIPTIONS, 300)

@@ -6,8 +6,8 @@ circuit breaker; on PostgreSQL the index carries user_id and status, so a page a
 are index-only scans. SQLite has no INCLUDE: it gets the same partial index without it. The
 breaker's recent-churn count reads `access_history` by (action, created_at).
 
-Revision ID: 0003_sweep_pages
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Created: 2026-11-30
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_sweep_pages"
-down_revision: str | Sequence[str] | None = "0002"
+revision: str = "0004"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
