@@ -30,6 +30,7 @@ from types import FrameType
 from typing import Any
 
 from bench import ingress, processing, profiling
+from bench.latency import latency_phase
 from bench.procs import Child
 from bench.table import Row, render
 
@@ -298,6 +299,7 @@ def processing_phase(bench: Bench) -> list[Row]:
 PHASES: dict[str, Callable[[Bench], list[Row]]] = {
     "ingress": ingress_phase,
     "processing": processing_phase,
+    "latency": latency_phase,
 }
 
 

@@ -79,18 +79,27 @@ def grant_access(ctx: WorkerContext, effect: Effect) -> dict[str, Any]:
     """Make sure the user can get in: a confirmation if they are in, else their invite link."""
     payload = effect.payload
     user_id, chat_id = int(payload["user_id"]), int(payload["chat_id"])
+    # The first grant of a payment also confirms the payment: one message, not two.
+    announce = bool(payload.get("announce_payment"))
+    extra_days = int(payload.get("extra_days") or 0)
+
+    def said(text: str) -> str:
+        return texts.after_payment(text, extra_days=extra_days) if announce else text
+
     with ctx.sessions.begin() as session:
         access = _covered(session, user_id=user_id, chat_id=chat_id, now=_now(), ctx=ctx)
-        if access is None:
-            return {"skipped": "access no longer covers now"}
-        paid_through = access.paid_through
-        assert paid_through is not None
-        link = _usable_link(session, user_id=user_id, chat_id=chat_id)
+        paid_through = access.paid_through if access else None
+        link = _usable_link(session, user_id=user_id, chat_id=chat_id) if access else None
         link_url = link.link if link else None
+    if paid_through is None:
+        if announce:  # nothing to grant, but the money was received
+            ctx.telegram.send_message(chat_id=user_id,
+                                      text=texts.payment_received(extra_days=extra_days))
+        return {"skipped": "access no longer covers now"}
 
     if is_member(ctx, chat_id=chat_id, user_id=user_id):
         message = ctx.telegram.send_message(
-            chat_id=user_id, text=texts.already_member(paid_through=paid_through)
+            chat_id=user_id, text=said(texts.already_member(paid_through=paid_through))
         )
         return {"already_member": True, "message_id": message.message_id}
 
@@ -111,7 +120,7 @@ def grant_access(ctx: WorkerContext, effect: Effect) -> dict[str, Any]:
 
     message = ctx.telegram.send_message(
         chat_id=user_id,
-        text=texts.invite(link=link_url, paid_through=paid_through),
+        text=said(texts.invite(link=link_url, paid_through=paid_through)),
         reply_markup=keyboard({"buttons": [[{"text": texts.JOIN_BUTTON, "url": link_url}]]}),
     )
     with ctx.sessions.begin() as session:
