@@ -236,6 +236,10 @@ def breakdown(result: LatencyResult) -> list[str]:
     for payment in result.payments:
         for name, seconds in payment.calls.items():
             moments[name].append(seconds * 1000)
+    slowest = sorted(((p.latency, index) for index, p in enumerate(result.payments)
+                      if p.latency is not None), reverse=True)[:5]
+    lines.append("      slowest invite DMs (payment #, ms): " + ", ".join(
+        f"#{index} {seconds * 1000:.0f}" for seconds, index in slowest))
     for name in PATH_CALLS:
         values = sorted(moments.get(name, []))
         if values:
