@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from infra import task_names
-from infra.telegram import TelegramBlocked
+from infra.telegram import TelegramBlocked, TelegramTransient
 from models import inbox
 from models.schema import (
     Access,
@@ -275,3 +275,38 @@ def test_the_invite_message_confirms_the_payment_first(pipeline: Pipeline) -> No
     received, invite = message.split("\n", 1)
     assert received.startswith("Payment received") and "15 extra days" in received
     assert "invite link" in invite
+
+
+def test_checkout_makes_the_invite_link_so_payment_costs_no_link_call(pipeline: Pipeline) -> None:
+    """The link is made at checkout (one, however often the plan is tapped) and the payment's
+    invite carries it: after payment no createChatInviteLink, only the invite message."""
+    first = checkout(pipeline, "tap-1")
+    checkout(pipeline, "tap-2")
+    assert len(pipeline.telegram.calls_of("createChatInviteLink")) == 1
+    with pipeline.sessions() as session:
+        [link] = session.scalars(select(InviteLink)).all()
+    assert (link.user_id, link.invoice_id, link.used_at, link.revoked_at) == (
+        SUBSCRIBER, first.id, None, None)
+    before_payment = len(pipeline.telegram.calls)
+    report(pipeline, first, "paid")
+    pipeline.drain()
+    after = [call.__api_method__ for call in pipeline.telegram.calls[before_payment:]]
+    assert "createChatInviteLink" not in after, after
+    [invite] = [text for text in texts_to(pipeline, SUBSCRIBER) if "invite link" in text]
+    assert link.link in invite
+
+
+def test_a_link_telegram_refuses_at_checkout_is_made_at_the_grant(pipeline: Pipeline) -> None:
+    """Telegram failing the link at checkout costs nothing but time: the pay link still goes
+    out, and the grant makes the link after payment."""
+    pipeline.telegram.fail_next(
+        "createChatInviteLink", TelegramTransient(description="Too Many Requests", retry_after=3))
+    invoice = checkout(pipeline)
+    assert invoice.pay_link
+    assert count(pipeline, InviteLink) == 0
+    report(pipeline, invoice, "paid")
+    pipeline.drain()
+    assert len(pipeline.telegram.calls_of("createChatInviteLink")) == 2
+    [invite] = [text for text in texts_to(pipeline, SUBSCRIBER) if "invite link" in text]
+    with pipeline.sessions() as session:
+        assert session.scalars(select(InviteLink.link)).one() in invite
