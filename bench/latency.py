@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy import insert, select
 
+from bench.processing import make_checkout_links
 from bench.procs import Child, celery_worker, child_env, free_port, gunicorn
 from bench.profiling import task_times
 from bench.table import Row
@@ -94,11 +95,16 @@ class LatencyResult:
         return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
-def _seed(database_url: str, *, telegram: Any, cryptocloud: Any, count: int) -> list[Payment]:
-    """Users who started the bot, and one open invoice each, at CryptoCloud and on our side."""
+def _seed(database_url: str, *, redis_url: str, telegram: Any, cryptocloud: Any,
+          count: int) -> list[Payment]:
+    """Users who started the bot and went through checkout: one open invoice each, at
+    CryptoCloud and on our side, and the invite link checkout makes ahead of payment."""
     from infra.sandbox.cryptocloud.validation import CreateRequest
 
-    settings = load_settings(_env_file=None, database_url=database_url)
+    settings = load_settings(
+        _env_file=None, database_url=database_url, redis_url=redis_url,
+        telegram_api_base=telegram.base_url, cryptocloud_api_base=cryptocloud.base_url,
+        telegram_rate_per_sec=1000.0)  # setting up, not measured: no need to wait for budget
     now = datetime.now(UTC)
     users = [FIRST_USER + index for index in range(count)]
     payments: list[Payment] = []
@@ -131,8 +137,10 @@ def _seed(database_url: str, *, telegram: Any, cryptocloud: Any, count: int) -> 
                  "pay_link": f"{cryptocloud.base_url}/{p.uuid}",
                  "expires_at": now + timedelta(days=1), "created_at": now, "updated_at": now}
                 for p in payments])
+            invoices = session.execute(select(Invoice.user_id, Invoice.id)).tuples().all()
     finally:
         engine.dispose()
+    make_checkout_links(settings, invoices)
     return payments
 
 
@@ -177,6 +185,8 @@ def _collect(telegram: Any, payments: list[Payment]) -> int:
             payment = None
         if name is None or payment is None or not payment.sent_at or name in payment.calls:
             continue
+        if call.at.timestamp() < payment.sent_at:
+            continue  # made at checkout (the seeding), before the payment
         payment.calls[name] = call.at.timestamp() - payment.sent_at
     return sum(1 for p in payments if "invite DM" in p.calls)
 
@@ -193,7 +203,8 @@ def run_latency(opts: LatencyOptions, *, database_url: str, redis_url: str, tele
                 cryptocloud: Any, tmp: Path, children: list[Child]) -> LatencyResult:
     warmup = round(opts.rate * opts.warmup)
     count = warmup + max(1, round(opts.rate * opts.seconds))
-    payments = _seed(database_url, telegram=telegram, cryptocloud=cryptocloud, count=count)
+    payments = _seed(database_url, redis_url=redis_url, telegram=telegram,
+                     cryptocloud=cryptocloud, count=count)
     for payment in payments[:warmup]:
         payment.warmup = True
     env = worker_env(database_url, redis_url, telegram=telegram, cryptocloud=cryptocloud)

@@ -20,7 +20,7 @@ import pstats
 import re
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -197,7 +197,7 @@ def profile_pipeline(*, database_url: str, redis_url: str, telegram: Any, crypto
     from bench.processing import BENCH_TELEGRAM_RATE, populate
     from infra.celery_config import WORKER_MODULES
     from infra.settings import load_settings
-    from workers.context import WorkerContext, build_context, use_context
+    from workers.context import Call, WorkerContext, build_context, use_context
 
     settings = load_settings(
         _env_file=None, database_url=database_url, redis_url=redis_url,
@@ -212,6 +212,10 @@ def profile_pipeline(*, database_url: str, redis_url: str, telegram: Any, crypto
     class Inline(WorkerContext):
         def send(self, name: str, *args: Any) -> None:
             queued.append((name, args))
+
+        def send_in_order(self, calls: Sequence[Call]) -> None:
+            # Run one after another below, as the worker's links would (never to the broker).
+            queued.extend(calls)
 
     ctx = Inline(settings=settings, engine=real.engine, sessions=real.sessions,
                  payments=real.payments, telegram=real.telegram)
