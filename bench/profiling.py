@@ -98,7 +98,7 @@ PIPELINE_SPANS = (
     ("  CryptoCloud invoice_info (HTTP)", "infra/cryptocloud/_client.py", "invoice_info"),
     ("  settle_invoice (DB work)", "workers/payments/service.py", "settle_invoice"),
     ("grant_invite task", "workers/effects.py", "run_effect"),
-    ("TelegramGateway.call (all 3 calls)", "infra/telegram/gateway.py", "call"),
+    ("TelegramGateway.call (all calls)", "infra/telegram/gateway.py", "call"),
     ("  SendBudget.acquire (Redis Lua)", "infra/telegram/rate_limit.py", "acquire"),
     ("  aiogram request (HTTP + parsing)", "aiogram/client/session/aiohttp.py",
      "make_request"),
