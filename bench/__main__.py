@@ -4,6 +4,7 @@
    Celery publish) vs a bare Flask app with one POST route, same gunicorn flags.
 2. Processing: paid invoices fully processed per second by one real worker vs Celery no-op
    tasks/s with the same configuration, broker and worker flags.
+3. Latency: postback -> invite DM p50/p99 at 5 payments/s, everything real (bench/latency.py).
 Where a goal is missed, a cProfile of the in-process path says where the time goes.
 
 Everything runs on 127.0.0.1 and is started here: an embedded Redis, gunicorn, Celery workers,
