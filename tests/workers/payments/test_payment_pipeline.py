@@ -310,3 +310,20 @@ def test_a_link_telegram_refuses_at_checkout_is_made_at_the_grant(pipeline: Pipe
     [invite] = [text for text in texts_to(pipeline, SUBSCRIBER) if "invite link" in text]
     with pipeline.sessions() as session:
         assert session.scalars(select(InviteLink.link)).one() in invite
+
+
+def test_a_grant_with_no_access_left_still_confirms_the_payment(pipeline: Pipeline) -> None:
+    """Access ended between the payment and its invite (an admin removed it): no invite, but
+    the subscriber is still told that the payment arrived."""
+    from celery import current_app
+
+    invoice = checkout(pipeline)
+    report(pipeline, invoice, "paid")
+    name, args = pipeline.queued.popleft()
+    assert name == task_names.PROCESS_PAYMENT_EVENT
+    current_app.tasks[name].apply(args=args).get()  # activates; the grant is queued
+    with pipeline.sessions.begin() as session:
+        access = session.scalars(select(Access)).one()
+        access.paid_through = datetime.now(UTC) - timedelta(days=60)
+    pipeline.drain()
+    assert texts_to(pipeline, SUBSCRIBER)[1:] == ["Payment received, thank you!"]
