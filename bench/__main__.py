@@ -5,6 +5,7 @@
    (or the Python fallback), whose own ceiling against a do-nothing responder is printed too.
 2. Processing: paid invoices fully processed per second by one real worker vs Celery no-op
    tasks/s with the same configuration, broker and worker flags.
+3. Latency: postback -> invite DM p50/p99 at 5 payments/s, everything real (bench/latency.py).
 Where a goal is missed, a cProfile of the in-process path says where the time goes.
 
 Everything runs on 127.0.0.1 and is started here: an embedded Redis, gunicorn, Celery workers,
@@ -31,6 +32,7 @@ from types import FrameType
 from typing import Any
 
 from bench import ingress, poll, processing, profiling, rush
+from bench.latency import latency_phase
 from bench.launch import launch_phase
 from bench.million import million_phase
 from bench.procs import Child
@@ -346,6 +348,7 @@ def processing_phase(bench: Bench) -> list[Row]:
 PHASES: dict[str, Callable[[Bench], list[Row]]] = {
     "ingress": ingress_phase,
     "processing": processing_phase,
+    "latency": latency_phase,
     "launch": launch_phase,
     "million": million_phase,
     "poll": poll.poll_phase,

@@ -16,6 +16,7 @@ the first publish until the queues and Redis's unacked set are empty.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -123,7 +124,23 @@ def populate(sessions: sessionmaker[Session], settings: Settings, telegram: Any,
              "payload": f"invoice_id={code}&status=success", "received_at": now}
             for code in codes])
         event_ids = list(session.scalars(select(PaymentEvent.id).order_by(PaymentEvent.id)))
+        invoices = session.execute(select(Invoice.user_id, Invoice.id)).tuples().all()
+    make_checkout_links(settings, invoices)
     return event_ids
+
+
+def make_checkout_links(settings: Settings, invoices: Iterable[tuple[int, int]]) -> None:
+    """What checkout does after the pay link: each (user, invoice) gets its invite link made
+    ahead of payment (workers/access/invites.prepare_links), over HTTP to the stand-in."""
+    from workers.access.invites import prepare_links
+    from workers.context import build_context
+
+    ctx = build_context(settings)
+    try:
+        for user_id, invoice_id in invoices:
+            prepare_links(ctx, user_id=user_id, invoice_id=invoice_id)
+    finally:
+        ctx.close()
 
 
 def progress(sessions: sessionmaker[Session]) -> dict[str, int]:

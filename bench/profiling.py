@@ -20,7 +20,7 @@ import pstats
 import re
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -99,7 +99,7 @@ PIPELINE_SPANS = (
     ("  CryptoCloud invoice_info (HTTP)", "infra/cryptocloud/_client.py", "invoice_info"),
     ("  settle_invoice (DB work)", "workers/payments/service.py", "settle_invoice"),
     ("grant_invite task", "workers/effects.py", "run_effect"),
-    ("TelegramGateway.call (all 3 calls)", "infra/telegram/gateway.py", "call"),
+    ("TelegramGateway.call (all calls)", "infra/telegram/gateway.py", "call"),
     ("  SendBudget.acquire (Redis Lua)", "infra/telegram/rate_limit.py", "acquire"),
     ("  aiogram request (HTTP + parsing)", "aiogram/client/session/aiohttp.py",
      "make_request"),
@@ -204,7 +204,7 @@ def profile_pipeline(*, database_url: str, redis_url: str, telegram: Any, crypto
     from bench.processing import BENCH_TELEGRAM_RATE, populate
     from infra.celery_config import WORKER_MODULES
     from infra.settings import load_settings
-    from workers.context import WorkerContext, build_context, use_context
+    from workers.context import Call, WorkerContext, build_context, use_context
 
     settings = load_settings(
         _env_file=None, database_url=database_url, redis_url=redis_url,
@@ -219,6 +219,10 @@ def profile_pipeline(*, database_url: str, redis_url: str, telegram: Any, crypto
     class Inline(WorkerContext):
         def send(self, name: str, *args: Any) -> None:
             queued.append((name, args))
+
+        def send_in_order(self, calls: Sequence[Call]) -> None:
+            # Run one after another below, as the worker's links would (never to the broker).
+            queued.extend(calls)
 
     ctx = Inline(settings=settings, engine=real.engine, sessions=real.sessions,
                  payments=real.payments, telegram=real.telegram)

@@ -50,8 +50,14 @@ def partial_payment(*, remainder: Decimal, time_left: timedelta) -> str:
 
 
 def payment_received(*, extra_days: int) -> str:
+    """The first line of the invite (or "already in") message a payment brings."""
     bonus = f" Your overpayment adds {count(extra_days, 'extra day')}." if extra_days else ""
-    return f"Payment received, thank you!{bonus} Preparing your invite to the channel…"
+    return f"Payment received, thank you!{bonus}"
+
+
+def after_payment(text: str, *, extra_days: int) -> str:
+    """`text` (the invite, or "you are already in") opened by the payment's confirmation."""
+    return f"{payment_received(extra_days=extra_days)}\n{text}"
 
 
 def partial_expired(*, paid: Decimal, amount: Decimal) -> str:

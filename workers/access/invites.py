@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from infra.logging import get_logger
 from infra.telegram import (
     TelegramAlreadyDone,
     TelegramBlocked,
+    TelegramFailure,
     TelegramPermanent,
     TelegramUnknownUser,
 )
@@ -37,7 +39,7 @@ from models.domain import access as rules
 from models.history import record_history
 from models.outbox import Effect, Effects
 from models.outbox import queue_message as message
-from models.schema import Access, InviteLink
+from models.schema import Access, InviteLink, Invoice, PlanChat
 from workers.access.service import as_rule
 from workers.context import WorkerContext
 from workers.dispatch import dispatch
@@ -79,43 +81,87 @@ def _usable_link(session: Session, *, user_id: int, chat_id: int) -> InviteLink 
     )
 
 
+def _make_link(ctx: WorkerContext, *, user_id: int, chat_id: int, access_id: int | None,
+               invoice_id: int | None) -> str:
+    """Create the user's personal join-request link at Telegram and store it (then history)."""
+    created = ctx.telegram.create_invite_link(
+        chat_id=chat_id, name=link_name(user_id), creates_join_request=True
+    )
+    with ctx.sessions.begin() as session:
+        now = _now()
+        session.add(InviteLink(
+            link=created.invite_link, name=link_name(user_id), user_id=user_id, chat_id=chat_id,
+            access_id=access_id, invoice_id=invoice_id, creates_join_request=True,
+            created_at=now,
+        ))
+        record_history(session, user_id=user_id, chat_id=chat_id, action="invite_created",
+                       source="system", now=now, invoice_id=invoice_id)
+    return created.invite_link
+
+
+def prepare_links(ctx: WorkerContext, *, user_id: int, invoice_id: int) -> int:
+    """At checkout, before any payment: the user's link to each chat of the invoice's plan,
+    made now unless they hold a usable one, so that paying costs one Bot API call, not two.
+
+    Safe ahead of payment: a join-request link admits nobody by itself, and its requests are
+    approved only while the owner's access covers now (judge_join_request). One link per user
+    and chat still: the grant and later checkouts reuse it. Telegram or the send budget failing
+    here only moves the call to the grant; the number of links made is returned.
+    """
+    with ctx.sessions() as session:
+        plan_id = session.get_one(Invoice, invoice_id).plan_id
+        chats = [chat_id for chat_id in session.scalars(
+                     select(PlanChat.chat_id).where(PlanChat.plan_id == plan_id))
+                 if _usable_link(session, user_id=user_id, chat_id=chat_id) is None]
+    made = 0
+    for chat_id in chats:
+        try:
+            _make_link(ctx, user_id=user_id, chat_id=chat_id, access_id=None,
+                       invoice_id=invoice_id)
+        except (TelegramFailure, RedisError) as error:
+            log.warning("invite_not_prepared", user_id=user_id, chat_id=chat_id,
+                        error=type(error).__name__)
+            continue
+        made += 1
+    return made
+
+
 def grant_access(ctx: WorkerContext, effect: Effect) -> dict[str, Any]:
     """Make sure the user can get in: a confirmation if they are in, else their invite link."""
     payload = effect.payload
     user_id, chat_id = int(payload["user_id"]), int(payload["chat_id"])
+    # The first grant of a payment also confirms the payment: one message, not two.
+    announce = bool(payload.get("announce_payment"))
+    extra_days = int(payload.get("extra_days") or 0)
+
+    def said(text: str) -> str:
+        return texts.after_payment(text, extra_days=extra_days) if announce else text
+
     with ctx.sessions.begin() as session:
         access = _covered(session, user_id=user_id, chat_id=chat_id, now=_now(), ctx=ctx)
-        if access is None:
-            return {"skipped": "access no longer covers now"}
-        paid_through = access.paid_through
-        assert paid_through is not None
-        link = _usable_link(session, user_id=user_id, chat_id=chat_id)
+        paid_through = access.paid_through if access else None
+        link = _usable_link(session, user_id=user_id, chat_id=chat_id) if access else None
         link_url = link.link if link else None
+    if paid_through is None:
+        if announce:  # nothing to grant, but the money was received
+            ctx.telegram.send_message(chat_id=user_id,
+                                      text=texts.payment_received(extra_days=extra_days))
+        return {"skipped": "access no longer covers now"}
 
     if is_member(ctx, chat_id=chat_id, user_id=user_id):
         message = ctx.telegram.send_message(
-            chat_id=user_id, text=texts.already_member(paid_through=paid_through)
+            chat_id=user_id, text=said(texts.already_member(paid_through=paid_through))
         )
         return {"already_member": True, "message_id": message.message_id}
 
-    if link_url is None:
-        created = ctx.telegram.create_invite_link(
-            chat_id=chat_id, name=link_name(user_id), creates_join_request=True
-        )
-        link_url = created.invite_link
-        with ctx.sessions.begin() as session:
-            now = _now()
-            session.add(InviteLink(
-                link=link_url, name=link_name(user_id), user_id=user_id, chat_id=chat_id,
-                access_id=payload.get("access_id"), invoice_id=payload.get("invoice_id"),
-                creates_join_request=True, created_at=now,
-            ))
-            record_history(session, user_id=user_id, chat_id=chat_id, action="invite_created",
-                           source="system", now=now, invoice_id=payload.get("invoice_id"))
+    if link_url is None:  # none made at checkout (or Telegram refused it then)
+        link_url = _make_link(ctx, user_id=user_id, chat_id=chat_id,
+                              access_id=payload.get("access_id"),
+                              invoice_id=payload.get("invoice_id"))
 
     message = ctx.telegram.send_message(
         chat_id=user_id,
-        text=texts.invite(link=link_url, paid_through=paid_through),
+        text=said(texts.invite(link=link_url, paid_through=paid_through)),
         reply_markup=keyboard({"buttons": [[{"text": texts.JOIN_BUTTON, "url": link_url}]]}),
     )
     with ctx.sessions.begin() as session:

@@ -17,6 +17,7 @@ from infra import texts
 from infra.cryptocloud import CryptoCloudError, CryptoCloudUnavailable
 from infra.logging import get_logger
 from models.schema import Invoice
+from workers.access import invites
 from workers.context import WorkerContext
 from workers.dispatch import dispatch
 from workers.payments import service
@@ -60,8 +61,10 @@ def checkout(
         effects = service.send_pay_link(session, invoice_id=started.invoice_id,
                                         request_key=request_key, now=_now())
     dispatch(effects)
+    # After the pay link is on its way: the subscriber does not wait for this one.
+    prepared = invites.prepare_links(ctx, user_id=user_id, invoice_id=started.invoice_id)
     log.info("checkout_ready", user_id=user_id, plan=plan_code, invoice_id=started.invoice_id,
-             reused=not started.needs_provider_invoice)
+             reused=not started.needs_provider_invoice, invite_links_made=prepared)
     return Run("sent")
 
 

@@ -138,13 +138,16 @@ def _activate(
             surplus_usd=assessment.surplus_usd, plan_price_usd=invoice.amount_usd,
             plan_days=plan.days,
         )
-    # Told at once, before the invite (whose link takes a Telegram call or two to make).
-    effects: Effects = queue_message(
-        session, key=f"paid:{invoice.id}", chat_id=invoice.user_id, now=now,
-        text=texts.payment_received(extra_days=extra_days),
-    )
-    chats = session.scalars(select(PlanChat.chat_id).where(PlanChat.plan_id == plan.id)).all()
-    for chat_id in chats:
+    # The payment is confirmed in the same message as the first chat's invite: one message,
+    # not two, because Telegram allows one message a second per chat (the send budget holds a
+    # second DM back that long, and the worker process that sends it with it).
+    effects: Effects = []
+    chats = session.scalars(select(PlanChat.chat_id).where(PlanChat.plan_id == plan.id)
+                            .order_by(PlanChat.chat_id)).all()
+    if not chats:
+        effects += queue_message(session, key=f"paid:{invoice.id}", chat_id=invoice.user_id,
+                                 now=now, text=texts.payment_received(extra_days=extra_days))
+    for index, chat_id in enumerate(chats):
         change = extend_access(
             session, user_id=invoice.user_id, chat_id=chat_id, days=plan.days + extra_days,
             now=now, plan_id=plan.id, action="payment_activated", source="payment",
@@ -156,7 +159,7 @@ def _activate(
             chat_id=invoice.user_id,
             payload={"user_id": invoice.user_id, "chat_id": chat_id,
                      "access_id": change.access_id, "invoice_id": invoice.id,
-                     "extra_days": extra_days},
+                     "extra_days": extra_days, "announce_payment": index == 0},
             now=now,
         )
         if effect_id is not None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from infra import task_names, texts
-from infra.telegram import TelegramBlocked
+from infra.telegram import TelegramBlocked, TelegramTransient
 from models import inbox
 from models.schema import (
     Access,
@@ -288,14 +288,69 @@ def test_commission_is_a_share_of_the_amount_paid_not_of_the_price(pipeline: Pip
         amounts = session.scalars(select(CommissionEntry.amount)).all()
     assert amounts == [Decimal("1.88")]
 
-def test_the_subscriber_hears_payment_received_before_the_invite(pipeline: Pipeline) -> None:
-    """Settled: "payment received" goes out first, once, and only then the invite link."""
+def test_the_invite_message_confirms_the_payment_first(pipeline: Pipeline) -> None:
+    """Settled (twice reported): one message, once, opening with "payment received" and then
+    carrying the invite link (Telegram allows one message a second per chat: two would hold
+    the invite back a second)."""
     invoice = checkout(pipeline)
     report(pipeline, invoice, "overpaid", paid_usd=Decimal("15.00"))
     report(pipeline, invoice, "overpaid", paid_usd=Decimal("15.00"))
     pipeline.drain()
     after_pay_link = texts_to(pipeline, SUBSCRIBER)[1:]
-    assert len(after_pay_link) == 2, after_pay_link
-    received, invite = after_pay_link
+    assert len(after_pay_link) == 1, after_pay_link
+    [message] = after_pay_link
+    received, invite = message.split("\n", 1)
     assert received.startswith("Payment received") and "15 extra days" in received
     assert "invite link" in invite
+
+
+def test_checkout_makes_the_invite_link_so_payment_costs_no_link_call(pipeline: Pipeline) -> None:
+    """The link is made at checkout (one, however often the plan is tapped) and the payment's
+    invite carries it: after payment no createChatInviteLink, only the invite message."""
+    first = checkout(pipeline, "tap-1")
+    checkout(pipeline, "tap-2")
+    assert len(pipeline.telegram.calls_of("createChatInviteLink")) == 1
+    with pipeline.sessions() as session:
+        [link] = session.scalars(select(InviteLink)).all()
+    assert (link.user_id, link.invoice_id, link.used_at, link.revoked_at) == (
+        SUBSCRIBER, first.id, None, None)
+    before_payment = len(pipeline.telegram.calls)
+    report(pipeline, first, "paid")
+    pipeline.drain()
+    after = [call.__api_method__ for call in pipeline.telegram.calls[before_payment:]]
+    assert "createChatInviteLink" not in after, after
+    [invite] = [text for text in texts_to(pipeline, SUBSCRIBER) if "invite link" in text]
+    assert link.link in invite
+
+
+def test_a_link_telegram_refuses_at_checkout_is_made_at_the_grant(pipeline: Pipeline) -> None:
+    """Telegram failing the link at checkout costs nothing but time: the pay link still goes
+    out, and the grant makes the link after payment."""
+    pipeline.telegram.fail_next(
+        "createChatInviteLink", TelegramTransient(description="Too Many Requests", retry_after=3))
+    invoice = checkout(pipeline)
+    assert invoice.pay_link
+    assert count(pipeline, InviteLink) == 0
+    report(pipeline, invoice, "paid")
+    pipeline.drain()
+    assert len(pipeline.telegram.calls_of("createChatInviteLink")) == 2
+    [invite] = [text for text in texts_to(pipeline, SUBSCRIBER) if "invite link" in text]
+    with pipeline.sessions() as session:
+        assert session.scalars(select(InviteLink.link)).one() in invite
+
+
+def test_a_grant_with_no_access_left_still_confirms_the_payment(pipeline: Pipeline) -> None:
+    """Access ended between the payment and its invite (an admin removed it): no invite, but
+    the subscriber is still told that the payment arrived."""
+    from celery import current_app
+
+    invoice = checkout(pipeline)
+    report(pipeline, invoice, "paid")
+    name, args = pipeline.queued.popleft()
+    assert name == task_names.PROCESS_PAYMENT_EVENT
+    current_app.tasks[name].apply(args=args).get()  # activates; the grant is queued
+    with pipeline.sessions.begin() as session:
+        access = session.scalars(select(Access)).one()
+        access.paid_through = datetime.now(UTC) - timedelta(days=60)
+    pipeline.drain()
+    assert texts_to(pipeline, SUBSCRIBER)[1:] == ["Payment received, thank you!"]
