@@ -213,12 +213,13 @@ def test_the_poll_asks_about_open_invoices_never_polled_first_then_longest_ago(
     add_invoice(sessions, 1, polled_at=T0 - timedelta(minutes=1))
     add_invoice(sessions, 2, polled_at=T0 - timedelta(minutes=9))
     add_invoice(sessions, 3, status="partial")
-    assert poll(sessions, limit=2) == ["U3", "U2"]
+    add_invoice(sessions, 4, polled_at=T0 - timedelta(minutes=5))
+    assert poll(sessions, limit=3) == ["U3", "U2", "U4"]
     assert poll(sessions, limit=2, now=T0 + timedelta(minutes=1)) == ["U1", "U2"]
     with sessions() as session:
         stamped = dict(session.execute(select(Invoice.uuid, Invoice.last_polled_at)).all())
     assert stamped == {"U1": T0 + timedelta(minutes=1), "U2": T0 + timedelta(minutes=1),
-                       "U3": T0}
+                       "U3": T0, "U4": T0}
 
 
 def test_the_poll_gives_spare_room_to_invoices_canceled_within_a_day(
@@ -231,8 +232,10 @@ def test_the_poll_gives_spare_room_to_invoices_canceled_within_a_day(
     add_invoice(sessions, 3, status="paid")
     add_invoice(sessions, 4, uuid=None)
     add_invoice(sessions, 5)
+    add_invoice(sessions, 6, status="canceled", updated_at=T0 - timedelta(hours=1))
     assert poll(sessions, limit=1) == ["U5"]
-    assert poll(sessions, limit=5) == ["U5", "U1"]
+    assert poll(sessions, limit=2) == ["U5", "U1"]
+    assert poll(sessions, limit=5) == ["U5", "U6", "U1"]
     with sessions() as session:
         unpolled = set(session.scalars(select(Invoice.order_id)
                                        .where(Invoice.last_polled_at.is_(None))))
@@ -270,14 +273,18 @@ def test_open_invoices_cryptocloud_forgot_are_canceled_once_past_expiry(
     add_invoice(sessions, 2, expires_at=T0 + timedelta(seconds=1))
     add_invoice(sessions, 3, expires_at=T0 - timedelta(hours=1))
     add_invoice(sessions, 4, status="paid", expires_at=T0 - timedelta(hours=1))
+    add_invoice(sessions, 5, expires_at=T0)  # at its deadline, not past it
+    later = T0 + timedelta(minutes=1)
     with sessions.begin() as session:
         canceled = service.expired_unknown_to_provider(
-            session, uuids=["U1", "U2", "U3", "U4"], answered={"U3"}, now=T0)
+            session, uuids=["U1", "U2", "U3", "U4", "U5"], answered={"U3"}, now=T0)
     assert canceled == 1
+    with sessions.begin() as session:
+        service.expired_unknown_to_provider(session, uuids=["U1"], answered=set(), now=later)
     with sessions() as session:
         rows = {row.uuid: (row.status, row.updated_at) for row in session.scalars(select(Invoice))}
     assert rows == {"U1": ("canceled", T0), "U2": ("created", T0), "U3": ("created", T0),
-                    "U4": ("paid", T0)}
+                    "U4": ("paid", T0), "U5": ("created", T0)}
     with sessions.begin() as session:
         assert service.expired_unknown_to_provider(session, uuids=["U3"], answered={"U3"},
                                                    now=T0) == 0
