@@ -222,6 +222,17 @@ def test_the_poll_asks_about_open_invoices_never_polled_first_then_longest_ago(
                        "U3": T0, "U4": T0}
 
 
+def test_the_poll_orders_created_and_part_paid_invoices_together_by_age(
+    sessions: sessionmaker[Session],
+) -> None:
+    """One queue for all open invoices: a part-paid invoice polled 3 minutes ago comes before
+    an unpaid one polled a minute ago."""
+    add_invoice(sessions, 1, polled_at=T0 - timedelta(minutes=1))
+    add_invoice(sessions, 2, polled_at=T0 - timedelta(minutes=9))
+    add_invoice(sessions, 3, status="partial", polled_at=T0 - timedelta(minutes=3))
+    assert poll(sessions, limit=2) == ["U2", "U3"]
+
+
 def test_the_poll_gives_spare_room_to_invoices_canceled_within_a_day(
     sessions: sessionmaker[Session],
 ) -> None:

@@ -365,7 +365,8 @@ def test_commission_is_credited_and_recorded_on_the_referrer(
     assert (credit.referrer_id, credit.kind, credit.amount, credit.invoice_id) == (
         REFERRER, "credit", Decimal("1.25"), invoice_id)
     [entry] = history(sessions, "commission_credited")
-    assert (entry.user_id, entry.invoice_id, entry.source) == (REFERRER, invoice_id, "payment")
+    assert (entry.user_id, entry.invoice_id, entry.source, entry.created_at) == (
+        REFERRER, invoice_id, "payment", T0)
     assert details(entry) == {"amount_usd": "1.25", "pct": "12.50",
                               "referred_user_id": SUBSCRIBER}
 
@@ -383,6 +384,42 @@ def test_no_commission_without_an_active_referrer_and_a_share_worth_a_cent(
     with sessions() as session:
         assert session.scalars(select(CommissionEntry)).all() == []
     assert history(sessions, "commission_credited") == []
+
+
+def test_a_referrer_earns_only_on_the_payments_of_people_they_referred(
+    sessions: sessionmaker[Session],
+) -> None:
+    """An active referrer who brought someone else earns nothing when our subscriber pays."""
+    with sessions.begin() as session:
+        session.add_all([User(id=REFERRER, first_name="Ref", created_at=T0),
+                         User(id=6001, first_name="Other", created_at=T0)])
+        session.flush()
+        session.add(Referrer(user_id=REFERRER, pct=Decimal("10"), created_at=T0, updated_at=T0))
+        session.flush()
+        session.add(Referral(referred_user_id=6001, referrer_id=REFERRER, created_at=T0))
+    add_invoice(sessions)
+    assert settle(sessions, state("paid")).outcome is Outcome.ACTIVATED
+    with sessions() as session:
+        assert session.scalars(select(CommissionEntry)).all() == []
+
+
+def test_activating_one_invoice_leaves_every_other_invoice_to_its_own_payment(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The exactly-once claim is on this invoice only: a second invoice paid later (a renewal
+    bought before the first was settled) still activates and adds its own days."""
+    first = add_invoice(sessions, uuid="AAAA1111", order_id="ord_1")
+    second = add_invoice(sessions, uuid="BBBB2222", order_id="ord_2")
+    assert settle(sessions, state("paid")).outcome is Outcome.ACTIVATED
+    assert invoice_row(sessions, second).activated_at is None
+    later = T0 + timedelta(hours=1)
+    settlement = settle(sessions, state("paid", uuid="BBBB2222", order_id="ord_2"), now=later)
+    assert settlement.outcome is Outcome.ACTIVATED and settlement.effects
+    assert (invoice_row(sessions, first).activated_at,
+            invoice_row(sessions, second).activated_at) == (T0, later)
+    with sessions() as session:
+        access = session.scalars(select(Access)).one()
+    assert access.paid_through == T0 + timedelta(days=60)
 
 
 # Giving up an event --------------------------------------------------------------------------
