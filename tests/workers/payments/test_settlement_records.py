@@ -121,6 +121,19 @@ def test_an_invoice_whose_provider_id_was_never_stored_is_found_by_order_and_com
     assert (stored.uuid, stored.status, stored.paid_usd) == ("BBBB2222", "paid", Decimal("10.00"))
 
 
+def test_an_invoice_is_found_by_cryptocloud_id_whatever_order_id_comes_with_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The second of two invoices is paid and CryptoCloud's answer carries no order id, or
+    one we never issued: its own id finds it, not the other invoice."""
+    add_invoice(sessions, uuid="AAAA1111", order_id="ord_1")
+    second = add_invoice(sessions, uuid="BBBB2222", order_id="ord_2")
+    for order_id in (None, "ord_not_ours"):
+        settlement = settle(sessions, state("partial", uuid="BBBB2222", order_id=order_id,
+                                            paid="1.00" if order_id is None else "2.00"))
+        assert (settlement.outcome, settlement.invoice_id) == (Outcome.PARTIAL, second)
+
+
 def test_a_provider_id_other_than_ours_on_the_same_order_is_a_mismatch(
     sessions: sessionmaker[Session],
 ) -> None:
@@ -235,7 +248,8 @@ def test_a_top_up_of_a_partial_payment_is_told_with_the_new_remainder(
     invoice_id = add_invoice(sessions, expires_at=T0 + timedelta(minutes=90))
     settle(sessions, state("partial", paid="4.00"))
     settlement = settle(sessions, state("partial", paid="7.00"), now=T0 + timedelta(minutes=30))
-    assert (settlement.outcome, len(settlement.effects)) == (Outcome.PARTIAL, 1)
+    assert (settlement.outcome, settlement.invoice_id, len(settlement.effects)) == (
+        Outcome.PARTIAL, invoice_id, 1)
     stored = invoice_row(sessions, invoice_id)
     assert (stored.status, stored.paid_usd) == ("partial", Decimal("7.00"))
     assert stored.updated_at == T0 + timedelta(minutes=30)
@@ -270,6 +284,7 @@ def test_an_expired_invoice_without_money_is_closed_silently(
     assert (settlement.outcome, settlement.effects) == (Outcome.CANCELED, [])
     stored = invoice_row(sessions, invoice_id)
     assert (stored.status, stored.paid_usd) == ("canceled", Decimal("0"))
+    assert settlement.invoice_id == invoice_id
     assert effects(sessions) == [] and history(sessions, "payment_partial_expired") == []
 
 
@@ -281,6 +296,7 @@ def test_an_expired_part_paid_invoice_keeps_the_larger_amount_and_tells_everyone
     invoice_id = add_invoice(sessions, status="partial", paid=Decimal("4.00"))
     settlement = settle(sessions, state("canceled", paid="1.00"))
     assert settlement.outcome is Outcome.CANCELED and len(settlement.effects) == 3
+    assert settlement.invoice_id == invoice_id
     assert invoice_row(sessions, invoice_id).paid_usd == Decimal("4.00")
     [entry] = history(sessions, "payment_partial_expired")
     assert (entry.user_id, entry.invoice_id, entry.created_at) == (SUBSCRIBER, invoice_id, T0)
@@ -292,6 +308,15 @@ def test_an_expired_part_paid_invoice_keeps_the_larger_amount_and_tells_everyone
     assert "$4.00 of $10.00" in effects(sessions)[0][3]["text"]
     assert effects(sessions)[1][3]["text"].startswith(
         "⚠️ Invoice INV-AAAA1111 of user 5001 expired part-paid: $4.00 of $10.00 received")
+
+
+def test_an_expired_invoice_with_cents_paid_is_still_told(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Any money at all on an invoice that expired is the subscriber's: 50 cents is told too."""
+    add_invoice(sessions, status="partial", paid=Decimal("0.50"))
+    settlement = settle(sessions, state("canceled", paid="0.50"))
+    assert len(settlement.effects) == 1 + len(ADMINS)
 
 
 # Activation ------------------------------------------------------------------------------------
@@ -313,6 +338,7 @@ def test_activation_tells_the_subscriber_then_grants_each_channel_of_the_plan(
     assert written[0][3]["text"].startswith("Payment received")
     with sessions() as session:
         access = {row.chat_id: row for row in session.scalars(select(Access))}
+    assert {row.plan_id for row in access.values()} == {1}
     assert {chat: row.paid_through for chat, row in access.items()} == {
         CHANNEL: T0 + timedelta(days=30), SECOND_CHANNEL: T0 + timedelta(days=30)}
     grants = sorted(written[1:], key=lambda row: row[3]["chat_id"])
