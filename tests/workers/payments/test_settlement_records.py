@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -134,6 +135,20 @@ def test_an_invoice_is_found_by_cryptocloud_id_whatever_order_id_comes_with_it(
         assert (settlement.outcome, settlement.invoice_id) == (Outcome.PARTIAL, second)
 
 
+def test_every_later_log_line_of_the_settlement_names_the_invoice_and_its_user(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Once the invoice is known, the log context carries its id and its user."""
+    invoice_id = add_invoice(sessions)
+    structlog.contextvars.clear_contextvars()
+    try:
+        settle(sessions, state("paid"))
+        bound = structlog.contextvars.get_contextvars()
+    finally:
+        structlog.contextvars.clear_contextvars()
+    assert (bound.get("invoice_id"), bound.get("user_id")) == (invoice_id, SUBSCRIBER)
+
+
 def test_a_provider_id_other_than_ours_on_the_same_order_is_a_mismatch(
     sessions: sessionmaker[Session],
 ) -> None:
@@ -144,7 +159,8 @@ def test_a_provider_id_other_than_ours_on_the_same_order_is_a_mismatch(
     assert (settlement.outcome, settlement.invoice_id) == (Outcome.MISMATCH, invoice_id)
     assert len(settlement.effects) == len(ADMINS)
     [entry] = history(sessions, "payment_mismatch")
-    assert (entry.user_id, entry.invoice_id, entry.source) == (SUBSCRIBER, invoice_id, "payment")
+    assert (entry.user_id, entry.invoice_id, entry.source, entry.created_at) == (
+        SUBSCRIBER, invoice_id, "payment", T0)
     assert details(entry) == {"ours": "invoice INV-AAAA1111", "cryptocloud": "INV-CCCC3333",
                               "status": "paid"}
     assert [(key, chat) for key, _, chat, _ in effects(sessions)] == [
