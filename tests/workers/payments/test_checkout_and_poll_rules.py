@@ -131,6 +131,21 @@ def test_only_an_open_invoice_for_the_same_plan_is_reused(
     assert start(sessions).invoice_id not in others
 
 
+def test_another_subscribers_open_invoice_is_never_offered(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Someone else's open invoice for the same plan is theirs: we get a fresh one."""
+    with sessions.begin() as session:
+        session.add(User(id=6001, first_name="Bob", created_at=T0))
+        session.flush()
+        session.add(Invoice(uuid="BOB", order_id="ord_bob", user_id=6001, plan_id=1,
+                            amount_usd=Decimal("10.00"), expires_at=T0 + timedelta(hours=1),
+                            created_at=T0, updated_at=T0))
+    started = start(sessions)
+    with sessions() as session:
+        assert session.get_one(Invoice, started.invoice_id).user_id == SUBSCRIBER
+
+
 def test_the_newest_open_invoice_is_the_one_reused(sessions: sessionmaker[Session]) -> None:
     """Two open invoices for the plan (left by an old version): the newer one is offered."""
     add_invoice(sessions, 1)
@@ -164,8 +179,10 @@ def test_a_refused_checkout_tells_the_subscriber_and_alerts_admins_once_an_hour(
 
 
 def test_a_provider_invoice_is_attached_once(sessions: sessionmaker[Session]) -> None:
-    """The first attempt's id, link and deadline stick; a second attempt is told it lost."""
+    """The first attempt's id, link and deadline stick, on that invoice only; a second attempt
+    is told it lost."""
     invoice_id = add_invoice(sessions, 1, uuid=None, expires_at=None)
+    other = add_invoice(sessions, 2, uuid=None, expires_at=None)
     deadline = T0 + timedelta(hours=2)
     with sessions.begin() as session:
         assert service.store_provider_invoice(session, invoice_id=invoice_id, uuid="FIRST",
@@ -175,6 +192,7 @@ def test_a_provider_invoice_is_attached_once(sessions: sessionmaker[Session]) ->
                                                   link="https://pay/second", expires_at=T0)
     with sessions() as session:
         invoice = session.get_one(Invoice, invoice_id)
+        assert session.get_one(Invoice, other).uuid is None  # only the invoice named
     assert (invoice.uuid, invoice.pay_link, invoice.expires_at) == (
         "FIRST", "https://pay/first", deadline)
 

@@ -50,11 +50,12 @@ def sessions(session_factory: sessionmaker[Session]) -> sessionmaker[Session]:
 
 def add_invoice(sessions: sessionmaker[Session], *, uuid: str | None = "AAAA1111",
                 order_id: str = "ord_1", status: str = "created", currency: str = "USD",
-                paid: Decimal | None = None, expires_at: datetime | None = None) -> int:
+                paid: Decimal | None = None, expires_at: datetime | None = None,
+                amount: str = "10.00", pay_link: str | None = "https://pay/1") -> int:
     with sessions.begin() as session:
         invoice = Invoice(uuid=uuid, order_id=order_id, user_id=SUBSCRIBER, plan_id=1,
-                          amount_usd=Decimal("10.00"), currency=currency, status=status,
-                          paid_usd=paid, expires_at=expires_at, pay_link="https://pay/1",
+                          amount_usd=Decimal(amount), currency=currency, status=status,
+                          paid_usd=paid, expires_at=expires_at, pay_link=pay_link,
                           created_at=T0, updated_at=T0)
         session.add(invoice)
         session.flush()
@@ -165,7 +166,9 @@ def test_a_provider_id_other_than_ours_on_the_same_order_is_a_mismatch(
                               "status": "paid"}
     assert [(key, chat) for key, _, chat, _ in effects(sessions)] == [
         (f"alert:mismatch:{invoice_id}:CCCC3333:admin:{admin}", admin) for admin in sorted(ADMINS)]
-    assert "expected invoice INV-AAAA1111" in effects(sessions)[0][3]["text"]
+    assert effects(sessions)[0][3]["text"] == (
+        "⚠️ Invoice INV-CCCC3333 of user 5001 does not match CryptoCloud: expected invoice "
+        "INV-AAAA1111, CryptoCloud says INV-CCCC3333. No access granted.")
     assert invoice_row(sessions, invoice_id).status == "created"
     assert history(sessions, "payment_activated") == []
 
@@ -225,14 +228,37 @@ def test_created_about_an_open_invoice_means_the_provider_lags(
 ) -> None:
     """`created` about an invoice not yet paid is not an answer: the event stays open."""
     invoice_id = add_invoice(sessions)
-    assert settle(sessions, state("created", paid="0")).outcome is Outcome.PROVIDER_BEHIND
+    settlement = settle(sessions, state("created", paid="0"))
+    assert (settlement.outcome, settlement.invoice_id) == (Outcome.PROVIDER_BEHIND, invoice_id)
     assert invoice_row(sessions, invoice_id).updated_at == T0
 
 
 def test_created_about_a_paid_invoice_changes_nothing(sessions: sessionmaker[Session]) -> None:
     """An invoice already paid does not go back: `created` after it is simply unchanged."""
-    add_invoice(sessions, status="paid", paid=Decimal("10.00"))
-    assert settle(sessions, state("created", paid="0")).outcome is Outcome.UNCHANGED
+    invoice_id = add_invoice(sessions, status="paid", paid=Decimal("10.00"))
+    settlement = settle(sessions, state("created", paid="0"))
+    assert (settlement.outcome, settlement.invoice_id) == (Outcome.UNCHANGED, invoice_id)
+
+
+def test_a_status_word_we_do_not_know_moves_nothing(sessions: sessionmaker[Session]) -> None:
+    """CryptoCloud invents a status: the invoice stays as it was, nothing is granted."""
+    invoice_id = add_invoice(sessions)
+    reported = state("paid")
+    object.__setattr__(reported, "status", "processing")
+    settlement = settle(sessions, reported)
+    assert (settlement.outcome, settlement.invoice_id) == (Outcome.UNCHANGED, invoice_id)
+    assert invoice_row(sessions, invoice_id).status == "created"
+
+
+def test_a_small_overpayment_on_a_cheap_invoice_is_kept_to_the_cent(
+    sessions: sessionmaker[Session],
+) -> None:
+    """60 cents on a 50-cent invoice: 60 cents recorded and 10 cents of surplus, not rounded
+    to the price because the sum is small."""
+    invoice_id = add_invoice(sessions, amount="0.50")
+    settle(sessions, state("overpaid", amount="0.50", paid="0.60"))
+    stored = invoice_row(sessions, invoice_id)
+    assert (stored.paid_usd, stored.surplus_usd) == (Decimal("0.60"), Decimal("0.10"))
 
 
 def test_a_paid_report_without_an_amount_counts_as_the_full_price(
@@ -284,11 +310,13 @@ def test_a_top_up_of_a_partial_payment_is_told_with_the_new_remainder(
 def test_a_partial_payment_on_an_invoice_without_a_deadline_says_no_time_is_left(
     sessions: sessionmaker[Session],
 ) -> None:
-    """No expiry known: the message offers no time rather than failing."""
-    add_invoice(sessions)
+    """No expiry known (nor a pay link): the message offers no time and no button rather than
+    failing."""
+    add_invoice(sessions, pay_link=None)
     settle(sessions, state("partial", paid="4.00"))
     [(_, _, _, request)] = effects(sessions)
     assert "$6.00 is still missing; you have 0 minutes to pay" in request["text"]
+    assert "buttons" not in request
 
 
 def test_an_expired_invoice_without_money_is_closed_silently(
