@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 
 from infra.settings import SANDBOX_CHANNEL_ID
 from models.outbox import GRANT_ACCESS, Effect
@@ -187,6 +188,19 @@ def test_the_owner_is_approved_and_the_history_says_why(ctx: Pipeline) -> None:
                                      {"reason": "owner with access"})
 
 
+def test_spending_one_link_leaves_everyone_elses_alone(ctx: Pipeline) -> None:
+    """Ann gets in through her link: Bob's unused link stays usable, and asking again through
+    her spent link does not move the time it was used."""
+    ann_link = grant(ctx, ANN, pay(ctx, ANN))["invite_link"]
+    bob_link = grant(ctx, BOB, pay(ctx, BOB))["invite_link"]
+    assert join(ctx, ANN, ann_link) == "approved"
+    [bob] = links(ctx, BOB)
+    assert (bob.link, bob.used_at, bob.revoked_at) == (bob_link, None, None)
+    used_at = links(ctx, ANN)[0].used_at
+    assert join(ctx, ANN, ann_link) == "approved"
+    assert links(ctx, ANN)[0].used_at == used_at
+
+
 def test_a_covered_owner_asking_without_a_link_is_approved(ctx: Pipeline) -> None:
     """A request through no link of ours (e.g. the primary link): her access decides."""
     pay(ctx, ANN)
@@ -261,3 +275,18 @@ def test_link_names_fit_telegrams_32_characters() -> None:
     """The name is the owner's id, cut to Telegram's limit."""
     assert invites.link_name(7401) == "u7401"
     assert len(invites.link_name(10**40)) == 32
+
+
+def test_an_approval_telegram_refuses_is_logged_as_an_error_naming_the_user(
+    ctx: Pipeline,
+) -> None:
+    """The operator's alerting reads error lines: the refusal names the user and Telegram's
+    words."""
+    link = grant(ctx, ANN, pay(ctx, ANN))["invite_link"]
+    ctx.telegram.answer_next("approveChatJoinRequest",
+                             "Bad Request: not enough rights to manage chat invite link")
+    with capture_logs() as logs:
+        assert join(ctx, ANN, link) == "refused"
+    [line] = [line for line in logs if line["event"] == "join_request_refused"]
+    assert (line["log_level"], line["user_id"]) == ("error", ANN)
+    assert "not enough rights" in line["error"]
