@@ -120,6 +120,22 @@ def test_a_spent_link_is_never_sent_again(ctx: Pipeline, spent: str) -> None:
     assert grant(ctx, ANN, access_id)["invite_link"] != first
 
 
+def test_a_grant_never_sends_a_link_made_for_someone_else_or_another_chat(
+    ctx: Pipeline,
+) -> None:
+    """Bob's usable link to this channel and Ann's own link to another chat are not hers to
+    get: her grant mints a link of her own for this channel."""
+    bob_link = grant(ctx, BOB, pay(ctx, BOB))["invite_link"]
+    access_id = pay(ctx, ANN)
+    with ctx.sessions.begin() as session:
+        session.add(InviteLink(link="https://t.me/+elsewhere", name="x", user_id=ANN,
+                               chat_id=CHANNEL - 1, creates_join_request=True,
+                               created_at=datetime.now(UTC)))
+    link = grant(ctx, ANN, access_id)["invite_link"]
+    assert link not in (bob_link, "https://t.me/+elsewhere")
+    assert len(ctx.telegram.calls_of("createChatInviteLink")) == 2
+
+
 def test_the_newest_usable_link_is_the_one_sent(ctx: Pipeline) -> None:
     """Two usable links (an older version made more): the newer one goes out."""
     access_id = pay(ctx, ANN)
@@ -226,6 +242,20 @@ def test_someone_using_another_persons_link_is_declined_and_the_link_revoked(
     assert history(ctx, BOB) == [
         ("link_revoked", "system", None, {"link": link}),
         ("join_declined", "system", None, {"reason": "link belongs to someone else"})]
+
+
+def test_revoking_a_leaked_link_touches_that_link_only(ctx: Pipeline) -> None:
+    """Bob asks through Ann's spent link: his own link stays usable, and Ann's keeps the
+    time and reason of its first revocation."""
+    ann_link = grant(ctx, ANN, pay(ctx, ANN))["invite_link"]
+    bob_link = grant(ctx, BOB, pay(ctx, BOB))["invite_link"]
+    assert join(ctx, ANN, ann_link) == "approved"
+    [spent] = links(ctx, ANN)
+    assert join(ctx, BOB, ann_link) == "declined"
+    [ann] = links(ctx, ANN)
+    assert (ann.revoked_at, ann.revoke_reason) == (spent.revoked_at, "used")
+    [bob] = links(ctx, BOB)
+    assert (bob.link, bob.revoked_at) == (bob_link, None)
 
 
 def test_someone_without_access_is_declined(ctx: Pipeline) -> None:
