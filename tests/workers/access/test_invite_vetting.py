@@ -271,6 +271,18 @@ def test_someone_without_access_is_declined(ctx: Pipeline) -> None:
                                   {"reason": "no access covers now"})]
 
 
+def test_only_the_askers_own_access_to_this_channel_lets_them_in(ctx: Pipeline) -> None:
+    """Ann is covered here; Bob is covered only in another chat: Bob's request here is
+    declined, whoever else has access."""
+    pay(ctx, ANN)
+    add_user(ctx.sessions, BOB)
+    with ctx.sessions.begin() as session:
+        extend_access(session, user_id=BOB, chat_id=CHANNEL - 1, days=30, now=datetime.now(UTC),
+                      plan_id=None, action="admin_grant", source="admin")
+    assert join(ctx, BOB, None) == "declined"
+    assert ctx.telegram.calls_of("approveChatJoinRequest") == []
+
+
 def test_a_gone_request_is_recorded_with_its_reason_and_link(ctx: Pipeline) -> None:
     """The approval finds no request and she is not in: the history keeps why and which link."""
     link = grant(ctx, ANN, pay(ctx, ANN))["invite_link"]
