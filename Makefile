@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+# Test processes `make mutate` runs at once; 1 on a machine shared with other work.
+MUTATE_CHILDREN ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help run test migrate lint bench fuzz chaos mutate clean
@@ -49,7 +51,7 @@ chaos: $(VENV)/.dev-installed ## 1,000 subscribers under kills and faults (CHAOS
 	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 mutate: $(VENV)/.dev-installed ## mutation testing of the rules and use cases; prints the survivors (MUTANTS="models.domain*")
-	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
 	@echo "Survivors (\`$(BIN)/mutmut show NAME\` shows one; docs/mutation-survivors.md explains the known ones):"
 	@$(BIN)/mutmut results | grep -F ': survived' || echo "  none"
 
