@@ -1,4 +1,4 @@
-"""Which invoice a tap reuses, how a refusal is told, and which invoices the poll asks about."""
+"""Which invoice a tap reuses, how a refusal is told, and what the poll makes of the answers."""
 
 from __future__ import annotations
 
@@ -186,10 +186,12 @@ def test_a_provider_invoice_is_attached_once(sessions: sessionmaker[Session]) ->
     deadline = T0 + timedelta(hours=2)
     with sessions.begin() as session:
         assert service.store_provider_invoice(session, invoice_id=invoice_id, uuid="FIRST",
-                                              link="https://pay/first", expires_at=deadline)
+                                              link="https://pay/first", expires_at=deadline,
+                                              now=T0)
     with sessions.begin() as session:
         assert not service.store_provider_invoice(session, invoice_id=invoice_id, uuid="SECOND",
-                                                  link="https://pay/second", expires_at=T0)
+                                                  link="https://pay/second", expires_at=T0,
+                                                  now=T0)
     with sessions() as session:
         invoice = session.get_one(Invoice, invoice_id)
         assert session.get_one(Invoice, other).uuid is None  # only the invoice named
@@ -216,65 +218,6 @@ def test_the_pay_link_message_names_plan_amount_and_deadline(
 
 
 # Fallback poll --------------------------------------------------------------------------------
-
-
-def poll(sessions: sessionmaker[Session], *, limit: int, now: datetime = T0) -> list[str]:
-    with sessions.begin() as session:
-        return service.invoices_to_poll(session, now=now, limit=limit)
-
-
-def test_the_poll_asks_about_open_invoices_never_polled_first_then_longest_ago(
-    sessions: sessionmaker[Session],
-) -> None:
-    """Never polled before polled; among polled, the oldest first; at most `limit`; each one
-    asked about is stamped, so the next poll moves on to the others."""
-    add_invoice(sessions, 1, polled_at=T0 - timedelta(minutes=1))
-    add_invoice(sessions, 2, polled_at=T0 - timedelta(minutes=9))
-    add_invoice(sessions, 3, status="partial")
-    add_invoice(sessions, 4, polled_at=T0 - timedelta(minutes=5))
-    assert poll(sessions, limit=3) == ["U3", "U2", "U4"]
-    assert poll(sessions, limit=2, now=T0 + timedelta(minutes=1)) == ["U1", "U2"]
-    with sessions() as session:
-        stamped = dict(session.execute(select(Invoice.uuid, Invoice.last_polled_at)).all())
-    assert stamped == {"U1": T0 + timedelta(minutes=1), "U2": T0 + timedelta(minutes=1),
-                       "U3": T0, "U4": T0}
-
-
-def test_the_poll_orders_created_and_part_paid_invoices_together_by_age(
-    sessions: sessionmaker[Session],
-) -> None:
-    """One queue for all open invoices: a part-paid invoice polled 3 minutes ago comes before
-    an unpaid one polled a minute ago."""
-    add_invoice(sessions, 1, polled_at=T0 - timedelta(minutes=1))
-    add_invoice(sessions, 2, polled_at=T0 - timedelta(minutes=9))
-    add_invoice(sessions, 3, status="partial", polled_at=T0 - timedelta(minutes=3))
-    assert poll(sessions, limit=2) == ["U2", "U3"]
-
-
-def test_the_poll_gives_spare_room_to_invoices_canceled_within_a_day(
-    sessions: sessionmaker[Session],
-) -> None:
-    """Canceled in the last day: asked about after the open ones, if room is left. Canceled
-    longer ago, paid, or without CryptoCloud's id: never asked about."""
-    add_invoice(sessions, 1, status="canceled", updated_at=T0 - timedelta(hours=23))
-    add_invoice(sessions, 2, status="canceled", updated_at=T0 - timedelta(days=1))
-    add_invoice(sessions, 3, status="paid")
-    add_invoice(sessions, 4, uuid=None)
-    add_invoice(sessions, 5)
-    add_invoice(sessions, 6, status="canceled", updated_at=T0 - timedelta(hours=1))
-    assert poll(sessions, limit=1) == ["U5"]
-    assert poll(sessions, limit=2) == ["U5", "U1"]
-    assert poll(sessions, limit=5) == ["U5", "U6", "U1"]
-    with sessions() as session:
-        unpolled = set(session.scalars(select(Invoice.order_id)
-                                       .where(Invoice.last_polled_at.is_(None))))
-    assert unpolled == {"ord_2", "ord_3", "ord_4"}
-
-
-def test_the_poll_with_nothing_to_ask_stamps_nothing(sessions: sessionmaker[Session]) -> None:
-    """No open or recently canceled invoice: an empty list."""
-    add_invoice(sessions, 1, status="paid")
-    assert poll(sessions, limit=3) == []
 
 
 def answer(status: str, paid: str = "0") -> InvoiceState:

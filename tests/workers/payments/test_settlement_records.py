@@ -319,17 +319,21 @@ def test_a_partial_payment_on_an_invoice_without_a_deadline_says_no_time_is_left
     assert "buttons" not in request
 
 
-def test_an_expired_invoice_without_money_is_closed_silently(
+def test_an_expired_invoice_without_money_is_closed_and_the_subscriber_told_once(
     sessions: sessionmaker[Session],
 ) -> None:
-    """canceled with nothing paid: the invoice closes, nobody is messaged."""
+    """canceled with nothing paid: the invoice closes, the subscriber alone gets one message
+    (with the plans button), no admin alert and no part-payment history."""
     invoice_id = add_invoice(sessions)
     settlement = settle(sessions, state("canceled", paid="0"))
-    assert (settlement.outcome, settlement.effects) == (Outcome.CANCELED, [])
+    assert settlement.outcome is Outcome.CANCELED and len(settlement.effects) == 1
     stored = invoice_row(sessions, invoice_id)
     assert (stored.status, stored.paid_usd) == ("canceled", Decimal("0"))
     assert settlement.invoice_id == invoice_id
-    assert effects(sessions) == [] and history(sessions, "payment_partial_expired") == []
+    [(key, method, chat, request)] = effects(sessions)
+    assert (key, method, chat) == (f"invoice_canceled:{invoice_id}", "sendMessage", SUBSCRIBER)
+    assert request["buttons"] == service.PLANS_BUTTONS
+    assert history(sessions, "payment_partial_expired") == []
 
 
 def test_an_expired_part_paid_invoice_keeps_the_larger_amount_and_tells_everyone(
@@ -366,11 +370,12 @@ def test_an_expired_invoice_with_cents_paid_is_still_told(
 # Activation ------------------------------------------------------------------------------------
 
 
-def test_activation_tells_the_subscriber_then_grants_each_channel_of_the_plan(
+def test_activation_grants_each_channel_of_the_plan_and_the_first_announces_the_payment(
     sessions: sessionmaker[Session],
 ) -> None:
-    """A plan on two channels: one "payment received", then one grant per channel carrying
-    the access it extended, each channel's access extended by the plan's days and recorded."""
+    """A plan on two channels: one grant per channel carrying the access it extended, the first
+    one announcing the payment (one message, not two), each channel's access extended by the
+    plan's days and recorded."""
     with sessions.begin() as session:
         session.add(PlanChat(plan_id=1, chat_id=SECOND_CHANNEL))
     invoice_id = add_invoice(sessions)
@@ -378,19 +383,18 @@ def test_activation_tells_the_subscriber_then_grants_each_channel_of_the_plan(
     assert settlement.outcome is Outcome.ACTIVATED
     written = effects(sessions)
     assert [method for _, method, _, _ in written] == [method for _, method in settlement.effects]
-    assert written[0][:3] == (f"paid:{invoice_id}", "sendMessage", SUBSCRIBER)
-    assert written[0][3]["text"].startswith("Payment received")
+    assert [method for _, method, _, _ in written] == ["grantAccess", "grantAccess"]
     with sessions() as session:
         access = {row.chat_id: row for row in session.scalars(select(Access))}
     assert {row.plan_id for row in access.values()} == {1}
     assert {chat: row.paid_through for chat, row in access.items()} == {
         CHANNEL: T0 + timedelta(days=30), SECOND_CHANNEL: T0 + timedelta(days=30)}
-    grants = sorted(written[1:], key=lambda row: row[3]["chat_id"])
+    grants = sorted(written, key=lambda row: row[3]["chat_id"])
     assert [(key, chat, request) for key, _, chat, request in grants] == [
         (f"grant:invoice:{invoice_id}:{chat_id}", SUBSCRIBER,
          {"user_id": SUBSCRIBER, "chat_id": chat_id, "access_id": access[chat_id].id,
-          "invoice_id": invoice_id, "extra_days": 0})
-        for chat_id in sorted(access)]
+          "invoice_id": invoice_id, "extra_days": 0, "announce_payment": index == 0})
+        for index, chat_id in enumerate(sorted(access))]
     entries = history(sessions, "payment_activated")
     assert {entry.chat_id for entry in entries} == set(access) and len(entries) == 2
     assert all((entry.invoice_id, entry.source) == (invoice_id, "payment") for entry in entries)
@@ -401,7 +405,7 @@ def test_activation_tells_the_subscriber_then_grants_each_channel_of_the_plan(
 def test_an_overpayment_is_recorded_as_surplus_and_extra_days(
     sessions: sessionmaker[Session],
 ) -> None:
-    """$15 on a $10 plan: $5 surplus, 15 extra days in the access, history, grant and message."""
+    """$15 on a $10 plan: $5 surplus, 15 extra days in the access, history and grant."""
     invoice_id = add_invoice(sessions)
     settle(sessions, state("overpaid", paid="15.00"))
     stored = invoice_row(sessions, invoice_id)
@@ -409,8 +413,8 @@ def test_an_overpayment_is_recorded_as_surplus_and_extra_days(
     [entry] = history(sessions, "payment_activated")
     assert details(entry) == {"plan": "month", "paid_usd": "15.00", "extra_days": 15}
     assert entry.paid_through_after == T0 + timedelta(days=45)
-    message, grant = effects(sessions)
-    assert "15 extra days" in message[3]["text"] and grant[3]["extra_days"] == 15
+    [grant] = effects(sessions)
+    assert grant[3]["extra_days"] == 15 and grant[3]["announce_payment"] is True
 
 
 def test_an_exact_payment_has_no_surplus(sessions: sessionmaker[Session]) -> None:
