@@ -17,7 +17,7 @@ from infra.logging import configure_logging
 from infra.migrate import catalog_or_exit
 from infra.settings import Settings, settings_or_exit
 from webhook_gateway.postback import MAX_BODY_BYTES
-from webhook_gateway.producer import KeptProducer
+from webhook_gateway.producer import TaskPublisher
 from webhook_gateway.proxies import TrustedProxies
 
 
@@ -38,8 +38,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         "settings": settings,
         "engine": engine,
         "sessions": make_session_factory(engine),
-        # What queues tasks: Celery's messages through a producer each worker keeps.
-        "celery": KeptProducer(create_celery(settings, main="webhook_gateway")),
+        # What queues tasks: Celery's own messages, through its producer pool.
+        "celery": TaskPublisher(create_celery(settings, main="webhook_gateway")),
     }
 
     from webhook_gateway import health, views

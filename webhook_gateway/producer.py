@@ -1,29 +1,28 @@
-"""How the gateway queues a task: Celery's own message and producer, the producer kept.
+"""How the gateway queues a task: Celery's own message and producer, without `send_task`'s extras.
 
-`Celery.send_task` acquires a producer from the pool and releases it again for every message,
-looks up the route and builds a result object nobody reads; in the gateway's profile that was
-the largest single cost of a postback (bench/: about 0.45 of 1.3 ms of CPU). This keeps what
-Celery makes — the message (`amqp.create_task_message`), the route (`amqp.router`), the publish
-(`amqp.send_task_message` on a producer of `producer_pool`) — and only holds the producer for
-the next message of the same thread. A publish that fails gives the producer back to the pool
-and raises, exactly as `send_task` does, so the next one starts from a fresh acquire.
+`Celery.send_task` looks up the route, declares the queue and builds a result object nobody
+reads for every message; in the gateway's profile that was the largest single cost of a
+postback (bench/). This keeps what Celery makes — the message (`amqp.create_task_message`),
+the route (`amqp.router`, cached per task name), the publish (`amqp.send_task_message` on a
+producer of `producer_pool`) — and drops the rest. The producer goes back to the pool after
+every message, whatever the server's threading: a producer kept per thread would leak one
+pooled connection per request thread under a thread-per-request server, until every publish
+waits forever for the pool (`broker_pool_limit`).
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from celery import Celery
 from kombu.utils.uuid import uuid
 
 
-class KeptProducer:
-    """`send_task(name, args=...)` for the gateway, through a producer kept per thread."""
+class TaskPublisher:
+    """`send_task(name, args=...)` for the gateway, through Celery's producer pool."""
 
     def __init__(self, celery: Celery) -> None:
         self.celery = celery
-        self._local = threading.local()
         self._routes: dict[str, dict[str, Any]] = {}
 
     def _route(self, name: str, args: list[Any]) -> dict[str, Any]:
@@ -41,24 +40,9 @@ class KeptProducer:
             create_sent_event=self.celery.conf.task_send_sent_event,
             argsrepr=repr(args), kwargsrepr="{}", ignore_result=None,
         )
-        producer = getattr(self._local, "producer", None)
-        if producer is None:
-            producer = self.celery.producer_pool.acquire(block=True)
-        try:
-            with producer.connection._reraise_as_library_errors():
-                # No queue declaration: a Redis list needs none, and the workers declare theirs.
-                amqp.send_task_message(producer, name, message, retry=retry, declare=[],
-                                       **self._route(name, args))
-        except BaseException:
-            self._local.producer = None
-            producer.release()
-            raise
-        self._local.producer = producer
+        with self.celery.producer_pool.acquire(block=True) as producer, \
+                producer.connection._reraise_as_library_errors():
+            # No queue declaration: a Redis list needs none, and the workers declare theirs.
+            amqp.send_task_message(producer, name, message, retry=retry, declare=[],
+                                   **self._route(name, args))
         return task_id
-
-    def close(self) -> None:
-        """Give this thread's producer back to the pool."""
-        producer = getattr(self._local, "producer", None)
-        self._local.producer = None
-        if producer is not None:
-            producer.release()

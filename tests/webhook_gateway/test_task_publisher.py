@@ -1,9 +1,10 @@
-"""webhook_gateway.producer: Celery's own task message, through a producer the process keeps."""
+"""webhook_gateway.producer: Celery's own task message, through Celery's producer pool."""
 
 from __future__ import annotations
 
 import base64
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from kombu.exceptions import OperationalError
 from infra import task_names
 from infra.celery_config import create_celery
 from infra.settings import load_settings
-from webhook_gateway.producer import KeptProducer
+from webhook_gateway.producer import TaskPublisher
 
 NAME = task_names.PROCESS_PAYMENT_EVENT
 
@@ -30,13 +31,11 @@ def _masked(raw: bytes) -> dict[str, Any]:
 
 
 def test_message_is_the_one_send_task_makes(redis_url: str, redis_client: redis.Redis) -> None:
-    """A task queued by the kept producer lands on the same queue as Celery's `send_task`
+    """A task queued by the publisher lands on the same queue as Celery's `send_task`
     puts it, with the same headers, properties and body, ids aside."""
     app = create_celery(load_settings(_env_file=None, redis_url=redis_url), main="gateway")
     app.send_task(NAME, args=[7], retry=False)
-    kept = KeptProducer(app)
-    kept.send_task(NAME, args=[7], retry=False)
-    kept.close()
+    TaskPublisher(app).send_task(NAME, args=[7], retry=False)
     assert redis_client.llen("payments") == 2
     by_send_task, by_kept = redis_client.rpop("payments"), redis_client.rpop("payments")
     assert isinstance(by_send_task, bytes) and isinstance(by_kept, bytes)
@@ -44,35 +43,35 @@ def test_message_is_the_one_send_task_makes(redis_url: str, redis_client: redis.
     app.close()
 
 
-def test_producer_is_acquired_once(redis_url: str, redis_client: redis.Redis,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Successive tasks of one thread share one producer from Celery's pool."""
+def test_a_thread_per_request_server_never_runs_the_pool_dry(
+    redis_url: str, redis_client: redis.Redis,
+) -> None:
+    """Three times the pool's size of threads, one message each (as a threaded WSGI server
+    sends them): every message is queued and every producer is back in the pool."""
     app = create_celery(load_settings(_env_file=None, redis_url=redis_url), main="gateway")
+    app.conf.broker_pool_limit = 4
+    publisher = TaskPublisher(app)
+    threads = [threading.Thread(target=publisher.send_task, args=(NAME,), kwargs={"args": [n]},
+                                daemon=True) for n in range(12)]
+    for thread in threads:
+        thread.start()
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads), "a publish waits for the pool"
+    assert redis_client.llen("payments") == 12
     pool: Any = app.producer_pool
-    acquired: list[Any] = []
-    original = pool.acquire
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        acquired.append(original(*args, **kwargs))
-        return acquired[-1]
-
-    monkeypatch.setattr(pool, "acquire", counting)
-    kept = KeptProducer(app)
-    ids = {kept.send_task(NAME, args=[n]) for n in range(5)}
-    kept.close()
-    assert len(acquired) == 1
-    assert len(ids) == 5
-    assert redis_client.llen("payments") == 5
+    with pool.acquire(block=True, timeout=1):  # raises if none came back
+        pass
     app.close()
 
 
-def test_unreachable_broker_raises_and_keeps_nothing() -> None:
+def test_unreachable_broker_raises_and_gives_the_producer_back() -> None:
     """With Redis away the publish raises (the gateway then leaves the event to the relay)
-    and no producer is kept, so the next task starts from a fresh one."""
+    and the producer is back in the pool, so the next task starts from it."""
     app = create_celery(load_settings(_env_file=None, redis_url="redis://127.0.0.1:1/0"),
                         main="gateway")
-    kept = KeptProducer(app)
-    with pytest.raises(OperationalError):
-        kept.send_task(NAME, args=[1])
-    assert getattr(kept._local, "producer", None) is None
+    app.conf.broker_pool_limit = 1
+    publisher = TaskPublisher(app)
+    for _ in range(2):  # the second would wait forever for a producer the first kept
+        with pytest.raises(OperationalError):
+            publisher.send_task(NAME, args=[1])
     app.close()
