@@ -12,7 +12,7 @@ from sqlalchemy import select
 from infra.telegram import TelegramPermanent
 from models.schema import AccessHistory, RenewalReminder, SweepHold, TelegramEffect
 from tests.workers.harness import Pipeline
-from tests.workers.sweeps.conftest import ADMIN, CHANNEL, access_of, subscriber
+from tests.workers.sweeps.conftest import ADMIN, CHANNEL, access_of, membership, subscriber
 from workers.sweeps import service
 
 ANN, BOB, CAT = 7201, 7202, 7203
@@ -134,6 +134,25 @@ def test_the_confirmation_reports_removals_and_expiries_separately(ctx: Pipeline
     with ctx.sessions() as session:
         hold = session.scalars(select(SweepHold)).one()
     assert (hold.confirmed_by, hold.confirmed_at) == (ADMIN, now + HOUR)
+
+
+def test_a_confirmed_hold_removes_only_who_was_past_grace_when_it_was_held(
+    ctx: Pipeline,
+) -> None:
+    """Grace of 6 h: confirming a hold removes the one past grace at the hold; the one in grace
+    then keeps their place, and so does the one still paying, however late the admin confirms."""
+    ctx.settings = ctx.settings.model_copy(update={"sweep_max_removals": 0, "grace_hours": 6})
+    now = datetime.now(UTC)
+    subscriber(ctx, ANN, paid_through=now - 7 * HOUR)
+    subscriber(ctx, BOB, paid_through=now - 2 * HOUR)
+    subscriber(ctx, CAT, paid_through=now + 2 * HOUR)
+    service.expire_subscriptions(ctx, now=now)
+    with ctx.sessions() as session:
+        assert session.scalars(select(SweepHold.status)).one() == "held"
+    confirmation = service.confirm_hold(ctx, admin_id=ADMIN, now=now + HOUR)
+    assert confirmation.summary is not None and confirmation.summary.removed == 1
+    assert [membership(ctx, user) for user in (ANN, BOB, CAT)] == ["left", "member", "member"]
+    assert access_of(ctx, BOB).status != "expired" and access_of(ctx, CAT).status == "active"
 
 
 def test_a_confirmation_settles_every_hold_left_open(ctx: Pipeline) -> None:
