@@ -1,11 +1,18 @@
-"""`make bench` / `python -m bench [--quick]`: ingress and processing, each against its baseline.
+"""`make bench` / `python -m bench [--quick] [--only PHASES]`: each figure against its goal.
 
-1. Ingress: postbacks/s through the real gateway under gunicorn (sync workers, inbox write,
-   Celery publish) vs a bare Flask app with one POST route, same gunicorn flags, driven by wrk
-   (or the Python fallback), whose own ceiling against a do-nothing responder is printed too.
-2. Processing: paid invoices fully processed per second by one real worker vs Celery no-op
-   tasks/s with the same configuration, broker and worker flags.
-3. Latency: postback -> invite DM p50/p99 at 5 payments/s, everything real (bench/latency.py).
+Phases (each prints its detail, then one summary table ends the run, a row per figure):
+- ingress: postbacks/s through the real gateway under gunicorn (sync workers, inbox write,
+  Celery publish) vs a bare Flask app with one POST route, same gunicorn flags, driven by wrk
+  (or the Python fallback), whose own ceiling against a do-nothing responder is printed too.
+- processing: paid invoices fully processed per second by one real worker vs Celery no-op
+  tasks/s with the same configuration, broker and worker flags.
+- latency: postback -> invite DM p50/p99 at 5 payments/s, everything real (bench/latency.py).
+- launch: payers during a queued 20,000-message bulk wave, flood limits on (bench/launch.py).
+- million: 1M subscribers in PostgreSQL, 1 % due: query plans, memory, reminders, sweep rate
+  (bench/million.py; needs TEST_POSTGRES_URL).
+- poll: the fallback poll over 10,000 open invoices, 2 % paid without a postback (bench/poll.py).
+- rush: updates/s through our bot vs a bare aiogram dispatcher on the same stand-in
+  (bench/rush.py).
 Where a goal is missed, a cProfile of the in-process path says where the time goes.
 
 Everything runs on 127.0.0.1 and is started here: an embedded Redis, gunicorn, Celery workers,
