@@ -30,6 +30,7 @@ from bench.profiling import task_times
 from bench.table import Row
 from infra.db import create_engine, make_session_factory
 from infra.migrate import migrate_and_seed, seed_plans
+from infra.sandbox.telegram.people import add_started_users
 from infra.settings import load_settings
 from models.domain.invoices import normalize_uuid
 from models.schema import Invoice, Plan, User
@@ -116,12 +117,7 @@ def _seed(database_url: str, *, redis_url: str, telegram: Any, cryptocloud: Any,
             link_base=cryptocloud.base_url,
         )
         payments.append(Payment(user_id=user_id, uuid=created.uuid))
-    world = telegram.world
-    with world.lock:
-        bot_id = world.default_bot.id
-        for user_id in users:
-            world.add_user(user_id=user_id, first_name=f"user{user_id}")
-            world.private_chat(bot_id, user_id).started = True
+    add_started_users(telegram.world, users)
     engine = create_engine(database_url)
     try:
         with make_session_factory(engine).begin() as session:

@@ -43,6 +43,7 @@ from bench.table import Row
 from infra import task_names
 from infra.celery_config import create_celery
 from infra.db import create_engine, make_session_factory
+from infra.sandbox.telegram.people import add_started_users
 from infra.settings import Settings, load_settings
 from models.outbox import SEND_BULK_MESSAGE
 from models.schema import AccessHistory, TelegramEffect, User
@@ -184,12 +185,7 @@ def queue_wave(sessions: sessionmaker[Session], telegram: Any, count: int) -> li
     """`count` subscribers the stand-in knows, each with a bulk message pending; effect ids."""
     now = datetime.now(UTC)
     users = [FIRST_BULK + index for index in range(count)]
-    world = telegram.world
-    with world.lock:
-        bot_id = world.default_bot.id
-        for user_id in users:
-            world.add_user(user_id=user_id, first_name=f"member{user_id}")
-            world.private_chat(bot_id, user_id).started = True
+    add_started_users(telegram.world, users, name_prefix="member")
     with sessions.begin() as session:
         session.execute(insert(User), [
             {"id": user_id, "first_name": f"member{user_id}", "created_at": now,

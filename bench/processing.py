@@ -32,6 +32,7 @@ from infra import task_names
 from infra.celery_config import QUEUES, create_celery
 from infra.db import create_engine, make_session_factory
 from infra.migrate import seed_plans
+from infra.sandbox.telegram.people import add_started_users
 from infra.settings import Settings, load_settings
 from models.domain.invoices import normalize_uuid
 from models.schema import (
@@ -94,12 +95,7 @@ def populate(sessions: sessionmaker[Session], settings: Settings, telegram: Any,
         )
         world.pay(created.uuid)
         codes.append(normalize_uuid(created.uuid))
-    tg_world = telegram.world
-    with tg_world.lock:
-        bot_id = tg_world.default_bot.id
-        for user_id in [REFERRER, *users]:
-            tg_world.add_user(user_id=user_id, first_name=f"user{user_id}")
-            tg_world.private_chat(bot_id, user_id).started = True
+    add_started_users(telegram.world, [REFERRER, *users])
 
     with sessions.begin() as session:
         seed_plans(session, settings)

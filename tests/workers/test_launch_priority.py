@@ -19,6 +19,7 @@ from infra import task_names
 from infra.celery_config import create_celery
 from infra.migrate import seed_plans
 from infra.sandbox.telegram import FloodLimits
+from infra.sandbox.telegram.people import add_started_users
 from infra.settings import SANDBOX_CHANNEL_ID, load_settings
 from models import outbox
 from models.schema import AccessHistory, User
@@ -52,10 +53,7 @@ def test_a_queued_bulk_wave_does_not_delay_a_payers_invite(
     world = telegram_sandbox.world
     world.flood.configure(enabled=True, limits=FloodLimits())
     now = datetime.now(UTC)
-    with world.lock:
-        for user_id in [PAYER, *WAVE]:
-            world.add_user(user_id=user_id, first_name=f"user{user_id}")
-            world.private_chat(world.default_bot.id, user_id).started = True
+    add_started_users(world, [PAYER, *WAVE])
     with session_factory.begin() as session:
         seed_plans(session, load_settings(_env_file=None, database_url=db_url))
         session.add_all(User(id=user_id, first_name="x", created_at=now, terms_accepted_at=now)

@@ -7,6 +7,7 @@ blocking the bot. Refusals raise `ControlError` (the control API answers them as
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Literal
 
 from infra.sandbox.telegram import serialize
@@ -50,6 +51,16 @@ def create_user(
             first_name=first_name.strip(), last_name=last_name, username=username,
             language_code=language_code,
         )
+
+
+def add_started_users(world: TelegramWorld, user_ids: Iterable[int], *,
+                      name_prefix: str = "user") -> None:
+    """People who have already started the default bot, so it may message them (bench, tests)."""
+    with world.lock:
+        bot_id = world.default_bot.id
+        for user_id in user_ids:
+            world.add_user(user_id=user_id, first_name=f"{name_prefix}{user_id}")
+            world.private_chat(bot_id, user_id).started = True
 
 
 def send_text(
