@@ -147,7 +147,7 @@ def procfile(settings: Settings, *, known_user: int = 0) -> str:
         # "Reset world" empties the database's subscribers too, or nothing at all.
         on_reset = shlex.quote(f"{python} -m infra.ops reset-sandbox --yes")
         lines.append(
-            f"telegram-sandbox: {python} -m infra.sandbox telegram --bind {bind} {actions} "
+            f"telegram-sandbox: exec {python} -m infra.sandbox telegram --bind {bind} {actions} "
             f"--state-dir {shlex.quote(str(sandbox_state_dir(settings)))} "
             f"--known-user-id {known_user} --on-reset {on_reset}"
         )
@@ -159,7 +159,7 @@ def procfile(settings: Settings, *, known_user: int = 0) -> str:
         poll = shlex.quote(f"{python} -m infra.ops run poll")
         back = f" --chat-url {settings.telegram_base}/" if settings.telegram_sandbox else ""
         lines.append(
-            f"cryptocloud-sandbox: {python} -m infra.sandbox cryptocloud --bind {bind} "
+            f"cryptocloud-sandbox: exec {python} -m infra.sandbox cryptocloud --bind {bind} "
             f"--notify-url {notify} --on-partial {poll}{back}"
         )
     return "\n".join(lines) + "\n"

@@ -2,7 +2,11 @@
 
 Each program runs in its own session, so a terminal's Ctrl-C reaches only the supervisor, which
 then stops every program with SIGTERM (the way each of them shuts down gracefully) and returns 0:
-stopping on purpose looks like success. A program that exits on its own is restarted and the
+stopping on purpose looks like success. SIGTERM goes to the program alone, never to its whole
+process group: a Celery worker's pool children must finish the task in hand while the worker
+waits for them (a warm shutdown); a SIGTERM of their own kills them mid-task (WorkerLostError).
+So a Procfile line ends by `exec`-ing its program, and whatever of a group outlives its program
+is sent SIGTERM next, then SIGKILL. A program that exits on its own is restarted and the
 supervisor says so in one line; one that keeps dying (more than `max_restarts` exits within
 `window` seconds) stops everything with one line naming it, and the run ends with 1.
 """
@@ -167,7 +171,8 @@ class Supervisor:
     def _stop_wave(self, running: list[_Running]) -> None:
         alive = [entry for entry in running if entry.process.poll() is None]
         for entry in alive:
-            _signal_group(entry.process, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                entry.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self._stop_timeout
         for entry in alive:
             try:
@@ -177,6 +182,14 @@ class Supervisor:
                          f"{self._stop_timeout:.0f} s: killed")
                 _signal_group(entry.process, signal.SIGKILL)
                 entry.process.wait()
+        # Left over by a program that did not stop its children (or a line that did not `exec`).
+        leftovers = [entry for entry in alive if _group_alive(entry.process)]
+        for entry in leftovers:
+            _signal_group(entry.process, signal.SIGTERM)
+        deadline = max(deadline, time.monotonic() + 1.0)
+        for entry in leftovers:
+            while _group_alive(entry.process) and time.monotonic() < deadline:
+                time.sleep(POLL_SECONDS / 4)
 
 
 @contextlib.contextmanager
@@ -214,6 +227,25 @@ def terminal_interrupts_come_here() -> Iterator[None]:
             signal.signal(signal.SIGTTOU, quiet)
     finally:
         os.close(tty)
+
+
+def _group_alive(process: subprocess.Popen[str]) -> bool:
+    """Whether anything of the program's group still runs (zombies do not count: an init that
+    never reaps, as in some containers, would otherwise keep a finished group alive)."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # not Linux: the kernel's own answer, zombies included
+        try:
+            os.killpg(process.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # "pid (comm) state ppid pgrp …"; comm may hold spaces, so split after its ')'.
+            state, _ppid, pgrp = stat.read_text().rpartition(")")[2].split()[:3]
+            if int(pgrp) == process.pid and state != "Z":
+                return True
+    return False
 
 
 def _signal_group(process: subprocess.Popen[str], signum: int) -> None:

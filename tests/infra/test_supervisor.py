@@ -57,11 +57,12 @@ class Run:
 
 
 def _alive(pid_file: Path) -> bool:
+    """Running, not a zombie (an orphan's zombie stays until an init reaps it, if ever)."""
     try:
-        os.kill(int(pid_file.read_text()), 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{int(pid_file.read_text())}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def test_a_process_that_dies_is_restarted_and_the_run_says_so_in_one_line(tmp_path: Path) -> None:
@@ -106,6 +107,47 @@ def test_ctrl_c_stops_every_process_and_ends_with_status_0(tmp_path: Path) -> No
         assert "Traceback" not in log and "restarting" not in log
         assert "two-stopping" in log
         assert not _alive(tmp_path / "one.pid") and not _alive(tmp_path / "two.pid")
+    finally:
+        run.kill()
+
+
+def test_sigterm_reaches_the_program_alone_and_it_stops_its_children_its_own_way(
+    tmp_path: Path,
+) -> None:
+    """A Celery worker waits for its pool children to finish the task in hand; a SIGTERM of
+    their own would kill them mid-task. Here the parent tells its child to finish (USR1): the
+    child must never see SIGTERM, and both are gone afterwards."""
+    (tmp_path / "child.sh").write_text(
+        "trap 'echo child-got-term' TERM; trap 'stop=1' USR1; stop=\n"
+        "echo $$ > child.pid; echo ready-child\n"
+        "while [ -z \"$stop\" ]; do sleep 0.1; done; echo child-finishing\n")
+    procfile = ("parent: sh child.sh & kid=$!;"
+                " trap 'echo parent-stopping; kill -USR1 $kid; wait $kid; exit 0' TERM;"
+                " echo ready-parent; wait\n")
+    run = Run(tmp_path, procfile)
+    try:
+        run.wait_for("ready-child")
+        run.wait_for("ready-parent")
+        assert run.ctrl_c() == 0
+        log = run.log()
+        assert "parent-stopping" in log and "child-finishing" in log, log
+        assert "child-got-term" not in log, log
+        assert not _alive(tmp_path / "child.pid")
+    finally:
+        run.kill()
+
+
+def test_what_outlives_its_program_is_stopped_too(tmp_path: Path) -> None:
+    """A line whose shell leaves a child behind (no `exec`, no trap): the child is sent SIGTERM
+    once its program is gone, and the run still ends with 0."""
+    procfile = ("lazy: sh -c 'trap \"echo orphan-stopping; exit 0\" TERM; echo $$ > orphan.pid;"
+                " echo ready-orphan; while :; do sleep 0.1; done' & wait\n")
+    run = Run(tmp_path, procfile)
+    try:
+        run.wait_for("ready-orphan")
+        assert run.ctrl_c() == 0
+        assert "orphan-stopping" in run.log(), run.log()
+        assert not _alive(tmp_path / "orphan.pid")
     finally:
         run.kill()
 
