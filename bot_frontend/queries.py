@@ -31,6 +31,8 @@ HISTORY_LIMIT = 30
 class UserState:
     terms_accepted: bool
     trial_used: bool
+    # What we last recorded of the Telegram profile: username, first, last name, language.
+    names: tuple[str | None, ...] = ()
 
 
 def user_state(session: Session, *, user_id: int) -> UserState | None:
@@ -38,7 +40,9 @@ def user_state(session: Session, *, user_id: int) -> UserState | None:
     if user is None:
         return None
     return UserState(terms_accepted=user.terms_accepted_at is not None,
-                     trial_used=user.trial_used_at is not None)
+                     trial_used=user.trial_used_at is not None,
+                     names=(user.username, user.first_name, user.last_name,
+                            user.language_code))
 
 
 def user_exists(session: Session, *, user_id: int) -> bool:

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from infra import task_names, texts
 from infra.settings import SANDBOX_CHANNEL_ID
-from models.schema import Access, Invoice, Plan
+from models.schema import Access, Invoice, Plan, User
 from tests.bot_frontend.conftest import add_user
 from tests.bot_frontend.harness import BotHarness, RedisDown
 
@@ -45,6 +45,22 @@ async def test_start_passes_the_referrer(harness: BotHarness, text: str,
     """Only a well-formed ref_<id> payload is passed on as the referrer."""
     await harness.send(ANN, text)
     assert harness.tasks == [(task_names.REGISTER_USER, [profile(ANN), referrer])]
+
+
+async def test_a_returning_users_start_records_only_what_changed(
+        harness: BotHarness, session_factory: sessionmaker[Session]) -> None:
+    """A known user whose profile is recorded as Telegram shows it: /start sends no task. A new
+    username, or a referral link, is sent to the worker again."""
+    add_user(session_factory, ANN, username=f"u{ANN}", language_code="en")
+    await harness.send(ANN, "/start")
+    assert harness.tasks == []
+    assert harness.last_reply() == texts.choose_plan(trial_days=3)
+    await harness.send(ANN, "/start ref_42")
+    assert harness.tasks == [(task_names.REGISTER_USER, [profile(ANN), 42])]
+    with session_factory.begin() as session:
+        session.get_one(User, ANN).username = "old_name"
+    await harness.send(ANN, "/start")
+    assert harness.tasks[1:] == [(task_names.REGISTER_USER, [profile(ANN), None])]
 
 
 async def test_start_after_acceptance_shows_plans_and_trial(
