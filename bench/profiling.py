@@ -88,7 +88,7 @@ GATEWAY_SPANS = (
     ("read_postback (parse + JWT verify)", "webhook_gateway/postback.py", "read_postback"),
     ("record_payment_event (one INSERT)", "models/inbox.py", "record_payment_event"),
     ("  COMMIT", "sqlalchemy/engine/default.py", "do_commit"),
-    ("TaskPublisher.send_task (publish)", "webhook_gateway/producer.py", "send_task"),
+    ("TaskPublisher.send_task (publish)", "infra/task_publisher.py", "send_task"),
     ("  Redis LPUSH round trip", "redis/commands/core.py", "lpush"),
     ("  new redis.Redis (kombu, per op)", "redis/client.py", "__init__"),
     ("structlog/logging", "structlog/_native.py", "meth"),

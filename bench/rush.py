@@ -51,6 +51,7 @@ from bot_frontend.telegram_retry import telegram_session
 from infra.celery_config import QUEUES, create_celery
 from infra.db import create_engine, make_session_factory
 from infra.settings import Settings, load_settings
+from infra.task_publisher import TaskPublisher
 from models.schema import User
 
 GOAL_RATIO = 0.5
@@ -178,7 +179,7 @@ async def run_ours(settings: Settings, telegram: Any, expected: int, timeout: fl
     bot = Bot(settings.telegram_token.get_secret_value(),
               session=telegram_session(settings.telegram_base))
     storage = fsm_storage(settings)
-    producer = create_celery(settings, main="bot_frontend")
+    producer = TaskPublisher(create_celery(settings, main="bot_frontend"))  # as __main__ does
     sessions = read_only_sessions(settings.database_url)
     dp = build_dispatcher(settings=settings, sessions=sessions, producer=producer,
                           storage=storage)
@@ -187,7 +188,7 @@ async def run_ours(settings: Settings, telegram: Any, expected: int, timeout: fl
     finally:
         await storage.close()
         await bot.session.close()
-        producer.close()
+        producer.celery.close()
         sessions.kw["bind"].dispose()
     return RushResult("our bot (/start: menu; tap: checkout task)", expected, seconds, failed)
 

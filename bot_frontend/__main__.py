@@ -18,6 +18,7 @@ from infra.celery_config import create_celery
 from infra.logging import configure_logging, get_logger
 from infra.migrate import catalog_or_exit
 from infra.settings import Settings, settings_or_exit
+from infra.task_publisher import TaskPublisher
 
 log = get_logger("bot_frontend")
 
@@ -51,7 +52,7 @@ async def main(settings: Settings) -> None:
     bot = Bot(settings.telegram_token.get_secret_value(),
               session=telegram_session(settings.telegram_base))
     storage = fsm_storage(settings)
-    producer = create_celery(settings, main="bot_frontend")
+    producer = TaskPublisher(create_celery(settings, main="bot_frontend"))
     relay = SpoolRelay(TaskSpool(settings.bot_spool_path), producer)
     dp = build_dispatcher(settings=settings, sessions=read_only_sessions(settings.database_url),
                           producer=producer, storage=storage, relay=relay)

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 
 class TaskProducer(Protocol):
-    """What the bot needs of a Celery app (tests pass a recording fake)."""
+    """What the bot needs of a publisher (`infra.task_publisher`; tests pass a recording fake)."""
 
-    def send_task(self, name: str, args: Any = None, **options: Any) -> Any: ...
+    def send_task(self, name: str, *, args: list[Any]) -> Any: ...
 
 
 class Tasks:

@@ -1,13 +1,15 @@
-"""How the gateway queues a task: Celery's own message and producer, without `send_task`'s extras.
+"""How the gateway and the bot queue a task: Celery's own message and producer, without
+`send_task`'s extras.
 
 `Celery.send_task` looks up the route, declares the queue and builds a result object nobody
-reads for every message; in the gateway's profile that was the largest single cost of a
-postback (bench/). This keeps what Celery makes — the message (`amqp.create_task_message`),
-the route (`amqp.router`, cached per task name), the publish (`amqp.send_task_message` on a
-producer of `producer_pool`) — and drops the rest. The producer goes back to the pool after
-every message, whatever the server's threading: a producer kept per thread would leak one
-pooled connection per request thread under a thread-per-request server, until every publish
-waits forever for the pool (`broker_pool_limit`).
+reads for every message; that was the largest single cost of a postback in the gateway's
+profile, and about 1 ms of each plan tap in a rush on the bot (bench/). This keeps what Celery
+makes — the message (`amqp.create_task_message`), the route (`amqp.router`, cached per task
+name), the publish (`amqp.send_task_message` on a producer of `producer_pool`) — and drops the
+rest. The producer goes back to the pool after every message, whatever the caller's threading:
+a producer kept per thread would leak one pooled connection per request thread under a
+thread-per-request server, until every publish waits forever for the pool
+(`broker_pool_limit`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from kombu.utils.uuid import uuid
 
 
 class TaskPublisher:
-    """`send_task(name, args=...)` for the gateway, through Celery's producer pool."""
+    """`send_task(name, args=...)` through Celery's producer pool."""
 
     def __init__(self, celery: Celery) -> None:
         self.celery = celery
@@ -32,8 +34,9 @@ class TaskPublisher:
             route = self._routes[name] = self.celery.amqp.router.route({}, name, args, {})
         return route
 
-    def send_task(self, name: str, *, args: list[Any], retry: bool = False) -> str:
-        """Queue task `name` with positional `args`; return its id. Raises if the broker fails."""
+    def send_task(self, name: str, *, args: list[Any], retry: bool | None = None) -> str:
+        """Queue task `name` with positional `args`; return its id. Raises if the broker fails
+        (after the app's publish retry policy, unless `retry` says otherwise)."""
         amqp, task_id = self.celery.amqp, uuid()
         message = amqp.create_task_message(
             task_id, name, args, {}, reply_to=self.celery.thread_oid,

@@ -1,4 +1,4 @@
-"""webhook_gateway.producer: Celery's own task message, through Celery's producer pool."""
+"""infra.task_publisher: Celery's own task message, through Celery's producer pool."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError
 from infra import task_names
 from infra.celery_config import create_celery
 from infra.settings import load_settings
-from webhook_gateway.producer import TaskPublisher
+from infra.task_publisher import TaskPublisher
 
 NAME = task_names.PROCESS_PAYMENT_EVENT
 
