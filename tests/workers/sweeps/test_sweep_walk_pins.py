@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
@@ -23,7 +23,7 @@ from infra.telegram import TelegramPermanent, TelegramTransient
 from models.history import record_history
 from models.outbox import SEND_BULK_MESSAGE
 from models.schema import Access, AccessHistory, TelegramEffect
-from tests.workers.harness import Pipeline
+from tests.workers.harness import Pipeline, add_user
 from tests.workers.sweeps.conftest import (
     ADMIN,
     CHANNEL,
@@ -330,3 +330,27 @@ def test_the_confirmation_counts_only_what_it_did(ctx: Pipeline) -> None:
                                    .where(TelegramEffect.key.startswith("sweep_confirmed:")))
     text = json.loads(report or "{}")["text"]
     assert "0 removed from the channel, 1 marked expired in all" in text
+
+
+def test_due_rows_of_the_same_paid_through_come_in_id_order(ctx: Pipeline) -> None:
+    """Ties on paid-through are broken by id, the keyset's second key: a page of one is the
+    lower id, and the page after it the higher, whatever order the rows were stored in."""
+    paid_through = datetime.now(UTC) - HOUR
+    for access_id, user_id in ((902, BOB), (901, ANN)):  # stored higher id first
+        add_user(ctx.sessions, user_id)
+        with ctx.sessions.begin() as session:
+            session.add(Access(id=access_id, user_id=user_id, chat_id=CHANNEL,
+                               paid_through=paid_through, status="active", is_trial=False,
+                               created_at=paid_through, updated_at=paid_through))
+    with ctx.sessions() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # The plan of a large table: read in storage order, then sorted.
+            for setting in ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan"):
+                session.execute(text(f"SET LOCAL {setting} = off"))
+        walked = [row.access_id for row in service.due_access(session, chat_id=CHANNEL,
+                                                              cutoff=datetime.now(UTC))]
+        first = service.due_access(session, chat_id=CHANNEL, cutoff=datetime.now(UTC),
+                                   limit=1)
+        after = service.due_access(session, chat_id=CHANNEL, cutoff=datetime.now(UTC),
+                                   after=(paid_through, first[0].access_id), limit=1)
+    assert (walked, [row.access_id for row in first + after]) == ([901, 902], [901, 902])
