@@ -177,3 +177,17 @@ def test_a_page_queues_its_messages_soonest_end_first_stamped_with_the_run_time(
                                  .where(TelegramEffect.id.in_(ids))).all()
     assert [chats[effect_id] for effect_id in ids] == [USERS[2], USERS[1], USERS[0]]
     assert {tuple(row) for row in stamps} == {(now, now)}
+
+
+@pytest.mark.timeout(WALK_TIMEOUT)
+def test_rows_ending_at_the_same_moment_span_pages_without_a_skip_or_a_repeat(
+        ctx: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three rows with one paid_through, pages of two: the id breaks the tie past the page."""
+    monkeypatch.setattr(service, "PAGE_SIZE", 2)
+    now = now_()
+    for user_id in USERS[:3]:
+        subscriber(ctx, user_id, paid_through=now + 12 * HOUR)
+    handed: list[Effects] = []
+
+    assert service.remind_in_batches(ctx, now=now, dispatch=handed.append) == 3
+    assert [len(batch) for batch in handed] == [2, 1] and reminded(ctx) == USERS[:3]
