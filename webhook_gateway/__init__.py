@@ -16,8 +16,8 @@ from infra.db import create_engine, make_session_factory
 from infra.logging import configure_logging
 from infra.migrate import catalog_or_exit
 from infra.settings import Settings, settings_or_exit
-from webhook_gateway.postback import MAX_BODY_BYTES
 from infra.task_publisher import TaskPublisher
+from webhook_gateway.postback import MAX_BODY_BYTES
 from webhook_gateway.proxies import TrustedProxies
 
 
