@@ -57,6 +57,10 @@ def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
     dp.update.outer_middleware(StateWhereNeeded(dp.fsm))
     tasks = Tasks(producer, relay=relay)
     dp.update.outer_middleware(Dependencies(settings=settings, sessions=sessions, tasks=tasks))
+    # Every filter is an aiogram Filter (`MagicData(F.event...)`, `StateFilter(...)`), never a
+    # bare `F...` or State: aiogram runs a plain callable through asyncio.to_thread, a thread
+    # hop for each update that reaches it, which a rush of updates pays in GIL hand-offs
+    # (bench phase `rush`). tests/bot_frontend/test_bot_filters_on_loop.py holds the routers to it.
     # Commands before the payout conversation: a command typed mid-conversation is obeyed
     # rather than taken for a wallet address or an amount.
     dp.include_routers(*(module.create_router() for module in (

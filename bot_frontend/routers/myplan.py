@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aiogram import F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, MagicData
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +40,6 @@ def create_router() -> Router:
     """A fresh router with this module's handlers (a router joins one dispatcher only)."""
     router = Router(name="myplan")
     router.message.middleware(TermsAccepted())
-    router.message.register(my_plan, Command("myplan"), F.from_user)
+    router.message.register(my_plan, Command("myplan"), MagicData(F.event.from_user))
     router.callback_query.register(resend_invite, keyboards.ResendInvite.filter())
     return router

@@ -10,6 +10,7 @@ import re
 from decimal import Decimal
 
 from aiogram import F, Router
+from aiogram.filters import MagicData, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -124,11 +125,12 @@ def create_router() -> Router:
     """A fresh router with this module's handlers (a router joins one dispatcher only)."""
     router = Router(name="payout")
     router.callback_query.register(start, keyboards.StartPayout.filter())
-    router.callback_query.register(network, PayoutForm.network,
+    router.callback_query.register(network, StateFilter(PayoutForm.network),
                                    keyboards.PayoutNetworkChoice.filter())
-    router.message.register(wallet, PayoutForm.wallet, F.text)
-    router.message.register(amount, PayoutForm.amount, F.text)
-    router.callback_query.register(confirm, PayoutForm.confirm, keyboards.ConfirmPayout.filter())
+    router.message.register(wallet, StateFilter(PayoutForm.wallet), MagicData(F.event.text))
+    router.message.register(amount, StateFilter(PayoutForm.amount), MagicData(F.event.text))
+    router.callback_query.register(confirm, StateFilter(PayoutForm.confirm),
+                                   keyboards.ConfirmPayout.filter())
     router.callback_query.register(cancel, keyboards.CancelPayout.filter())
-    router.callback_query.register(expired, F.data.startswith("payout_"))
+    router.callback_query.register(expired, MagicData(F.event.data.startswith("payout_")))
     return router

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, MagicData
 from aiogram.types import Message
 from aiogram.utils.deep_linking import create_start_link
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,5 +34,5 @@ def create_router() -> Router:
     """A fresh router with this module's handlers (a router joins one dispatcher only)."""
     router = Router(name="referral")
     router.message.middleware(TermsAccepted())
-    router.message.register(referral, Command("referral"), F.from_user)
+    router.message.register(referral, Command("referral"), MagicData(F.event.from_user))
     return router

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.filters import Command, CommandObject, CommandStart, MagicData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -115,10 +115,10 @@ async def help_(message: Message) -> None:
 def create_router() -> Router:
     """A fresh router with this module's handlers (a router joins one dispatcher only)."""
     router = Router(name="start")
-    router.message.register(start, CommandStart(), F.from_user)
+    router.message.register(start, CommandStart(), MagicData(F.event.from_user))
     router.callback_query.register(accept_terms, keyboards.AcceptTerms.filter())
     router.callback_query.register(show_plans, keyboards.ShowPlans.filter())
-    router.callback_query.register(show_plans, F.data == buttons.LEGACY_RENEW)
+    router.callback_query.register(show_plans, MagicData(F.event.data == buttons.LEGACY_RENEW))
     router.callback_query.register(choose_plan, keyboards.ChoosePlan.filter())
     router.callback_query.register(start_trial, keyboards.StartTrial.filter())
     router.message.register(help_, Command("help"))
