@@ -74,6 +74,8 @@ class RushResult:
 
 def populate(settings: Settings, telegram: Any, users: list[int]) -> dict[int, int]:
     """Subscribers in our database and at the stand-in; each one's plan-menu message id."""
+    from infra.sandbox.telegram import people
+
     now = datetime.now(UTC)
     engine = create_engine(settings.database_url)
     try:
@@ -86,13 +88,12 @@ def populate(settings: Settings, telegram: Any, users: list[int]) -> dict[int, i
     world = telegram.world
     plan_button = keyboards.ChoosePlan(code=settings.plans[0].code).pack()
     markup = {"inline_keyboard": [[{"text": "plan", "callback_data": plan_button}]]}
+    people.add_started_users(world, users)
     menus: dict[int, int] = {}
     with world.lock:
         bot = world.default_bot
         for user_id in users:
-            world.add_user(user_id=user_id, first_name=f"user{user_id}")
             chat = world.private_chat(bot.id, user_id)
-            chat.started = True
             menus[user_id] = world.add_message(chat, sender_id=bot.id, from_bot=True,
                                                text="plans", reply_markup=markup).message_id
     return menus
