@@ -31,7 +31,7 @@ HISTORY_LIMIT = 30
 class UserState:
     terms_accepted: bool
     trial_used: bool
-    # What we last recorded of the Telegram profile: username, first, last name, language.
+    # What we last recorded of the Telegram profile, in PROFILE_FIELDS order.
     names: tuple[str | None, ...] = ()
 
 
@@ -42,9 +42,11 @@ class UserState:
 _user, _plan = User.__table__.c, Plan.__table__.c
 _invoice, _access = Invoice.__table__.c, Access.__table__.c
 
+# The Telegram profile fields users.register records, in `UserState.names` order.
+PROFILE_FIELDS = ("username", "first_name", "last_name", "language_code")
+
 _USER_STATE = select(
-    _user.terms_accepted_at, _user.trial_used_at,
-    _user.username, _user.first_name, _user.last_name, _user.language_code,
+    _user.terms_accepted_at, _user.trial_used_at, *(_user[name] for name in PROFILE_FIELDS),
 ).where(_user.id == bindparam("user_id"))
 
 _PLANS_ON_SALE = (select(_plan.code, _plan.title, _plan.days, _plan.price_usd)

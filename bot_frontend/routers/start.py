@@ -27,8 +27,8 @@ def profile(user: User) -> dict[str, Any]:
 
 
 def names(user: User) -> tuple[str | None, ...]:
-    """The profile fields users.register records, in `queries.UserState.names` order."""
-    return (user.username, user.first_name, user.last_name, user.language_code)
+    """The profile fields users.register records, as `queries.UserState.names` holds them."""
+    return tuple(getattr(user, name) for name in queries.PROFILE_FIELDS)
 
 
 def referrer_from(args: str | None) -> int | None:
