@@ -97,6 +97,18 @@ async def test_referral_shows_what_is_on_hold_and_when_it_is_released(
     assert "Minimum payout: $5.00" in reply
 
 
+async def test_referral_without_held_commissions_has_no_hold_line(
+    harness: BotHarness, session_factory: sessionmaker[Session]
+) -> None:
+    """Once every commission is past its week, all of it is available and nothing is on hold."""
+    referrer(session_factory, REFERRER)
+    earned(session_factory, BUYER, commission="6.00", at=NOW - timedelta(days=7, minutes=1))
+    await harness.send(REFERRER, "/referral")
+    reply = harness.last_reply()
+    assert "Balance: $6.00 (available for payout: $6.00)" in reply
+    assert "On hold" not in reply
+
+
 async def test_payout_button_explains_the_minimum_and_the_hold(
     harness: BotHarness, session_factory: sessionmaker[Session]
 ) -> None:
