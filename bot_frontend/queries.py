@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from models.domain import access as rules
-from models.domain import ledger
+from models.domain import ledger, payout_risk
+from models.payout_risk import payout_flags
 from models.schema import (
     Access,
     AccessHistory,
@@ -141,10 +142,14 @@ class ReferralInfo:
     available: Decimal
     has_open_request: bool
     recent: list[tuple[datetime, Decimal]]
+    on_hold: Decimal
+    next_release: datetime | None
 
 
-def referral_info(session: Session, *, user_id: int) -> ReferralInfo | None:
-    """The referrer's standing, or None for a user who is not a referrer."""
+def referral_info(session: Session, *, user_id: int, hold: timedelta,
+                  now: datetime) -> ReferralInfo | None:
+    """The referrer's standing at `now` (commissions younger than `hold` are on hold), or None
+    for a user who is not a referrer."""
     referrer = session.get(Referrer, user_id)
     if referrer is None:
         return None
@@ -153,21 +158,24 @@ def referral_info(session: Session, *, user_id: int) -> ReferralInfo | None:
         .where(CommissionEntry.referrer_id == user_id)
         .order_by(CommissionEntry.created_at.desc(), CommissionEntry.id.desc())
     ).all()
-    entries = [ledger.LedgerEntry(kind=ledger.EntryKind(kind), amount=amount)
-               for kind, amount, _ in rows]
+    entries = [ledger.LedgerEntry(kind=ledger.EntryKind(kind), amount=amount, at=moment)
+               for kind, amount, moment in rows]
     open_amount = session.scalar(select(PayoutRequest.amount).where(
         PayoutRequest.referrer_id == user_id, PayoutRequest.status == "open"))
     referred = session.scalar(select(func.count()).select_from(Referral)
                               .where(Referral.referrer_id == user_id))
+    standing = ledger.standing(entries=entries, open_request_amount=open_amount or Decimal("0.00"),
+                               hold=hold, now=now)
     return ReferralInfo(
         pct=referrer.pct,
         referred=int(referred or 0),
-        balance=ledger.balance(entries),
-        available=ledger.available_for_payout(
-            entries=entries, open_request_amount=open_amount or Decimal("0.00")),
+        balance=standing.balance,
+        available=standing.available,
         has_open_request=open_amount is not None,
         recent=[(moment, amount) for kind, amount, moment in rows
                 if kind == ledger.EntryKind.CREDIT][:RECENT_COMMISSIONS],
+        on_hold=standing.on_hold,
+        next_release=standing.next_release,
     )
 
 
@@ -198,10 +206,14 @@ class OpenPayout:
     network: str
     wallet: str
     created_at: datetime
+    flags: tuple[payout_risk.RiskFlag, ...] = ()
 
 
 def open_payouts(session: Session) -> list[OpenPayout]:
+    """The open requests, oldest first, each with the risk flags it raises now."""
     rows = session.scalars(select(PayoutRequest).where(PayoutRequest.status == "open")
                            .order_by(PayoutRequest.created_at))
     return [OpenPayout(row.id, row.referrer_id, row.amount, row.network, row.wallet,
-                       row.created_at) for row in rows]
+                       row.created_at,
+                       payout_flags(session, referrer_id=row.referrer_id, wallet=row.wallet))
+            for row in rows]

@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from infra.embedded_redis import EmbeddedRedis, stored_password
 from infra.redact import redact_url
+from models.domain.ledger import DEFAULT_PAYOUT_MINIMUM
 from models.domain.plans import PlanSpec, parse_plans
 
 # Sandbox credentials: what `make run` and the tests use when no real ones are configured.
@@ -167,6 +168,12 @@ class Settings(BaseSettings):
 
     # Payment stand-in with a real bot: allowed only on purpose (nobody pays real money then).
     allow_payment_sandbox: bool = False
+
+    # Referral rules: a commission becomes payable REFERRAL_HOLD_DAYS after the payment that
+    # earned it (0: at once), and a payout request asks for at least PAYOUT_MIN_USD.
+    referral_hold_days: int = Field(default=0, ge=0, le=3650)
+    payout_min_usd: Decimal = Field(default=DEFAULT_PAYOUT_MINIMUM, gt=0, le=1_000_000,
+                                    decimal_places=2, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -389,6 +396,15 @@ class Settings(BaseSettings):
     @property
     def default_plan_price(self) -> Decimal:
         return self.plans[0].price_usd
+
+    @property
+    def referral_hold(self) -> timedelta:
+        return timedelta(days=self.referral_hold_days)
+
+    @property
+    def payout_minimum(self) -> Decimal:
+        """PAYOUT_MIN_USD in whole cents, as the ledger's rules take amounts."""
+        return self.payout_min_usd.quantize(Decimal("0.01"))
 
 
 def _problems(error: ValidationError) -> list[str]:

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from models.domain.payout_risk import Relation, RiskFlag, RiskKind, SharedWallet
+
 
 def when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
@@ -234,12 +236,16 @@ NOT_A_REFERRER = (
 
 
 def referral_overview(*, link: str, pct: Decimal, referred: int, balance: Decimal,
-                      available: Decimal, recent: list[tuple[datetime, Decimal]]) -> str:
+                      available: Decimal, recent: list[tuple[datetime, Decimal]],
+                      on_hold: Decimal, next_release: datetime | None, hold_days: int,
+                      minimum: Decimal) -> str:
     lines = [
         f"Your personal link: {link}",
         f"Commission: {pct}% of what the people you bring pay.",
         f"People referred: {referred}",
         f"Balance: {usd(balance)} (available for payout: {usd(available)})",
+        *referral_rules(on_hold=on_hold, next_release=next_release, hold_days=hold_days,
+                        minimum=minimum),
     ]
     if recent:
         lines.append("Last commissions:")
@@ -261,8 +267,8 @@ def payout_bad_wallet(*, problem: str) -> str:
     return f"That address does not look right ({problem}). Check it and send it again."
 
 
-def payout_ask_amount(*, available: Decimal) -> str:
-    return f"How much? Up to {usd(available)}, for example 12.50."
+def payout_ask_amount(*, available: Decimal, minimum: Decimal) -> str:
+    return f"How much? From {usd(minimum)} up to {usd(available)}, for example 12.50."
 
 
 def payout_bad_amount(*, available: Decimal, minimum: Decimal) -> str:
@@ -470,3 +476,91 @@ def usage_without_arguments(*, command: str) -> str:
 
 
 PAYOUT_EXPIRED = "This payout conversation has ended; start again from /referral."
+
+
+# Referral rules: the hold period, the minimum payout, risk flags on payout requests ---------
+
+def referral_rules(*, on_hold: Decimal, next_release: datetime | None, hold_days: int,
+                   minimum: Decimal) -> list[str]:
+    """The /referral lines about what is held back and the smallest payout."""
+    lines = []
+    if on_hold and next_release is not None:
+        lines.append(f"On hold: {usd(on_hold)}; the next part becomes payable on "
+                     f"{when(next_release)}.")
+    if hold_days:
+        lines.append(f"A commission becomes payable {count(hold_days, 'day')} after the payment "
+                     "that earned it.")
+    lines.append(f"Minimum payout: {usd(minimum)}")
+    return lines
+
+
+def payout_unavailable(*, minimum: Decimal, available: Decimal, on_hold: Decimal,
+                       next_release: datetime | None) -> str:
+    """The payout button's alert when less than the minimum is available (under 200 chars)."""
+    if not available and not on_hold:
+        return PAYOUT_NOTHING_AVAILABLE
+    held = (f" ({usd(on_hold)} on hold, the next part payable {when(next_release)})"
+            if on_hold and next_release is not None else "")
+    return (f"The minimum payout is {usd(minimum)}; you have {usd(available)} available "
+            f"now{held}.")
+
+
+def payout_amount_refused(*, reason: str, asked: Decimal, minimum: Decimal,
+                          available: Decimal) -> str:
+    """Why an amount was refused, with the numbers that would be accepted."""
+    if reason == "below_minimum":
+        return (f"{usd(asked)} is below the minimum payout of {usd(minimum)}; you have "
+                f"{usd(available)} available now.")
+    if reason == "above_available":
+        return (f"{usd(asked)} is more than the {usd(available)} available now (the minimum "
+                f"payout is {usd(minimum)}).")
+    return PAYOUT_REFUSALS.get(reason, reason)
+
+
+def payout_refused_amount(*, reason: str, asked: Decimal, minimum: Decimal,
+                          available: Decimal) -> str:
+    detail = payout_amount_refused(reason=reason, asked=asked, minimum=minimum,
+                                   available=available)
+    return f"Payout request not accepted: {detail}"
+
+
+PAYOUT_FLAG_NAMES = {RiskKind.SHARED_WALLET: "shared wallet", RiskKind.CHURN: "churn"}
+PAYOUT_RELATIONS = {
+    Relation.REFERRED: "whom this referrer brought in",
+    Relation.REFERRER: "who brought this referrer in",
+    Relation.OTHER: "another referrer",
+}
+# Evidence shown per shared-wallet flag; the rest is counted.
+PAYOUT_FLAG_USES_SHOWN = 3
+
+
+def payout_flag(flag: RiskFlag) -> str:
+    """One flag in plain words, with its evidence."""
+    if isinstance(flag, SharedWallet):
+        shown = flag.uses[:PAYOUT_FLAG_USES_SHOWN]
+        users = "; ".join(f"user {use.user_id}, {PAYOUT_RELATIONS[use.relation]} "
+                          f"(request #{use.request_id})" for use in shown)
+        rest = len(flag.uses) - len(shown)
+        more = f"; and {count(rest, 'more request')}" if rest else ""
+        return f"Shared wallet: the same wallet is in the payout requests of {users}{more}."
+    return (f"Churn: {flag.paid_once} of the {count(flag.payers, 'person', 'people')} this "
+            "referrer brought in who paid never paid a second time.")
+
+
+def payout_flag_lines(flags: tuple[RiskFlag, ...]) -> list[str]:
+    return [f"  ⚠ {payout_flag(flag)}" for flag in flags]
+
+
+def payout_flag_names(flags: tuple[RiskFlag, ...]) -> str:
+    return ", ".join(PAYOUT_FLAG_NAMES[flag.kind] for flag in flags)
+
+
+def payout_alert_flagged(*, flags: tuple[RiskFlag, ...]) -> str:
+    """Appended to the admins' alert of a new request that raises flags."""
+    return f"\n⚠ Flagged: {payout_flag_names(flags)}. Look before approving."
+
+
+def payout_decided_flagged(*, request_id: int, approved: bool,
+                           flags: tuple[RiskFlag, ...]) -> str:
+    return (f"{payout_decided(request_id=request_id, approved=approved)} It was flagged "
+            f"({payout_flag_names(flags)}); the flags are recorded with the decision.")

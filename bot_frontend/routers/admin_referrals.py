@@ -52,9 +52,10 @@ async def payouts(message: Message, command: CommandObject,
     if not open_requests:
         await message.answer(texts.NO_OPEN_PAYOUTS)
         return
-    lines = [texts.payout_line(request_id=p.request_id, referrer_id=p.referrer_id,
-                               amount=p.amount, network=p.network, wallet=p.wallet,
-                               created_at=p.created_at) for p in open_requests]
+    lines = [line for p in open_requests for line in (
+        texts.payout_line(request_id=p.request_id, referrer_id=p.referrer_id, amount=p.amount,
+                          network=p.network, wallet=p.wallet, created_at=p.created_at),
+        *texts.payout_flag_lines(p.flags))]
     await message.answer("\n".join(lines), reply_markup=keyboards.decide_payouts(open_requests))
 
 

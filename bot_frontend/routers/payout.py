@@ -7,6 +7,7 @@ here are for a friendly dialogue; the worker checks the same rules again under a
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from aiogram import F, Router
@@ -21,6 +22,7 @@ from bot_frontend.db import read
 from bot_frontend.producer import Tasks
 from infra import task_names, texts
 from infra.hashing import keccak256
+from infra.settings import Settings
 from models.domain import ledger
 
 AMOUNT = re.compile(r"[0-9]{1,9}(?:[.,][0-9]{1,2})?")
@@ -40,15 +42,23 @@ async def _edit(callback: CallbackQuery, text: str,
         await callback.message.edit_text(text, reply_markup=reply_markup)
 
 
-async def start(callback: CallbackQuery, state: FSMContext,
-                sessions: sessionmaker[Session]) -> None:
-    info = await read(sessions, queries.referral_info, user_id=callback.from_user.id)
+async def _standing(sessions: sessionmaker[Session], settings: Settings,
+                    user_id: int) -> queries.ReferralInfo | None:
+    return await read(sessions, queries.referral_info, user_id=user_id,
+                      hold=settings.referral_hold, now=datetime.now(UTC))
+
+
+async def start(callback: CallbackQuery, state: FSMContext, sessions: sessionmaker[Session],
+                settings: Settings) -> None:
+    info = await _standing(sessions, settings, callback.from_user.id)
     if info is None:
         await callback.answer(texts.NOT_A_REFERRER, show_alert=True)
     elif info.has_open_request:
         await callback.answer(texts.PAYOUT_OPEN_EXISTS, show_alert=True)
-    elif info.available < ledger.DEFAULT_PAYOUT_MINIMUM:
-        await callback.answer(texts.PAYOUT_NOTHING_AVAILABLE, show_alert=True)
+    elif info.available < settings.payout_minimum:
+        await callback.answer(texts.payout_unavailable(
+            minimum=settings.payout_minimum, available=info.available, on_hold=info.on_hold,
+            next_release=info.next_release), show_alert=True)
     else:
         await state.set_state(PayoutForm.network)
         await _edit(callback, texts.PAYOUT_CHOOSE_NETWORK, reply_markup=keyboards.payout_networks())
@@ -62,7 +72,8 @@ async def network(callback: CallbackQuery, callback_data: keyboards.PayoutNetwor
                 reply_markup=keyboards.cancel_payout())
 
 
-async def wallet(message: Message, state: FSMContext, sessions: sessionmaker[Session]) -> None:
+async def wallet(message: Message, state: FSMContext, sessions: sessionmaker[Session],
+                 settings: Settings) -> None:
     data = await state.get_data()
     try:
         address = ledger.validate_wallet(ledger.PayoutNetwork(data["network"]), message.text or "",
@@ -72,28 +83,34 @@ async def wallet(message: Message, state: FSMContext, sessions: sessionmaker[Ses
                              reply_markup=keyboards.cancel_payout())
         return
     assert message.from_user is not None
-    info = await read(sessions, queries.referral_info, user_id=message.from_user.id)
+    info = await _standing(sessions, settings, message.from_user.id)
     await state.update_data(wallet=address)
     await state.set_state(PayoutForm.amount)
     await message.answer(texts.payout_ask_amount(available=info.available if info else
-                                                 Decimal("0.00")),
+                                                 Decimal("0.00"),
+                                                 minimum=settings.payout_minimum),
                          reply_markup=keyboards.cancel_payout())
 
 
-async def amount(message: Message, state: FSMContext, sessions: sessionmaker[Session]) -> None:
+async def amount(message: Message, state: FSMContext, sessions: sessionmaker[Session],
+                 settings: Settings) -> None:
     assert message.from_user is not None
-    info = await read(sessions, queries.referral_info, user_id=message.from_user.id)
+    info = await _standing(sessions, settings, message.from_user.id)
     available = info.available if info else Decimal("0.00")
+    minimum = settings.payout_minimum
     raw = (message.text or "").strip()
+    if not AMOUNT.fullmatch(raw):
+        await message.answer(texts.payout_bad_amount(available=available, minimum=minimum),
+                             reply_markup=keyboards.cancel_payout())
+        return
+    value = Decimal(raw.replace(",", ".")).quantize(Decimal("0.01"))
     try:
-        if not AMOUNT.fullmatch(raw):
-            raise ValueError(raw)
-        value = Decimal(raw.replace(",", ".")).quantize(Decimal("0.01"))
-        ledger.check_payout_request(amount=value, available=available,
+        ledger.check_payout_request(amount=value, available=available, minimum=minimum,
                                     has_open_request=bool(info and info.has_open_request))
-    except (ValueError, ledger.PayoutRefused):
-        await message.answer(texts.payout_bad_amount(available=available,
-                                                     minimum=ledger.DEFAULT_PAYOUT_MINIMUM),
+    except ledger.PayoutRefused as refused:
+        await message.answer(texts.payout_amount_refused(reason=refused.reason.value,
+                                                         asked=value, minimum=minimum,
+                                                         available=available),
                              reply_markup=keyboards.cancel_payout())
         return
     data = await state.update_data(amount=str(value))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, MagicData
 from aiogram.types import Message
@@ -12,12 +14,15 @@ from bot_frontend import keyboards, queries
 from bot_frontend.db import read
 from bot_frontend.middlewares import TermsAccepted
 from infra import texts
+from infra.settings import Settings
 
 
-async def referral(message: Message, bot: Bot, sessions: sessionmaker[Session]) -> None:
+async def referral(message: Message, bot: Bot, sessions: sessionmaker[Session],
+                   settings: Settings) -> None:
     assert message.from_user is not None
     user_id = message.from_user.id
-    info = await read(sessions, queries.referral_info, user_id=user_id)
+    info = await read(sessions, queries.referral_info, user_id=user_id,
+                      hold=settings.referral_hold, now=datetime.now(UTC))
     if info is None:
         await message.answer(texts.NOT_A_REFERRER)
         return
@@ -25,7 +30,10 @@ async def referral(message: Message, bot: Bot, sessions: sessionmaker[Session]) 
     await message.answer(
         texts.referral_overview(link=link, pct=info.pct, referred=info.referred,
                                 balance=info.balance, available=info.available,
-                                recent=info.recent),
+                                recent=info.recent, on_hold=info.on_hold,
+                                next_release=info.next_release,
+                                hold_days=settings.referral_hold_days,
+                                minimum=settings.payout_minimum),
         reply_markup=keyboards.referral(),
     )
 

@@ -2,21 +2,27 @@
 
 A referrer's balance is never stored as a number that could drift: it is the sum of ledger
 entries (commission credits, payout debits). Money reserved by an open payout request is not
-available for another one. Wallet addresses are checked per network before a request is
-accepted, so an admin never sends funds to a mistyped address.
+available for another one. A credit may be held back for a hold period after the payment that
+earned it (`standing`), so a payment that turns out bad costs nothing already paid out. Wallet
+addresses are checked per network before a request is accepted, so an admin never sends funds
+to a mistyped address.
 """
 
 import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from models.domain._guards import require_aware, require_non_negative_span
 from models.domain.money import ZERO, require_money
 from models.domain.refusals import Refusal
 
 DEFAULT_PAYOUT_MINIMUM = Decimal("1.00")
+# A commission is payable as soon as it is credited unless a hold period is configured.
+NO_HOLD = timedelta(0)
 
 
 class EntryKind(StrEnum):
@@ -32,11 +38,16 @@ class LedgerEntry:
 
     kind: EntryKind
     amount: Decimal
+    # When it was written (for a credit: when the payment that earned it was confirmed). Only
+    # the hold period reads it, so callers that never hold anything may leave it out.
+    at: datetime | None = None
 
     def __post_init__(self) -> None:
         require_money(self.amount, name="amount")
         if self.amount <= 0:
             raise ValueError(f"a ledger entry amount must be positive, got {self.amount}")
+        if self.at is not None:
+            require_aware(self.at, name="at")
 
 
 def balance(entries: Iterable[LedgerEntry]) -> Decimal:
@@ -47,14 +58,78 @@ def balance(entries: Iterable[LedgerEntry]) -> Decimal:
     )
 
 
-def available_for_payout(
-    *, entries: Iterable[LedgerEntry], open_request_amount: Decimal
-) -> Decimal:
-    """Return what may be requested now: the balance less an open request, never below 0."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Standing:
+    """A referrer's money at one moment.
+
+    `balance` counts every credit, held or not; `available` is what a payout request may ask
+    for now; `on_hold` is the part of the balance still in its hold period, and `next_release`
+    when the earliest held credit becomes payable (None when nothing is held).
+    """
+
+    balance: Decimal
+    available: Decimal
+    on_hold: Decimal
+    next_release: datetime | None
+
+
+def payable_at(entry: LedgerEntry, *, hold: timedelta) -> datetime:
+    """When a credit may be paid out: `hold` after it was earned (a hold of 0: at once)."""
+    if entry.at is None:
+        raise ValueError("a credit needs its time (`at`) when a hold period applies")
+    return entry.at + hold
+
+
+def standing(
+    *,
+    entries: Iterable[LedgerEntry],
+    open_request_amount: Decimal,
+    hold: timedelta = NO_HOLD,
+    now: datetime | None = None,
+) -> Standing:
+    """Split the balance at `now` into what is available, on hold, and reserved.
+
+    A credit is held while `now` is before `payable_at`; at that instant it is payable. A hold
+    of 0 means immediately, whatever the clocks say, so `now` is needed only with a hold.
+    Debits (payouts) leave the balance at once. `available` = balance - held credits - the open
+    request, never below 0; `on_hold` never exceeds what is left of the balance (a hold period
+    raised after a payout cannot hold back money already paid out).
+    """
     require_money(open_request_amount, name="open_request_amount")
     if open_request_amount < 0:
         raise ValueError(f"open_request_amount must not be negative, got {open_request_amount}")
-    return max(ZERO, balance(entries) - open_request_amount)
+    require_non_negative_span(hold, name="hold")
+    entries = list(entries)
+    held: list[LedgerEntry] = []
+    if hold != NO_HOLD:
+        if now is None:
+            raise ValueError("now is required when a hold period applies")
+        require_aware(now, name="now")
+        held = [entry for entry in entries if entry.kind is EntryKind.CREDIT
+                and payable_at(entry, hold=hold) > now]
+    total = balance(entries)
+    held_amount = sum((entry.amount for entry in held), start=ZERO)
+    on_hold = min(held_amount, max(ZERO, total))
+    return Standing(
+        balance=total,
+        available=max(ZERO, total - held_amount - open_request_amount),
+        on_hold=on_hold,
+        next_release=(min(payable_at(entry, hold=hold) for entry in held)
+                      if on_hold > 0 else None),
+    )
+
+
+def available_for_payout(
+    *,
+    entries: Iterable[LedgerEntry],
+    open_request_amount: Decimal,
+    hold: timedelta = NO_HOLD,
+    now: datetime | None = None,
+) -> Decimal:
+    """Return what may be requested at `now`: the balance less held credits and an open
+    request, never below 0 (see `standing`)."""
+    return standing(entries=entries, open_request_amount=open_request_amount, hold=hold,
+                    now=now).available
 
 
 class PayoutRefusal(StrEnum):

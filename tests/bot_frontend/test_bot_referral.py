@@ -75,11 +75,17 @@ async def test_payout_conversation(harness: BotHarness) -> None:
     await harness.send(REFERRER, "0x123")
     assert harness.last_reply().startswith("That address does not look right")
     await harness.send(REFERRER, ERC20)
-    assert harness.last_reply() == texts.payout_ask_amount(available=Decimal("5.00"))
-    for bad in ("lots", "5.01", "0.5", "-1"):
+    assert harness.last_reply() == texts.payout_ask_amount(available=Decimal("5.00"),
+                                                           minimum=DEFAULT_PAYOUT_MINIMUM)
+    for bad in ("lots", "-1"):
         await harness.send(REFERRER, bad)
         assert harness.last_reply() == texts.payout_bad_amount(
             available=Decimal("5.00"), minimum=DEFAULT_PAYOUT_MINIMUM)
+    for refused, reason in (("5.01", "above_available"), ("0.5", "below_minimum")):
+        await harness.send(REFERRER, refused)
+        assert harness.last_reply() == texts.payout_amount_refused(
+            reason=reason, asked=Decimal(refused), minimum=DEFAULT_PAYOUT_MINIMUM,
+            available=Decimal("5.00"))
     await harness.send(REFERRER, "4,5")
     assert harness.last_reply() == texts.payout_confirm(network="ERC20", wallet=ERC20,
                                                         amount=Decimal("4.50"))

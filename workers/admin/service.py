@@ -346,10 +346,11 @@ def users_csv(session: Session, *, chat_id: int, grace: timedelta, now: datetime
 
 
 def ledger_entries(session: Session, *, referrer_id: int) -> list[ledger.LedgerEntry]:
-    rows = session.execute(select(CommissionEntry.kind, CommissionEntry.amount)
+    rows = session.execute(select(CommissionEntry.kind, CommissionEntry.amount,
+                                  CommissionEntry.created_at)
                            .where(CommissionEntry.referrer_id == referrer_id)).all()
-    return [ledger.LedgerEntry(kind=ledger.EntryKind(kind), amount=amount)
-            for kind, amount in rows]
+    return [ledger.LedgerEntry(kind=ledger.EntryKind(kind), amount=amount, at=at)
+            for kind, amount, at in rows]
 
 
 def _total(entries: list[ledger.LedgerEntry], kind: ledger.EntryKind) -> Decimal:

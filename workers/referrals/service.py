@@ -2,14 +2,16 @@
 
 A request reserves nothing in the ledger; approval writes the debit, unique per request, so a
 request is paid out once however often the approval runs. At most one request is open per
-referrer (a partial unique index), and the amount is checked against the available balance
-under a lock on the referrer's row.
+referrer (a partial unique index), and the amount is checked against what is available at the
+time of the request (commissions past their hold period, at least the minimum payout) under a
+lock on the referrer's row. Risk flags (models/payout_risk.py) never block a request: the admins'
+alert names them, and a decision records those that hold when it is made.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import exists, select, text, update
@@ -18,10 +20,11 @@ from sqlalchemy.orm import Session
 from infra import texts
 from infra.db import insert_ignore
 from infra.hashing import keccak256
-from models.domain import ledger
+from models.domain import ledger, payout_risk
 from models.history import record_history
 from models.outbox import Effects
 from models.outbox import queue_message as message
+from models.payout_risk import payout_flags
 from models.schema import CommissionEntry, PayoutRequest, Referrer, TelegramEffect
 from workers.admin.service import Command, authorized, ledger_entries
 
@@ -30,15 +33,19 @@ BAD_WALLET = "bad_wallet"
 
 
 def _refused(session: Session, *, user_id: int, request_key: str, reason: str,
-             now: datetime) -> Effects:
+             now: datetime, text: str | None = None) -> Effects:
     return message(session, key=f"payout_refused:{request_key}", chat_id=user_id,
-                   text=texts.payout_refused(reason=reason), now=now)
+                   text=text or texts.payout_refused(reason=reason), now=now)
 
 
 def request_payout(session: Session, *, user_id: int, network: str, wallet: str,
                    amount: Decimal, request_key: str, admins: frozenset[int],
-                   now: datetime) -> Effects:
-    """Open a payout request if every rule allows it; tell the user either way."""
+                   now: datetime, hold: timedelta, minimum: Decimal) -> Effects:
+    """Open a payout request if every rule allows it; tell the user either way.
+
+    Only commissions past their `hold` at `now` count as available; `minimum` is the smallest
+    payout. A refused amount is answered with the minimum and the amount available now.
+    """
     referrer = session.scalar(select(Referrer).where(Referrer.user_id == user_id)
                               .with_for_update())
     if referrer is None:
@@ -53,9 +60,11 @@ def request_payout(session: Session, *, user_id: int, network: str, wallet: str,
     has_open = bool(session.scalar(select(exists().where(
         PayoutRequest.referrer_id == user_id, PayoutRequest.status == "open"))))
     available = ledger.available_for_payout(
-        entries=ledger_entries(session, referrer_id=user_id), open_request_amount=Decimal("0.00"))
+        entries=ledger_entries(session, referrer_id=user_id), open_request_amount=Decimal("0.00"),
+        hold=hold, now=now)
     try:
-        ledger.check_payout_request(amount=amount, available=available, has_open_request=has_open)
+        ledger.check_payout_request(amount=amount, available=available, has_open_request=has_open,
+                                    minimum=minimum)
     except ledger.PayoutRefused as refused:
         # A redelivered task meets its own open request here: the refusal key is the same
         # request key, so the user hears about it at most once.
@@ -63,7 +72,10 @@ def request_payout(session: Session, *, user_id: int, network: str, wallet: str,
                 session, request_key=request_key):
             return []
         return _refused(session, user_id=user_id, request_key=request_key,
-                        reason=refused.reason.value, now=now)
+                        reason=refused.reason.value, now=now,
+                        text=texts.payout_refused_amount(reason=refused.reason.value,
+                                                         asked=amount, minimum=minimum,
+                                                         available=available))
     inserted = insert_ignore(
         session, PayoutRequest,
         {"referrer_id": user_id, "amount": amount, "network": network, "wallet": address,
@@ -76,17 +88,27 @@ def request_payout(session: Session, *, user_id: int, network: str, wallet: str,
     request_id = session.scalar(select(PayoutRequest.id).where(
         PayoutRequest.referrer_id == user_id, PayoutRequest.status == "open"))
     assert request_id is not None
+    flags = payout_flags(session, referrer_id=user_id, wallet=address)
     record_history(session, user_id=user_id, action="payout_requested", source="user", now=now,
                    details={"request_id": request_id, "amount_usd": str(amount),
-                            "network": network})
+                            "network": network, **_flag_details(flags)})
     effects = message(session, key=f"payout_received:{request_key}", chat_id=user_id,
                       text=texts.payout_received(amount=amount), now=now)
+    alert = texts.payout_request_alert(request_id=request_id, referrer_id=user_id, amount=amount)
+    if flags:
+        alert += texts.payout_alert_flagged(flags=flags)
     for admin in sorted(admins):
         effects += message(session, key=f"payout_alert:{request_id}:{admin}", chat_id=admin,
-                           text=texts.payout_request_alert(request_id=request_id,
-                                                           referrer_id=user_id, amount=amount),
-                           now=now)
+                           text=alert, now=now)
     return effects
+
+
+def _flag_details(flags: tuple[payout_risk.RiskFlag, ...]) -> dict[str, list[str]]:
+    """The flags as a history row keeps them: their kinds and, in plain words, their evidence."""
+    if not flags:
+        return {}
+    return {"flags": [flag.kind.value for flag in flags],
+            "flag_reasons": [texts.payout_flag(flag) for flag in flags]}
 
 
 def _already_sent(session: Session, *, request_key: str) -> bool:
@@ -122,6 +144,9 @@ def decide_payout(session: Session, *, request_id: int, approve: bool, actor_id:
             session, key=f"payout_already_decided:{request_id}:{actor_id}", chat_id=actor_id,
             text=texts.payout_already_decided(request_id=request_id), now=now))
     request = session.get_one(PayoutRequest, request_id)
+    # The flags that hold now, which /payouts showed the admin a moment ago: a flagged request
+    # is decided like any other, and the decision records them.
+    flags = payout_flags(session, referrer_id=request.referrer_id, wallet=request.wallet)
     if approve:
         # The unique payout_request_id is the exactly-once guard, whatever runs this twice.
         insert_ignore(session, CommissionEntry,
@@ -131,13 +156,15 @@ def decide_payout(session: Session, *, request_id: int, approve: bool, actor_id:
                       conflict=["payout_request_id"])
     record_history(session, user_id=request.referrer_id, action=f"payout_{status}",
                    source="admin", now=now, actor_id=actor_id, command=command,
-                   details={"request_id": request_id, "amount_usd": str(request.amount)})
+                   details={"request_id": request_id, "amount_usd": str(request.amount),
+                            **_flag_details(flags)})
     told = (texts.payout_approved(amount=request.amount, network=request.network,
                                   wallet=request.wallet)
             if approve else texts.payout_rejected(amount=request.amount))
     effects = message(session, key=f"payout_decided:{request_id}", chat_id=request.referrer_id,
                       text=told, now=now)
+    decided = (texts.payout_decided_flagged(request_id=request_id, approved=approve, flags=flags)
+               if flags else texts.payout_decided(request_id=request_id, approved=approve))
     effects += message(session, key=f"payout_decided_admin:{request_id}", chat_id=actor_id,
-                       text=texts.payout_decided(request_id=request_id, approved=approve),
-                       now=now)
+                       text=decided, now=now)
     return Decision(True, effects)

@@ -26,7 +26,8 @@ def request_payout(user_id: int, network: str, wallet: str, amount: str,
     with ctx.sessions.begin() as session:
         effects = service.request_payout(
             session, user_id=user_id, network=network, wallet=wallet, amount=Decimal(amount),
-            request_key=request_key, admins=ctx.settings.admins, now=_now())
+            request_key=request_key, admins=ctx.settings.admins, now=_now(),
+            hold=ctx.settings.referral_hold, minimum=ctx.settings.payout_minimum)
     dispatch(effects)
     return len(effects)
 

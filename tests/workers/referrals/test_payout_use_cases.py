@@ -95,7 +95,10 @@ def test_request_refused(ctx: Pipeline, amount: str, network: str, wallet: str,
     """A request breaking a rule opens nothing and the referrer is told which rule."""
     ask(ctx, amount, network=network, wallet=wallet)
     assert requests(ctx) == []
-    assert last_text(ctx, REFERRER) == texts.payout_refused(reason=reason)
+    assert last_text(ctx, REFERRER) == (
+        texts.payout_refused(reason=reason) if reason == "bad_wallet" else
+        texts.payout_refused_amount(reason=reason, asked=Decimal(amount),
+                                    minimum=Decimal("1.00"), available=Decimal("5.00")))
 
 
 def test_non_referrer_cannot_request(ctx: Pipeline) -> None:
@@ -138,7 +141,9 @@ def test_after_approval_only_the_rest_is_available(ctx: Pipeline) -> None:
     ask(ctx, "4.00", key="cb1")
     decide(ctx, requests(ctx)[0].id, approve=True)
     ask(ctx, "1.01", key="cb2")
-    assert last_text(ctx, REFERRER) == texts.payout_refused(reason="above_available")
+    assert last_text(ctx, REFERRER) == texts.payout_refused_amount(
+        reason="above_available", asked=Decimal("1.01"), minimum=Decimal("1.00"),
+        available=Decimal("1.00"))
     ask(ctx, "1.00", key="cb3")
     assert [r.status for r in requests(ctx)] == ["approved", "open"]
 
