@@ -29,7 +29,6 @@ from models.domain.money import ZERO
 from models.schema import AccessHistory, CommissionEntry, Invoice, Plan
 from workers.admin.service import Command, audit, authorized
 from workers.context import WorkerContext
-from workers.stats import chart
 
 log = get_logger("workers.stats")
 
@@ -196,6 +195,10 @@ def build(ctx: WorkerContext, *, command: Command, day: str | None, pinned: str 
         ctx.telegram.send_message(chat_id=command.actor_id, text=texts.stats_invalid_date(
             word=str(day), error=str(error)))
         return None
+    # matplotlib loads on the first /stats, not when a worker starts (its first import builds
+    # a font cache, which would slow every worker's start for a command admins rarely send).
+    from workers.stats import chart
+
     with ctx.sessions.begin() as session:
         figures = report(session, as_of=as_of)
     first, last = figures.days[0], figures.days[-1]
