@@ -244,33 +244,34 @@ def _own_message(call: MethodCall) -> MessageRecord:
     return found
 
 
-def _document(call: MethodCall) -> FileRecord:
-    given = call.params.input_file("document")
+def _given_file(call: MethodCall, name: str, *,
+                reusable: Callable[[FileRecord], bool] = lambda stored: True,
+                ) -> FileRecord | UploadedFile:
+    """The file parameter `name`: a stored file re-sent by its file_id, or a non-empty upload."""
+    given = call.params.input_file(name)
     world = call.world
     if given is None:
-        raise bad_request("there is no document in the request")
+        raise bad_request(f"there is no {name} in the request")
     if isinstance(given, str):
-        if given in world.files:
+        if given in world.files and reusable(world.files[given]):
             return world.files[given]  # re-sending by file_id
-        if given.startswith(("http://", "https://")):
-            raise bad_request("failed to get HTTP URL content")  # the sandbox has no internet
-        raise bad_request("wrong file identifier/HTTP URL specified")
-    return _store_upload(call, given)
-
-
-def _photo(call: MethodCall) -> FileRecord:
-    given = call.params.input_file("photo")
-    world = call.world
-    if given is None:
-        raise bad_request("there is no photo in the request")
-    if isinstance(given, str):
-        if given in world.files and world.files[given].width is not None:
-            return world.files[given]  # re-sending a photo by file_id
         if given.startswith(("http://", "https://")):
             raise bad_request("failed to get HTTP URL content")  # the sandbox has no internet
         raise bad_request("wrong file identifier/HTTP URL specified")
     if not given.data:
         raise bad_request("file must be non-empty")
+    return given
+
+
+def _document(call: MethodCall) -> FileRecord:
+    given = _given_file(call, "document")
+    return given if isinstance(given, FileRecord) else _store_upload(call, given)
+
+
+def _photo(call: MethodCall) -> FileRecord:
+    given = _given_file(call, "photo", reusable=lambda stored: stored.width is not None)
+    if isinstance(given, FileRecord):
+        return given
     if len(given.data) > images.MAX_PHOTO_BYTES:
         raise bad_request("PHOTO_SAVE_FILE_INVALID")  # [I] wording for a photo over 10 MB
     image = images.sniff(given.data)
@@ -278,6 +279,7 @@ def _photo(call: MethodCall) -> FileRecord:
         raise bad_request("IMAGE_PROCESS_FAILED")
     if not image.fits_a_photo():
         raise bad_request("PHOTO_INVALID_DIMENSIONS")
+    world = call.world
     number = len(world.files) + 1
     stored = FileRecord(
         file_id=f"AgACAgIAAx{world.random_id(40)}", file_unique_id=f"AQAD{world.random_id(12)}",
@@ -291,8 +293,6 @@ def _photo(call: MethodCall) -> FileRecord:
 
 def _store_upload(call: MethodCall, upload: UploadedFile) -> FileRecord:
     world = call.world
-    if not upload.data:
-        raise bad_request("file must be non-empty")
     guessed, _ = mimetypes.guess_type(upload.filename)
     number = len(world.files) + 1
     suffix = upload.filename.rsplit(".", 1)[-1] if "." in upload.filename else "bin"
