@@ -488,6 +488,11 @@ STATS_DEFINITIONS = (
     "span and who paid after it. Revenue: money received on paid invoices.")
 
 
+STATS_TOO_SLOW = ("The report took longer than its time limit and was stopped; nothing was "
+                  "changed. Try again when the bot is less busy, or ask the operator to look at "
+                  "the database's load.")
+
+
 def stats_not_a_date(*, word: str) -> str:
     return (f"“{word}” is not a date: write it as YYYY-MM-DD, for example /stats 2026-11-30. "
             f"{USAGE_STATS}")

@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from aiogram.methods import SendMessage, SendPhoto
 from aiogram.types import BufferedInputFile
+from celery.exceptions import SoftTimeLimitExceeded
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names, texts
+from infra.celery_config import MAX_COUNTDOWN, RETRY_BACKOFF_MAX, VISIBILITY_TIMEOUT
 from infra.telegram import TelegramTransient
 from models.domain import stats
 from models.schema import (
@@ -43,6 +45,7 @@ from tests.models.domain.stats_model import (
 from tests.workers.harness import Pipeline, add_user, make_pipeline
 from workers.context import use_context
 from workers.stats import service
+from workers.stats import tasks as stats_tasks
 
 ADMIN, STRANGER, ANN = 100, 702, 8001
 CHAT = -1001000000001
@@ -248,3 +251,24 @@ def test_a_flood_wait_on_the_figures_does_not_send_the_chart_twice(ctx: Pipeline
     assert len(ctx.telegram.calls_of("sendPhoto")) == 1
     first, second = ctx.telegram.calls_of("sendMessage")
     assert first.text == second.text  # the same moment, the same figures
+
+
+def test_a_report_cut_short_by_its_time_limit_is_told(ctx: Pipeline,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The soft time limit stops a report over a huge history: the admin hears why."""
+    def too_slow(session: Session, *, as_of: datetime) -> None:
+        raise SoftTimeLimitExceeded
+
+    monkeypatch.setattr(service, "report", too_slow)
+    ctx.send(task_names.ADMIN_STATS, command(), None)
+    ctx.drain()
+    (reply,) = ctx.telegram.calls
+    assert isinstance(reply, SendMessage) and reply.text == texts.STATS_TOO_SLOW
+
+
+def test_the_report_may_run_longer_than_other_tasks_but_within_the_visibility_timeout() -> None:
+    """A retry's longest wait plus the report's hard limit never outlasts the visibility timeout,
+    or Redis would hand the same report to a second worker."""
+    assert stats_tasks.SOFT_TIME_LIMIT < stats_tasks.TIME_LIMIT
+    assert MAX_COUNTDOWN + stats_tasks.TIME_LIMIT < VISIBILITY_TIMEOUT
+    assert RETRY_BACKOFF_MAX + stats_tasks.TIME_LIMIT < VISIBILITY_TIMEOUT
