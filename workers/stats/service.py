@@ -177,7 +177,8 @@ def build(ctx: WorkerContext, *, command: Command, day: str | None, pinned: str 
     """Check the admin, compute the report and draw the chart; None if there is nothing to send.
 
     A refused date is told to the admin here. The report is read in a transaction of its own,
-    after the audit row committed, so a long read holds no write lock.
+    after the audit row committed: on PostgreSQL a long read blocks nobody (on SQLite, where
+    every transaction takes the write lock, writers wait for it; SQLite is for small engines).
     """
     with ctx.sessions.begin() as session:
         if not authorized(session, command=command, admins=ctx.settings.admins, now=now):
