@@ -10,6 +10,7 @@ import httpx
 import pytest
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import BufferedInputFile
+from test_tg_sandbox_page import CHROMIUM_ARGS, _chromium
 from tg_sandbox_support import bot_on, subscriber
 
 from infra.sandbox.telegram import TelegramSandbox, TelegramWorld, images, people
@@ -108,3 +109,32 @@ def test_a_photo_survives_a_restart_of_the_stand_in() -> None:
     (message,) = copy.private_chat(copy.default_bot.id, ann.id).messages
     assert message.photo is not None
     assert (message.photo.width, message.photo.height, message.photo.data) == (4, 3, png(4, 3))
+
+
+@pytest.mark.browser
+def test_the_page_shows_a_photo_in_the_chat(telegram_sandbox: TelegramSandbox) -> None:
+    """The admin opens the page: the bot's photo is drawn in the chat, with its caption."""
+    executable = _chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    subscriber(telegram_sandbox, 100)  # the sandbox's admin: the page opens on them
+
+    async def send() -> None:
+        async with bot_on(telegram_sandbox) as bot:
+            await bot.send_photo(100, BufferedInputFile(png(120, 80), filename="stats.png"),
+                                 caption="Active subscribers")
+
+    asyncio.run(send())
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 760})
+            page.goto(telegram_sandbox.base_url + "/")
+            photo = page.locator('[data-direction="bot_to_user"] [data-testid="photo"] img')
+            expect(photo).to_be_visible(timeout=5000)
+            page.wait_for_function(
+                "document.querySelector('[data-testid=photo] img').naturalWidth === 120")
+            expect(page.locator('[data-direction="bot_to_user"]')).to_contain_text(
+                "Active subscribers")
+        finally:
+            browser.close()
