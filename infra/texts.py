@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from models.domain.stats import PlanRevenue, Report
 
 from models.domain.payout_risk import Relation, RiskFlag, RiskKind, SharedWallet
 
@@ -564,3 +567,82 @@ def payout_decided_flagged(*, request_id: int, approved: bool,
                            flags: tuple[RiskFlag, ...]) -> str:
     return (f"{payout_decided(request_id=request_id, approved=approved)} It was flagged "
             f"({payout_flag_names(flags)}); the flags are recorded with the decision.")
+
+
+# Stats (/stats) -----------------------------------------------------------------------------
+
+USAGE_STATS = ("Usage: /stats [YYYY-MM-DD]  (without a date: as of now; with one: as of the "
+               "end of that day, UTC)")
+STATS_DEFINITIONS = (
+    "Active: non-trial time still running (paid, or granted by an admin); paying: active with "
+    "a payment behind that time. MRR: each paying subscriber's last invoiced plan price per "
+    "30 days, counted once however far ahead they paid. New: their first non-trial time "
+    "started in the window. Churned: their non-trial time ended in the window (ran out or "
+    "removed) and is not running now. Trial → paid: users whose first trial started in the "
+    "span and who paid after it. Revenue: money received on paid invoices.")
+
+
+STATS_TOO_SLOW = ("The report took longer than its time limit and was stopped; nothing was "
+                  "changed. Try again when the bot is less busy, or ask the operator to look at "
+                  "the database's load.")
+
+
+def stats_not_a_date(*, word: str) -> str:
+    return (f"“{word}” is not a date: write it as YYYY-MM-DD, for example /stats 2026-11-30. "
+            f"{USAGE_STATS}")
+
+
+def stats_invalid_date(*, word: str, error: str) -> str:
+    return f"{word} is not a day of the calendar ({error}). {USAGE_STATS}"
+
+
+def stats_future_date(*, word: str, today: str) -> str:
+    return (f"{word} is after today ({today}, UTC): stats exist for today and past days only. "
+            f"{USAGE_STATS}")
+
+
+def _share(part: int, whole: int) -> str:
+    if not whole:
+        return "n/a"
+    return f"{(Decimal(part) * 100 / Decimal(whole)).quantize(Decimal('0.1'))}%"
+
+
+def _plan_sum(rows: tuple[PlanRevenue, ...]) -> str:
+    amount = sum((row.amount for row in rows), start=Decimal("0.00"))
+    return f"{usd(amount)} ({sum(row.invoices for row in rows)})"
+
+
+def stats_chart_caption(*, first: str, last: str) -> str:
+    return f"Active subscribers and revenue per day, {first} to {last} (UTC)"
+
+
+def stats_report(report: Report) -> str:
+    """The figures of a `models.domain.stats.Report` as one message."""
+    figures = report.access
+    lines = [f"Stats as of {when(report.as_of)} (everything recorded before then)",
+             f"Subscribers: {figures.active} active ({figures.paying} paying, "
+             f"{figures.active - figures.paying} on granted time), {figures.trialing} trialing",
+             f"MRR: {usd(figures.mrr)}"]
+    lines += [f"Last {count(window.days, 'day')}: {window.new} new, {window.churned} churned"
+              for window in figures.windows]
+    every, recent = figures.conversion_all, figures.conversion_recent
+    lines.append(f"Trial → paid: {every.converted} of {count(every.trials, 'trial')} ever "
+                 f"started ({_share(every.converted, every.trials)}); {recent.converted} of "
+                 f"{count(recent.trials, 'trial')} started in the last 30 days "
+                 f"({_share(recent.converted, recent.trials)})")
+    lines.append("Revenue by plan (paid invoices), last 30 days | all time:")
+    recent_by_plan = {row.plan: row for row in report.revenue_recent}
+    for row in report.revenue_all:
+        last = recent_by_plan.get(row.plan)
+        last_text = f"{usd(last.amount)} ({last.invoices})" if last else f"{usd(Decimal(0))} (0)"
+        lines.append(f"  {row.plan}: {last_text} | {usd(row.amount)} ({row.invoices})")
+    if not report.revenue_all:
+        lines.append("  no paid invoices yet")
+    elif len(report.revenue_all) > 1:
+        lines.append(f"  all plans: {_plan_sum(report.revenue_recent)} | "
+                     f"{_plan_sum(report.revenue_all)}")
+    lines.append(f"Referral commissions: {usd(report.commissions_owed)} owed, "
+                 f"{usd(report.commissions_paid)} paid out")
+    lines.append("")
+    lines.append(STATS_DEFINITIONS)
+    return "\n".join(lines)

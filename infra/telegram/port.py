@@ -21,6 +21,7 @@ from aiogram.methods import (
     RevokeChatInviteLink,
     SendDocument,
     SendMessage,
+    SendPhoto,
     TelegramMethod,
     UnbanChatMember,
 )
@@ -99,6 +100,12 @@ class TelegramPort(ABC):
     ) -> Message:
         document = BufferedInputFile(data, filename=filename)
         return self.call(SendDocument(chat_id=chat_id, document=document, caption=caption))
+
+    def send_photo(
+        self, *, chat_id: int, filename: str, data: bytes, caption: str | None = None
+    ) -> Message:
+        photo = BufferedInputFile(data, filename=filename)
+        return self.call(SendPhoto(chat_id=chat_id, photo=photo, caption=caption))
 
     def create_invite_link(
         self,

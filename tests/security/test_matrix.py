@@ -79,7 +79,7 @@ PRODUCTION: dict[str, Any] = {"bot_token": TOKEN, "channel_id": -1005, "admin_id
 
 ADMIN_COMMANDS = [f"/activate {ANN} 30", f"/edit {ANN} remove", "/export",
                   f"/refree_add {ANN} 10", f"/refree_remove {ANN}", "/export_refree",
-                  f"/history {ANN}", "/payouts", "/sweep_confirm"]
+                  f"/history {ANN}", "/payouts", "/sweep_confirm", "/stats"]
 ADMIN_BUTTONS = ["payout_decide:5:1", "payout_decide:5:0"]
 
 
@@ -178,6 +178,7 @@ FORGED_TASKS = [
     (task_names.ADMIN_EXPORT_REFERRERS, (forged("/export_refree"),)),
     (task_names.DECIDE_PAYOUT, (1, True, STRANGER, "payout_decide:1:1")),
     (task_names.CONFIRM_SWEEP_HOLD, (STRANGER,)),
+    (task_names.ADMIN_STATS, (forged("/stats"), None)),
 ]
 
 

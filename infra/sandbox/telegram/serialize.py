@@ -90,6 +90,14 @@ def document(record: FileRecord) -> Json:
     }
 
 
+def photo(record: FileRecord) -> list[Json]:
+    """A Message's `photo`: its PhotoSize array (one size: the stand-in does not resize)."""
+    return [{
+        "file_id": record.file_id, "file_unique_id": record.file_unique_id,
+        "file_size": len(record.data), "width": record.width, "height": record.height,
+    }]
+
+
 def file(record: FileRecord) -> Json:
     return {
         "file_id": record.file_id, "file_unique_id": record.file_unique_id,
@@ -114,6 +122,8 @@ def message(world: TelegramWorld, record: MessageRecord) -> Json:
         body["entities"] = record.entities
     if record.document is not None:
         body["document"] = document(record.document)
+    if record.photo is not None:
+        body["photo"] = photo(record.photo)
     if record.caption:
         body["caption"] = record.caption
     if record.caption_entities:

@@ -1,12 +1,14 @@
-"""Bot API methods about messages: send, edit, delete, documents, callback answers, commands."""
+"""Bot API methods about messages: send, edit, delete, documents, photos, callback answers,
+commands."""
 
 from __future__ import annotations
 
 import json
 import mimetypes
-from typing import cast
+from collections.abc import Callable
+from typing import Literal, cast
 
-from infra.sandbox.telegram import errors, serialize
+from infra.sandbox.telegram import errors, images, serialize
 from infra.sandbox.telegram.errors import bad_request, forbidden, too_many_requests
 from infra.sandbox.telegram.formatting import (
     PARSE_MODES,
@@ -52,17 +54,29 @@ def send_message(call: MethodCall) -> object:
 
 @method("sendDocument")
 def send_document(call: MethodCall) -> object:
+    return _send_file(call, kind="document", stored=_document)
+
+
+@method("sendPhoto")
+def send_photo(call: MethodCall) -> object:
+    return _send_file(call, kind="photo", stored=_photo)
+
+
+def _send_file(call: MethodCall, *, kind: Literal["document", "photo"],
+               stored: Callable[[MethodCall], FileRecord]) -> object:
+    """A bot's message carrying a file (`kind`: document or photo), with an optional caption."""
     target = lookup.chat(call)
     lookup.check_can_write(call, target)
-    stored = _document(call)
+    file = stored(call)
     caption, caption_entities = _formatted(call.params, "caption", "caption_entities")
     if utf16_len(caption) > CAPTION_LIMIT:
         raise bad_request("message caption is too long")
     markup = _reply_markup(call.params)
     _admit(call, lookup.chat_id_of(target))
     sent = call.world.add_message(
-        target, sender_id=call.bot.id, from_bot=True, document=stored,
-        caption=caption or None, caption_entities=caption_entities, reply_markup=markup,
+        target, sender_id=call.bot.id, from_bot=True, caption=caption or None,
+        caption_entities=caption_entities, reply_markup=markup,
+        document=file if kind == "document" else None, photo=file if kind == "photo" else None,
     )
     return serialize.message(call.world, sent)
 
@@ -230,24 +244,55 @@ def _own_message(call: MethodCall) -> MessageRecord:
     return found
 
 
-def _document(call: MethodCall) -> FileRecord:
-    given = call.params.input_file("document")
+def _given_file(call: MethodCall, name: str, *,
+                reusable: Callable[[FileRecord], bool] = lambda stored: True,
+                ) -> FileRecord | UploadedFile:
+    """The file parameter `name`: a stored file re-sent by its file_id, or a non-empty upload."""
+    given = call.params.input_file(name)
     world = call.world
     if given is None:
-        raise bad_request("there is no document in the request")
+        raise bad_request(f"there is no {name} in the request")
     if isinstance(given, str):
-        if given in world.files:
+        if given in world.files and reusable(world.files[given]):
             return world.files[given]  # re-sending by file_id
         if given.startswith(("http://", "https://")):
             raise bad_request("failed to get HTTP URL content")  # the sandbox has no internet
         raise bad_request("wrong file identifier/HTTP URL specified")
-    return _store_upload(call, given)
+    if not given.data:
+        raise bad_request("file must be non-empty")
+    return given
+
+
+def _document(call: MethodCall) -> FileRecord:
+    given = _given_file(call, "document")
+    return given if isinstance(given, FileRecord) else _store_upload(call, given)
+
+
+def _photo(call: MethodCall) -> FileRecord:
+    given = _given_file(call, "photo", reusable=lambda stored: stored.width is not None)
+    if isinstance(given, FileRecord):
+        return given
+    if len(given.data) > images.MAX_PHOTO_BYTES:
+        raise bad_request("PHOTO_SAVE_FILE_INVALID")  # [I] wording for a photo over 10 MB
+    image = images.sniff(given.data)
+    if image is None:
+        raise bad_request("IMAGE_PROCESS_FAILED")
+    if not image.fits_a_photo():
+        raise bad_request("PHOTO_INVALID_DIMENSIONS")
+    world = call.world
+    number = len(world.files) + 1
+    stored = FileRecord(
+        file_id=f"AgACAgIAAx{world.random_id(40)}", file_unique_id=f"AQAD{world.random_id(12)}",
+        file_name=f"file_{number}.{image.extension}", mime_type=image.mime_type,
+        data=given.data, file_path=f"photos/file_{number}.{image.extension}",
+        width=image.width, height=image.height,
+    )
+    world.files[stored.file_id] = stored
+    return stored
 
 
 def _store_upload(call: MethodCall, upload: UploadedFile) -> FileRecord:
     world = call.world
-    if not upload.data:
-        raise bad_request("file must be non-empty")
     guessed, _ = mimetypes.guess_type(upload.filename)
     number = len(world.files) + 1
     suffix = upload.filename.rsplit(".", 1)[-1] if "." in upload.filename else "bin"

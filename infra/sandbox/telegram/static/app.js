@@ -162,8 +162,19 @@ function documentBlock(message) {
         text: ` ${doc.file_size} byte${doc.file_size === 1 ? "" : "s"} · ${doc.mime_type}` })));
 }
 
+function photoBlock(message) {
+  const photo = message.photo;
+  if (!photo) return null;
+  return el("a", { class: "photo", href: photo.url, target: "_blank", rel: "noopener",
+                   "data-testid": "photo" },
+    el("img", { src: photo.url, alt: message.caption || "photo",
+                width: photo.width, height: photo.height }));
+}
+
 function messageNode(message) {
   const bubble = el("div", { class: "bubble" });
+  const photo = photoBlock(message);
+  if (photo) bubble.append(photo);
   const doc = documentBlock(message);
   if (doc) bubble.append(doc);
   if (message.text !== null) bubble.append(renderText(message.text, message.entities));
