@@ -65,6 +65,7 @@ WORKER_MODULES: tuple[str, ...] = (
     "workers.admin.tasks",
     "workers.referrals.tasks",
     "workers.sweeps.tasks",
+    "workers.promos.tasks",
 )
 
 ROUTES = {
