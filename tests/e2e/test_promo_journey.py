@@ -9,8 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -24,20 +23,11 @@ from infra import texts
 from infra.migrate import seed_plans
 from infra.settings import SANDBOX_ADMIN_ID, load_settings
 from tests.fixtures.processes import ROOT, celery_worker, child_env, serve_wsgi
+from tests.fixtures.waiting import eventually
 from webhook_gateway import create_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis,
               pytest.mark.parametrize("migrated_template", ["sqlite"], indirect=True)]
-BUTTON_WAIT = 60.0
-
-
-def wait_for(check: Callable[[], Any], *, what: str, timeout: float = BUTTON_WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -59,9 +49,11 @@ class Sandbox:
 
     def heard(self, user_id: int, part: str) -> dict[str, Any]:
         """Wait for a bot message to `user_id` containing `part`; that message."""
-        return wait_for(lambda: next((m for m in reversed(self.bot_messages(user_id))
-                                      if part in (m["text"] or "")), None),
-                        what=f"{part!r} in {user_id}'s chat")
+        found: dict[str, Any] = eventually(
+            lambda: next((m for m in reversed(self.bot_messages(user_id))
+                          if part in (m["text"] or "")), None),
+            timeout=60, what=f"{part!r} in {user_id}'s chat")
+        return found
 
     def buttons(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []

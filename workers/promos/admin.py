@@ -6,6 +6,7 @@ admin is claimed first, keyed by the admin's message, and every change is in the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -50,33 +51,38 @@ def add(session: Session, *, command: Command, spec: rules.PromoSpec, now: datet
     return Done(_reply(session, reply, command=command, text=text))
 
 
-def set_active(session: Session, *, command: Command, code: str, active: bool,
-               now: datetime) -> Done:
-    """Pause (no new redemptions, no discount on new invoices) or resume a code."""
+def _change(session: Session, *, command: Command, code: str, now: datetime, action: str,
+            change: Callable[[PromoCode], str]) -> Done:
+    """Apply `change` to the live code once (it returns the reply) and record `action`."""
     reply = _claim(session, command=command, now=now)
     if reply is None:
         return Done()
     row = service.locked_code(session, code)
     if row is None:
         return Done(_reply(session, reply, command=command, text=texts.promo_not_found(code=code)))
-    row.active, row.updated_at = active, now
-    record_history(session, user_id=command.actor_id, action="promo_resumed" if active
-                   else "promo_paused", source="admin", now=now, actor_id=command.actor_id,
-                   command=command.text, details={"code": code})
-    return Done(_reply(session, reply, command=command,
-                       text=texts.promo_state_set(code=code, active=active)))
+    text = change(row)
+    row.updated_at = now
+    record_history(session, user_id=command.actor_id, action=action, source="admin", now=now,
+                   actor_id=command.actor_id, command=command.text, details={"code": code})
+    return Done(_reply(session, reply, command=command, text=text))
+
+
+def set_active(session: Session, *, command: Command, code: str, active: bool,
+               now: datetime) -> Done:
+    """Pause (no new redemptions, no discount on new invoices) or resume a code."""
+    def switch(row: PromoCode) -> str:
+        row.active = active
+        return texts.promo_state_set(code=code, active=active)
+
+    return _change(session, command=command, code=code, now=now, change=switch,
+                   action="promo_resumed" if active else "promo_paused")
 
 
 def delete(session: Session, *, command: Command, code: str, now: datetime) -> Done:
     """Delete a code: it stops at once; its row and redemptions stay for the history."""
-    reply = _claim(session, command=command, now=now)
-    if reply is None:
-        return Done()
-    row = service.locked_code(session, code)
-    if row is None:
-        return Done(_reply(session, reply, command=command, text=texts.promo_not_found(code=code)))
-    row.active, row.deleted_at, row.updated_at = False, now, now
-    record_history(session, user_id=command.actor_id, action="promo_deleted", source="admin",
-                   now=now, actor_id=command.actor_id, command=command.text,
-                   details={"code": code})
-    return Done(_reply(session, reply, command=command, text=texts.promo_deleted(code=code)))
+    def remove(row: PromoCode) -> str:
+        row.active, row.deleted_at = False, now
+        return texts.promo_deleted(code=code)
+
+    return _change(session, command=command, code=code, now=now, change=remove,
+                   action="promo_deleted")
