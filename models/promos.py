@@ -6,15 +6,30 @@ shows is the price the invoice is made for.
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from typing import Any
+
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from models.domain import promo as rules
 from models.schema import Invoice, PromoCode, PromoRedemption
 
+_code, _redemption = PromoCode.__table__.c, PromoRedemption.__table__.c
 
-def as_rule(row: PromoCode) -> rules.Promo:
-    """The rules' view of a code row."""
+# Read at every /start and plan tap (bench phase `rush`): a statement built once, on the tables.
+_HELD = (
+    select(_redemption.id.label("redemption_id"), _redemption.reserved_at, _code.code,
+           _code.kind, _code.percent_off, _code.amount_off, _code.gift_days, _code.max_uses,
+           _code.uses, _code.ends_at, _code.plans, _code.new_only, _code.active,
+           _code.deleted_at)
+    .join_from(PromoRedemption.__table__, PromoCode.__table__,
+               _code.id == _redemption.promo_id)
+    .where(_redemption.user_id == bindparam("user_id"),
+           _redemption.status == rules.RedemptionStatus.RESERVED.value))
+
+
+def as_rule(row: Any) -> rules.Promo:
+    """The rules' view of a code: a `PromoCode`, or a row carrying its columns."""
     offer = rules.Offer(kind=rules.PromoKind(row.kind), percent_off=row.percent_off,
                         amount_off=row.amount_off, gift_days=row.gift_days)
     plans = frozenset(row.plans.split(",")) if row.plans else None
@@ -25,13 +40,9 @@ def as_rule(row: PromoCode) -> rules.Promo:
 
 def held_discounts(session: Session, *, user_id: int) -> list[rules.Held]:
     """The discounts the user has reserved (valid or not: the rules decide)."""
-    rows = session.execute(
-        select(PromoRedemption.id, PromoRedemption.reserved_at, PromoCode)
-        .join(PromoCode, PromoCode.id == PromoRedemption.promo_id)
-        .where(PromoRedemption.user_id == user_id,
-               PromoRedemption.status == rules.RedemptionStatus.RESERVED.value)).all()
-    return [rules.Held(redemption_id=redemption_id, promo=as_rule(row), reserved_at=reserved_at)
-            for redemption_id, reserved_at, row in rows]
+    return [rules.Held(redemption_id=row.redemption_id, promo=as_rule(row),
+                       reserved_at=row.reserved_at)
+            for row in session.execute(_HELD, {"user_id": user_id})]
 
 
 def has_paid(session: Session, *, user_id: int) -> bool:
