@@ -8,10 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names, texts
-from models.schema import PromoCode, PromoRedemption
+from models.schema import Invoice, Plan, PromoCode, PromoRedemption
 from tests.bot_frontend.conftest import ADMIN, add_user
 from tests.bot_frontend.harness import BotHarness
 
@@ -224,3 +225,23 @@ async def test_a_lapsed_or_paused_discount_shows_the_full_price(
     await harness.send(ANN, "/start")
     assert harness.last_reply() == texts.choose_plan(trial_days=None)
     assert "$10.00" in harness.last_markup().inline_keyboard[0][0].text
+
+
+async def test_a_plan_tap_after_redeeming_says_a_new_invoice_comes(
+        harness: BotHarness, session_factory: sessionmaker[Session]) -> None:
+    """An open full-price invoice is reused only while no code applies: once one does, the
+    plan button says a new invoice is being made (checkout makes it at the new price)."""
+    add_user(session_factory, ANN)
+    now = datetime.now(UTC)
+    with session_factory.begin() as session:
+        plan = session.scalars(select(Plan).where(Plan.code == "month")).one()
+        session.add(Invoice(
+            order_id="ord_1", user_id=ANN, plan_id=plan.id, amount_usd=plan.price_usd,
+            currency="USD", status="created", uuid="AB12CD34",
+            pay_link="http://127.0.0.1:8082/pay/AB12CD34", expires_at=now + timedelta(hours=1),
+            created_at=now, updated_at=now))
+    await harness.press(ANN, "plan:month")
+    assert harness.callback_answers()[-1].text == texts.REUSING_INVOICE
+    reserve(session_factory, add_code(session_factory, "SPRING"), ANN)
+    await harness.press(ANN, "plan:month")
+    assert harness.callback_answers()[-1].text == texts.CREATING_INVOICE
