@@ -216,6 +216,20 @@ def discount_for(session: Session, *, user_id: int, plan_code: str, price: Decim
                                has_paid=has_paid(session, user_id=user_id))
 
 
+def superseded_invoices(session: Session, *, invoice_id: int) -> list[str]:
+    """Open invoices carrying the same discount as `invoice_id`, for other plans: a newer
+    checkout took the discount, so these are canceled at CryptoCloud (one discount, one
+    payment). Their CryptoCloud ids."""
+    invoice = session.get_one(Invoice, invoice_id)
+    if invoice.promo_redemption_id is None:
+        return []
+    return [uuid for uuid in session.scalars(
+        select(Invoice.uuid).where(Invoice.promo_redemption_id == invoice.promo_redemption_id,
+                                   Invoice.id != invoice.id,
+                                   Invoice.status == InvoiceStatus.CREATED.value,
+                                   Invoice.uuid.is_not(None))) if uuid]
+
+
 def confirm_use(session: Session, *, invoice: Invoice, now: datetime) -> str | None:
     """The payment of `invoice` uses its discount: the reservation becomes used, once.
 

@@ -79,6 +79,10 @@ def redeem(ctx: Pipeline, user_id: int, code: str, key: str | None = None) -> st
 def checkout(ctx: Pipeline, user_id: int) -> Invoice:
     ctx.send(task_names.CHECKOUT, user_id, MONTH, f"tap{next(_keys)}")
     ctx.drain()
+    return checkout_latest(ctx, user_id)
+
+
+def checkout_latest(ctx: Pipeline, user_id: int) -> Invoice:
     with ctx.sessions() as session:
         return session.scalars(select(Invoice).where(Invoice.user_id == user_id)
                                .order_by(Invoice.id.desc())).first()  # type: ignore[return-value]
@@ -475,4 +479,32 @@ def test_the_cryptocloud_invoice_is_for_the_discounted_price(
         ctx.drain()
     access = access_of(ctx, ANN)
     assert access is not None and access.status == "active"
+    assert [r.status for r in redemptions(ctx, ANN)] == ["used"]
+
+
+def test_a_discount_moves_to_the_newest_invoice_and_the_older_is_canceled(
+        ctx: Pipeline) -> None:
+    """One discount, one payment: checking out another plan with the same code cancels the
+    older discounted invoice at CryptoCloud, and the poll then closes it without a word."""
+    with ctx.sessions.begin() as session:
+        seed_plans(session, load_settings(
+            _env_file=None, plans="month:30:10.00:1 month,year:365:100.00:1 year"))
+    add_code(ctx, "SPRING 20%")
+    redeem(ctx, ANN, "SPRING")
+    month = checkout(ctx, ANN)
+    ctx.send(task_names.CHECKOUT, ANN, "year", "tap-year")
+    ctx.drain()
+    year = checkout_latest(ctx, ANN)
+    assert (month.amount_usd, year.amount_usd) == (Decimal("8.00"), Decimal("80.00"))
+    assert month.promo_redemption_id == year.promo_redemption_id is not None
+    assert month.uuid is not None
+    assert ctx.payments.invoices[month.uuid].status == "canceled"  # type: ignore[attr-defined]
+    said = len(texts_to(ctx, ANN))
+    ctx.send(task_names.POLL_PENDING_INVOICES)
+    ctx.drain()
+    with ctx.sessions() as session:
+        assert session.get_one(Invoice, month.id).status == "canceled"
+    assert len(texts_to(ctx, ANN)) == said
+    report(ctx, year, "paid")
+    ctx.drain()
     assert [r.status for r in redemptions(ctx, ANN)] == ["used"]
