@@ -23,6 +23,7 @@ from infra.cryptocloud import CryptoCloudClient
 from infra.migrate import seed_plans
 from infra.sandbox.cryptocloud import CryptoCloudSandbox
 from infra.settings import SANDBOX_CHANNEL_ID, load_settings
+from models.sandbox_reset import forget_subscribers
 from models.schema import (
     Access,
     AccessHistory,
@@ -508,3 +509,16 @@ def test_a_discount_moves_to_the_newest_invoice_and_the_older_is_canceled(
     report(ctx, year, "paid")
     ctx.drain()
     assert [r.status for r in redemptions(ctx, ANN)] == ["used"]
+
+
+def test_the_sandbox_reset_keeps_the_codes_with_their_uses_back_at_zero(ctx: Pipeline) -> None:
+    """"Reset world" forgets who redeemed what; the codes stay (they are offers, like plans)
+    with no use taken, so the reset world can redeem them again."""
+    add_code(ctx, "ONCE 7d uses=1")
+    redeem(ctx, ANN, "ONCE")
+    with ctx.sessions.begin() as session:
+        forget_subscribers(session, now=datetime.now(UTC))
+    assert code_row(ctx, "ONCE").uses == 0
+    assert redemptions(ctx) == []
+    add_user(ctx.sessions, BOB)
+    assert redeem(ctx, BOB, "ONCE").startswith("Code ONCE: 7 free days")
