@@ -143,6 +143,20 @@ async def test_promo_commands_are_for_admins_only(harness: BotHarness, text: str
                                ANN, "admin_refused"])]
 
 
+@pytest.mark.parametrize("user", [ANN, ADMIN], ids=["non-admin", "admin"])
+@pytest.mark.parametrize("text", ["/promo_add SPRING 20%", "/promos", "/promo_delete SPRING"])
+async def test_promo_commands_in_a_group_post_nothing(harness: BotHarness, text: str,
+                                                      user: int) -> None:
+    """In a group nobody, not even an admin, gets an answer (codes are not for a group to read);
+    the refusal is recorded."""
+    group = -100_777
+    await harness.send(user, text, group=group)
+    assert harness.replies() == []
+    assert harness.tasks == [(task_names.ADMIN_AUDIT,
+                              [{"actor_id": user, "text": text, "request_key": f"{group}:1"},
+                               user, "admin_refused"])]
+
+
 # Subscribers --------------------------------------------------------------------------------
 
 async def test_the_deep_link_redeems_the_code(harness: BotHarness,
