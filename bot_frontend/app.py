@@ -14,12 +14,14 @@ from bot_frontend.middlewares import Dependencies, StateWhereNeeded
 from bot_frontend.producer import TaskProducer, Tasks
 from bot_frontend.routers import (
     admin_access,
+    admin_promos,
     admin_referrals,
     admin_stats,
     errors,
     join,
     myplan,
     payout,
+    promo,
     referral,
     start,
 )
@@ -46,7 +48,8 @@ def fsm_storage(settings: Settings) -> RedisStorage:
 
 
 ADMIN_COMMANDS = ("activate", "edit", "export", "refree_add", "refree_remove", "export_refree",
-                  "history", "payouts", "sweep_confirm", "stats")
+                  "history", "payouts", "sweep_confirm", "stats",
+                  "promo_add", "promos", "promo_off", "promo_on", "promo_delete")
 
 
 def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
@@ -66,7 +69,7 @@ def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
     # rather than taken for a wallet address or an amount.
     dp.include_routers(*(module.create_router() for module in (
         errors, join, start, myplan, referral, admin_access, admin_referrals, admin_stats,
-        payout)))
+        admin_promos, payout, promo)))
     return dp
 
 

@@ -51,6 +51,10 @@ class DecidePayout(CallbackData, prefix="payout_decide"):
     approve: bool
 
 
+class EnterPromo(CallbackData, prefix="promo"):
+    """"I have a code" on the plan menu: asks for a promo or gift code."""
+
+
 def _rows(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[row for row in rows if row])
 
@@ -63,12 +67,18 @@ def accept_terms() -> InlineKeyboardMarkup:
     return _rows([_button(texts.ACCEPT_TERMS_BUTTON, AcceptTerms())])
 
 
+def _plan_text(offer: PlanOffer) -> str:
+    if offer.full_price_usd is None:
+        return texts.plan_button(title=offer.title, days=offer.days, price=offer.price_usd)
+    return texts.plan_button_discounted(title=offer.title, days=offer.days,
+                                        price=offer.price_usd, full=offer.full_price_usd)
+
+
 def plans(offers: list[PlanOffer], *, trial_days: int | None) -> InlineKeyboardMarkup:
-    rows = [[_button(texts.plan_button(title=offer.title, days=offer.days,
-                                       price=offer.price_usd), ChoosePlan(code=offer.code))]
-            for offer in offers]
+    rows = [[_button(_plan_text(offer), ChoosePlan(code=offer.code))] for offer in offers]
     if trial_days:
         rows.append([_button(texts.trial_button(days=trial_days), StartTrial())])
+    rows.append([_button(texts.PROMO_BUTTON, EnterPromo())])
     return _rows(*rows)
 
 

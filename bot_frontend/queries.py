@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
+from models import promos as promo_reads
 from models.domain import access as rules
 from models.domain import ledger, payout_risk
+from models.domain import promo as promo_rules
 from models.payout_risk import payout_flags
 from models.schema import (
     Access,
@@ -56,7 +58,9 @@ _PLANS_ON_SALE = (select(_plan.code, _plan.title, _plan.days, _plan.price_usd)
 _OPEN_INVOICE = select(exists().where(
     _invoice.user_id == bindparam("user_id"), _invoice.status == "created",
     _invoice.pay_link.is_not(None), _invoice.expires_at > bindparam("now"),
-    _invoice.plan_id == _plan.id, _plan.code == bindparam("plan_code")))
+    _invoice.plan_id == _plan.id, _plan.code == bindparam("plan_code"),
+    # Checkout reuses an open invoice only if it carries the discount it would carry now.
+    _invoice.promo_redemption_id.is_not_distinct_from(bindparam("promo_redemption_id"))))
 
 _ACCESS_WITH_PLAN = (
     select(_access.paid_through, _access.is_trial, _access.removed_at, _plan.title)
@@ -83,15 +87,38 @@ class PlanOffer:
     title: str
     days: int
     price_usd: Decimal
+    # With a promo code the user redeemed: the code, and the price before it (price_usd is
+    # then the discounted price, the one checkout invoices).
+    promo_code: str | None = None
+    full_price_usd: Decimal | None = None
 
 
 def plans_on_sale(session: Session) -> list[PlanOffer]:
     return [PlanOffer(*row) for row in session.execute(_PLANS_ON_SALE)]
 
 
+def with_discounts(session: Session, offers: list[PlanOffer], *, user_id: int,
+                   now: datetime) -> list[PlanOffer]:
+    """`offers` priced with the best discount the user holds for each (the checkout's rule)."""
+    held = promo_reads.held_discounts(session, user_id=user_id)
+    if not held:
+        return offers
+    paid = promo_reads.has_paid(session, user_id=user_id)
+    priced = []
+    for offer in offers:
+        best = promo_rules.best_discount(held, plan_code=offer.code, price=offer.price_usd,
+                                         now=now, has_paid=paid)
+        priced.append(offer if best is None else replace(
+            offer, price_usd=best.price, promo_code=best.held.promo.code,
+            full_price_usd=offer.price_usd))
+    return priced
+
+
 def menu_facts(session: Session, *, user_id: int) -> tuple[UserState | None, list[PlanOffer]]:
     """What /start and the plan menu show, in one read (one thread hop per update)."""
-    return user_state(session, user_id=user_id), plans_on_sale(session)
+    offers = with_discounts(session, plans_on_sale(session), user_id=user_id,
+                            now=datetime.now(UTC))
+    return user_state(session, user_id=user_id), offers
 
 
 @dataclass(frozen=True)
@@ -120,10 +147,24 @@ def plan_status(session: Session, *, user_id: int, chat_id: int, grace: timedelt
     )
 
 
+def discount_redemption(session: Session, *, user_id: int, plan_code: str,
+                        now: datetime) -> int | None:
+    """The redemption whose discount a checkout of this plan would carry now, if any."""
+    held = promo_reads.held_discounts(session, user_id=user_id)
+    price = session.scalar(select(Plan.price_usd).where(Plan.code == plan_code)) if held else None
+    if price is None:
+        return None
+    best = promo_rules.best_discount(held, plan_code=plan_code, price=price, now=now,
+                                     has_paid=promo_reads.has_paid(session, user_id=user_id))
+    return None if best is None else best.held.redemption_id
+
+
 def has_open_invoice(session: Session, *, user_id: int, plan_code: str, now: datetime) -> bool:
     """An unpaid invoice for this plan whose pay link still works (checkout will reuse it)."""
+    redemption = discount_redemption(session, user_id=user_id, plan_code=plan_code, now=now)
     return bool(session.execute(
-        _OPEN_INVOICE, {"user_id": user_id, "plan_code": plan_code, "now": now}).scalar())
+        _OPEN_INVOICE, {"user_id": user_id, "plan_code": plan_code, "now": now,
+                        "promo_redemption_id": redemption}).scalar())
 
 
 def checkout_preview(session: Session, *, user_id: int, plan_code: str, chat_id: int,

@@ -66,6 +66,7 @@ WORKER_MODULES: tuple[str, ...] = (
     "workers.referrals.tasks",
     "workers.sweeps.tasks",
     "workers.stats.tasks",
+    "workers.promos.tasks",
 )
 
 ROUTES = {

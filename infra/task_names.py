@@ -44,3 +44,9 @@ ADMIN_REMOVE_REFERRER = "admin.remove_referrer"
 ADMIN_EXPORT_REFERRERS = "admin.export_referrers"
 CONFIRM_SWEEP_HOLD = "sweeps.confirm_hold"
 ADMIN_STATS = "admin.stats"
+
+# promo and gift codes (default queue): redeeming, and the admin commands behind /promo_*
+REDEEM_PROMO = "promos.redeem"
+ADMIN_PROMO_ADD = "admin.promo_add"
+ADMIN_PROMO_SET_ACTIVE = "admin.promo_set_active"
+ADMIN_PROMO_DELETE = "admin.promo_delete"

@@ -646,3 +646,126 @@ def stats_report(report: Report) -> str:
     lines.append("")
     lines.append(STATS_DEFINITIONS)
     return "\n".join(lines)
+
+# Promo and gift codes ---------------------------------------------------------------------
+
+PROMO_BUTTON = "🎟 I have a code"
+PROMO_ASK_CODE = "Send your promo or gift code (or /start to go back to the plans)."
+PROMO_CHECKING = "Checking your code…"
+PROMO_BAD_FORMAT = (
+    "That is not a code: codes are 3 to 32 letters, digits, _ or -. Send it again, or /start "
+    "to go back to the plans."
+)
+PROMO_UNKNOWN = "There is no such code. Check the spelling and send it again."
+PROMO_PAUSED = "This code is paused at the moment."
+PROMO_EXPIRED = "This code has expired."
+PROMO_USED_UP = "This code has been used up."
+PROMO_NEW_ONLY = "This code is for new subscribers only, and you have paid before."
+PROMO_ALREADY_USED = "You have already used this code."
+
+
+def promo_refused(*, code: str, text: str) -> str:
+    return f"Code {code}: {text}"
+
+
+def promo_offer(*, kind: str, percent: Decimal | None, amount: Decimal | None,
+                days: int | None) -> str:
+    """What a code gives, in a few words: "20% off", "$2.50 off", "7 free days"."""
+    if kind == "percent" and percent is not None:
+        return f"{percent.normalize():f}% off"
+    if kind == "amount" and amount is not None:
+        return f"{usd(amount)} off"
+    return f"{count(days or 0, 'free day')}"
+
+
+def promo_discount_applied(*, code: str, offer: str, plans: list[str] | None,
+                           until: Any) -> str:
+    which = f" on {', '.join(plans)}" if plans else ""
+    by = f" (code valid through {until})" if until else ""
+    return (f"Code {code} applied: {offer}{which}{by}. It comes off your next invoice: "
+            "choose a plan.")
+
+
+def promo_gift_applied(*, code: str, days: int, paid_through: datetime | None) -> str:
+    until = f" Your access now runs until {when(paid_through)}." if paid_through else ""
+    return f"Code {code}: {count(days, 'free day')} added to your subscription.{until}"
+
+
+def plan_button_discounted(*, title: str, days: int, price: Decimal, full: Decimal) -> str:
+    return f"{title} · {count(days, 'day')} · {usd(price)} (was {usd(full)})"
+
+
+def promo_menu_line(*, codes: list[str]) -> str:
+    return f"Your code {', '.join(codes)} is applied: the prices below include it."
+
+
+USAGE_PROMO_ADD = (
+    "Usage: /promo_add <CODE> <pct>%|<amount>usd|<days>d [uses=<n>] [until=YYYY-MM-DD] "
+    "[plans=a,b] [new_only]\n"
+    "Examples: /promo_add SPRING 20% uses=100 until=2026-12-31 · /promo_add TENOFF 10usd "
+    "plans=month · /promo_add GIFT7 7d new_only"
+)
+PROMO_ARGUMENT_EXPECTED = {
+    "missing": "a code and what it gives are both required",
+    "code": "the code must be 3 to 32 letters, digits, _ or -",
+    "offer": ("the second argument must be a percent above 0 and below 100 (20%), an amount "
+              "in USD (2.50usd), or a number of free days (7d)"),
+    "uses": "uses= takes a whole number from 1 to 1000000",
+    "until": "until= takes a date as YYYY-MM-DD (the last valid day, UTC)",
+    "until_past": "until= is the last valid day and must not be in the past",
+    "plans": "plans= takes plan codes separated by commas, without spaces (plans=month,year)",
+    "plans_on_gift": "a gift of days is not a discount on plans: leave out plans=",
+    "repeated": "each option may be given once",
+    "unknown": "the options are uses=, until=, plans= and new_only",
+}
+
+
+def promo_bad_argument(*, problem: str, word: str) -> str:
+    shown = f"“{word}”: " if word else ""
+    return f"{shown}{PROMO_ARGUMENT_EXPECTED[problem]}. Nothing was created.\n{USAGE_PROMO_ADD}"
+
+
+def usage_promo_code(*, command: str) -> str:
+    return f"Usage: /{command} <CODE>"
+
+
+def promo_unknown_plans(*, plans: list[str], on_sale: list[str]) -> str:
+    return (f"No plan {', '.join(plans)} is on sale (plans: {', '.join(on_sale) or 'none'}). "
+            "Nothing was created.")
+
+
+def promo_exists(*, code: str) -> str:
+    return f"A code {code} already exists; nothing changed. See /promos."
+
+
+def promo_added(*, code: str, offer: str) -> str:
+    return f"Done: code {code} created ({offer}). Share it as /start promo_{code}."
+
+
+def promo_not_found(*, code: str) -> str:
+    return f"There is no code {code}. See /promos."
+
+
+def promo_state_set(*, code: str, active: bool) -> str:
+    return f"Done: code {code} is {'on again' if active else 'paused'}."
+
+
+def promo_deleted(*, code: str) -> str:
+    return f"Done: code {code} is deleted; its past redemptions stay in the history."
+
+
+NO_PROMOS = "No promo codes yet. Create one with /promo_add."
+
+
+def promo_line(*, code: str, offer: str, used: int, reserved: int, max_uses: int | None,
+               until: Any, plans: str | None, new_only: bool, state: str) -> str:
+    limit = f"/{max_uses}" if max_uses is not None else ""
+    held = f" (+{reserved} reserved)" if reserved else ""
+    parts = [f"{code}: {offer}", f"used {used}{limit}{held}", state]
+    if until:
+        parts.append(f"until {until}")
+    if plans:
+        parts.append(f"plans {plans}")
+    if new_only:
+        parts.append("new subscribers only")
+    return " · ".join(parts)

@@ -10,14 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from models.history import record_history
-from models.schema import Access, AccessHistory, Base, Plan, PlanChat, User
+from models.schema import Access, AccessHistory, Base, Plan, PlanChat, PromoCode, User
 
 # What describes the offer rather than who bought it, and the trail that must never shrink.
-KEPT_TABLES = frozenset(t.__tablename__ for t in (Plan, PlanChat, AccessHistory))
+# Promo codes are offers too: they stay, their use counters back at 0 with their redemptions.
+KEPT_TABLES = frozenset(t.__tablename__ for t in (Plan, PlanChat, AccessHistory, PromoCode))
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ def forget_subscribers(session: Session, *, now: datetime) -> ResetSummary:
     for table in reversed(Base.metadata.sorted_tables):
         if table.name not in KEPT_TABLES:
             rows += int(session.execute(delete(table)).rowcount)  # type: ignore[attr-defined]
+    session.execute(update(PromoCode).values(uses=0))
     return ResetSummary(users=users, accesses=len(accesses), rows=rows)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart, MagicData
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +19,10 @@ from infra import buttons, task_names, texts
 from infra.settings import Settings
 
 REFERRAL = re.compile(r"ref_([1-9][0-9]{0,18})")
+# `/start promo_<CODE>`: the code is checked by the task (models.domain.promo).
+PROMO = re.compile(r"promo_(\S{1,64})")
+# FSM data key: a code from a deep link, waiting for the terms to be accepted.
+PENDING_PROMO = "pending_promo"
 
 
 def profile(user: User) -> dict[str, Any]:
@@ -36,12 +41,27 @@ def referrer_from(args: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def promo_from(args: str | None) -> str | None:
+    match = PROMO.fullmatch((args or "").strip())
+    return match.group(1) if match else None
+
+
+async def redeem(tasks: Tasks, user: User, code: str, *, request_key: str) -> None:
+    """Send the code to be redeemed; the task answers (applied, or why not)."""
+    await tasks.send(task_names.REDEEM_PROMO, profile(user), code, request_key)
+
+
 def menu(settings: Settings, state: queries.UserState | None,
          offers: list[queries.PlanOffer]) -> tuple[str, InlineKeyboardMarkup]:
-    """The plan list, with the trial button while this user has not used the trial."""
+    """The plan list, with the trial button while this user has not used the trial, and the
+    prices a redeemed promo code leaves."""
     trial_used = state is not None and state.trial_used
     trial_days = settings.trial_days if settings.trial_days and not trial_used else None
-    return texts.choose_plan(trial_days=trial_days), keyboards.plans(offers, trial_days=trial_days)
+    text = texts.choose_plan(trial_days=trial_days)
+    codes = sorted({offer.promo_code for offer in offers if offer.promo_code})
+    if codes:
+        text += "\n" + texts.promo_menu_line(codes=codes)
+    return text, keyboards.plans(offers, trial_days=trial_days)
 
 
 async def plan_menu(sessions: sessionmaker[Session], settings: Settings, *,
@@ -49,27 +69,38 @@ async def plan_menu(sessions: sessionmaker[Session], settings: Settings, *,
     return menu(settings, *await read(sessions, queries.menu_facts, user_id=user_id))
 
 
-async def start(message: Message, command: CommandObject, tasks: Tasks,
-                sessions: sessionmaker[Session], settings: Settings) -> None:
+async def start(message: Message, command: CommandObject, *, tasks: Tasks,
+                sessions: sessionmaker[Session], settings: Settings,
+                state: FSMContext) -> None:
     user = message.from_user
     assert user is not None
-    state, offers = await read(sessions, queries.menu_facts, user_id=user.id)
-    referrer = referrer_from(command.args)
+    known, offers = await read(sessions, queries.menu_facts, user_id=user.id)
+    referrer, code = referrer_from(command.args), promo_from(command.args)
     # A returning user whose profile we hold as it is has nothing to record: under a rush of
     # /start taps that is one task (and one worker transaction) less per tap. The worker
     # decides whether a referrer sticks (first touch, not self, not after paying).
-    if state is None or referrer is not None or state.names != names(user):
+    if known is None or referrer is not None or known.names != names(user):
         await tasks.send(task_names.REGISTER_USER, profile(user), referrer)
-    if state is None or not state.terms_accepted:
+    if known is None or not known.terms_accepted:
+        if code is not None:  # redeemed once the terms are accepted
+            await state.update_data({PENDING_PROMO: code})
         await message.answer(texts.TERMS, reply_markup=keyboards.accept_terms())
         return
-    text, markup = menu(settings, state, offers)
+    if code is not None:
+        await redeem(tasks, user, code, request_key=f"start:{message.chat.id}:{message.message_id}")
+        await message.answer(texts.PROMO_CHECKING)
+        return
+    text, markup = menu(settings, known, offers)
     await message.answer(text, reply_markup=markup)
 
 
 async def accept_terms(callback: CallbackQuery, tasks: Tasks, sessions: sessionmaker[Session],
-                       settings: Settings) -> None:
+                       settings: Settings, state: FSMContext) -> None:
     await tasks.send(task_names.ACCEPT_TERMS, profile(callback.from_user))
+    code = (await state.get_data()).get(PENDING_PROMO)
+    if code is not None:
+        await state.update_data({PENDING_PROMO: None})
+        await redeem(tasks, callback.from_user, code, request_key=f"terms:{callback.id}")
     text, markup = await plan_menu(sessions, settings, user_id=callback.from_user.id)
     await callback.answer()
     if isinstance(callback.message, Message):

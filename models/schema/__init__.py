@@ -34,6 +34,12 @@ from models.schema.payments import (
     Invoice,
     PaymentEvent,
 )
+from models.schema.promos import (
+    PROMO_KINDS,
+    REDEMPTION_STATUSES,
+    PromoCode,
+    PromoRedemption,
+)
 from models.schema.referrals import (
     LEDGER_KINDS,
     PAYOUT_NETWORKS,
@@ -56,6 +62,8 @@ __all__ = [
     "PAYMENT_EVENT_SOURCES",
     "PAYOUT_NETWORKS",
     "PAYOUT_STATUSES",
+    "PROMO_KINDS",
+    "REDEMPTION_STATUSES",
     "SWEEP_HOLD_STATUSES",
     "Access",
     "AccessHistory",
@@ -69,6 +77,8 @@ __all__ = [
     "PayoutRequest",
     "Plan",
     "PlanChat",
+    "PromoCode",
+    "PromoRedemption",
     "Referral",
     "Referrer",
     "RenewalReminder",

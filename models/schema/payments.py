@@ -63,6 +63,9 @@ class Invoice(Base):
     activated_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
+    # The promo redemption whose discount `amount_usd` carries (models/schema/promos.py); no
+    # foreign key: adding one would rebuild this table on SQLite.
+    promo_redemption_id: Mapped[int | None] = mapped_column(index=True)
 
 
 class PaymentEvent(Base):

@@ -69,7 +69,7 @@ async def test_start_after_acceptance_shows_plans_and_trial(
     add_user(session_factory, ANN)
     await harness.send(ANN, "/start")
     assert harness.last_reply() == texts.choose_plan(trial_days=3)
-    assert harness.buttons() == ["plan:month", "trial"]
+    assert harness.buttons() == ["plan:month", "trial", "promo"]
     assert "$10.00" in harness.last_markup().inline_keyboard[0][0].text
 
 
@@ -78,7 +78,7 @@ async def test_no_trial_button_once_used(harness: BotHarness,
     """The trial button disappears once the trial has been used."""
     add_user(session_factory, ANN, trial_used_at=datetime.now(UTC))
     await harness.send(ANN, "/start")
-    assert harness.buttons() == ["plan:month"]
+    assert harness.buttons() == ["plan:month", "promo"]
 
 
 async def test_accepting_the_terms_keeps_them_and_shows_the_plans(harness: BotHarness) -> None:
@@ -90,7 +90,7 @@ async def test_accepting_the_terms_keeps_them_and_shows_the_plans(harness: BotHa
     assert [(m.text, m.reply_markup) for m in edited] == [(texts.TERMS_ACCEPTED, None)]
     assert texts.TERMS_BODY in texts.TERMS_ACCEPTED
     assert harness.last_reply() == texts.choose_plan(trial_days=3)
-    assert harness.buttons() == ["plan:month", "trial"]
+    assert harness.buttons() == ["plan:month", "trial", "promo"]
 
 
 async def test_choosing_a_plan_starts_checkout(harness: BotHarness,
@@ -185,7 +185,7 @@ async def test_renew_button_shows_plans(harness: BotHarness,
     """Renew shows the plan keyboard again."""
     add_user(session_factory, ANN, trial_used_at=datetime.now(UTC))
     await harness.press(ANN, "plans")
-    assert harness.buttons() == ["plan:month"]
+    assert harness.buttons() == ["plan:month", "promo"]
 
 
 async def test_help(harness: BotHarness) -> None:

@@ -51,6 +51,7 @@ from models.schema import (
 )
 from workers.access.service import as_rule, extend_access, locked_access, store
 from workers.context import WorkerContext
+from workers.promos import service as promos
 from workers.users.service import grant
 
 
@@ -295,7 +296,9 @@ def remove_referrer(session: Session, *, command: Command, user_id: int,
 # Exports ----------------------------------------------------------------------------------
 
 USER_COLUMNS = ("user_id", "username", "first_name", "status", "plan", "paid_through",
-                "trial_used_at", "referrer_id", "blocked_bot_at", "created_at")
+                "trial_used_at", "referrer_id", "blocked_bot_at", "created_at",
+                # Promo and gift codes redeemed, `CODE:status;…` (workers/promos/service.py).
+                "promo_codes")
 REFERRER_COLUMNS = ("referrer_id", "username", "pct", "active", "referred", "paid_invoices",
                     "earned_usd", "paid_out_usd", "balance_usd")
 
@@ -335,12 +338,13 @@ def users_csv(session: Session, *, chat_id: int, grace: timedelta, now: datetime
         .outerjoin(Plan, Plan.id == Access.plan_id)
         .order_by(User.id)
     ).all()
+    redeemed = promos.redemptions_by_user(session)
     return _csv(USER_COLUMNS, (
         (user.id, user.username or "", user.first_name or "",
          rules.status_at(as_rule(access) if access else None, now=now, grace=grace).value,
          plan_code or "", _iso(access.paid_through if access else None),
          _iso(user.trial_used_at), user.referred_by_id or "", _iso(user.blocked_bot_at),
-         _iso(user.created_at))
+         _iso(user.created_at), redeemed.get(user.id, ""))
         for user, access, plan_code in rows
     ))
 

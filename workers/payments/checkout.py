@@ -21,6 +21,7 @@ from workers.access import invites
 from workers.context import WorkerContext
 from workers.dispatch import dispatch
 from workers.payments import service
+from workers.promos import service as promos
 from workers.retrying import Run
 from workers.users.service import known_user
 
@@ -114,8 +115,20 @@ def _open_provider_invoice(ctx: WorkerContext, invoice_id: int) -> None:
             session, invoice_id=invoice_id, uuid=created.uuid, link=created.link,
             expires_at=created.expires_at, now=_now(),
         )
+        superseded = promos.superseded_invoices(session, invoice_id=invoice_id)
     if not stored:  # a concurrent attempt attached its own invoice first
         ctx.payments.cancel_invoice(created.uuid)
+    for uuid in superseded:  # a promo discount goes on one invoice at a time
+        _cancel_quietly(ctx, uuid)
+
+
+def _cancel_quietly(ctx: WorkerContext, uuid: str) -> None:
+    """Cancel an invoice a newer one replaced; if that fails (paid meanwhile, CryptoCloud
+    away) it is still honoured when paid, and expires unpaid otherwise."""
+    try:
+        ctx.payments.cancel_invoice(uuid)
+    except CryptoCloudError as error:
+        log.warning("superseded_invoice_not_canceled", uuid=uuid, error=str(error))
 
 
 def _refuse(

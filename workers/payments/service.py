@@ -30,6 +30,7 @@ from models.history import record_history
 from models.outbox import Effects, queue_message
 from models.schema import CommissionEntry, Invoice, Plan, PlanChat, Referral, Referrer, User
 from workers.access.service import extend_access
+from workers.promos import service as promos
 
 # Access history has no row for "nobody": events about invoices we do not know use user 0.
 UNKNOWN_USER = 0
@@ -141,6 +142,8 @@ def _activate(
     # The payment is confirmed in the same message as the first chat's invite: one message,
     # not two, because Telegram allows one message a second per chat (the send budget holds a
     # second DM back that long, and the worker process that sends it with it).
+    code = promos.confirm_use(session, invoice=invoice, now=now)
+    promo = {"promo": code, "full_price_usd": str(plan.price_usd)} if code else {}
     effects: Effects = []
     chats = session.scalars(select(PlanChat.chat_id).where(PlanChat.plan_id == plan.id)
                             .order_by(PlanChat.chat_id)).all()
@@ -152,7 +155,8 @@ def _activate(
             session, user_id=invoice.user_id, chat_id=chat_id, days=plan.days + extra_days,
             now=now, plan_id=plan.id, action="payment_activated", source="payment",
             invoice_id=invoice.id,
-            details={"plan": plan.code, "paid_usd": str(paid), "extra_days": extra_days},
+            details={"plan": plan.code, "paid_usd": str(paid), "extra_days": extra_days,
+                     **promo},
         )
         effect_id = outbox.add_effect(
             session, key=f"grant:invoice:{invoice.id}:{chat_id}", method=outbox.GRANT_ACCESS,
@@ -368,10 +372,18 @@ def start_checkout(
     plan = session.scalar(select(Plan).where(Plan.code == plan_code, Plan.active.is_(True)))
     if plan is None:
         raise PlanGone(f"no active plan {plan_code!r}")
+    # A promo code the user redeemed is priced into the invoice itself, so the CryptoCloud
+    # invoice, the pay link and the commission (on the amount paid) all carry the discount.
+    discount = promos.discount_for(session, user_id=user_id, plan_code=plan.code,
+                                   price=plan.price_usd, now=now)
+    redemption_id = None if discount is None else discount.held.redemption_id
     open_invoices = session.scalars(
         select(Invoice)
         .where(Invoice.user_id == user_id, Invoice.plan_id == plan.id,
-               Invoice.status == InvoiceStatus.CREATED.value)
+               Invoice.status == InvoiceStatus.CREATED.value,
+               # Reused only at the price it would have now: a code redeemed since (or one
+               # no longer valid) opens a new invoice at the new price.
+               Invoice.promo_redemption_id.is_not_distinct_from(redemption_id))
         .order_by(Invoice.id.desc())
     ).all()
     for invoice in open_invoices:
@@ -381,8 +393,9 @@ def start_checkout(
             return CheckoutStart(invoice.id, needs_provider_invoice=False)
     invoice = Invoice(
         order_id=f"ord_{user_id}_{secrets.token_hex(6)}", user_id=user_id, plan_id=plan.id,
-        amount_usd=plan.price_usd, currency="USD", status=InvoiceStatus.CREATED.value,
-        created_at=now, updated_at=now,
+        amount_usd=plan.price_usd if discount is None else discount.price, currency="USD",
+        status=InvoiceStatus.CREATED.value, created_at=now, updated_at=now,
+        promo_redemption_id=redemption_id,
     )
     session.add(invoice)
     session.flush()
