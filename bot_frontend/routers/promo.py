@@ -8,6 +8,7 @@ router, so a command typed instead of a code is obeyed, not taken for a code.
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.filters import MagicData, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
@@ -48,5 +49,6 @@ def create_router() -> Router:
     router = Router(name="promo")
     router.callback_query.register(ask, keyboards.EnterPromo.filter())
     # A command (even one no router knows) is never a code.
-    router.message.register(code, PromoForm.code, F.text, ~F.text.startswith("/"))
+    router.message.register(code, StateFilter(PromoForm.code),
+                            MagicData(F.event.text & ~F.event.text.startswith("/")))
     return router
