@@ -21,6 +21,7 @@ from aiogram.methods import (
     RevokeChatInviteLink,
     SendDocument,
     SendMessage,
+    SendPhoto,
     TelegramMethod,
     UnbanChatMember,
 )
@@ -93,6 +94,14 @@ class TelegramPort(ABC):
     ) -> Message:
         return self.call(SendMessage(chat_id=chat_id, text=text, reply_markup=reply_markup),
                          lane=lane)
+
+    def send_photo(
+        self, *, chat_id: int, photo: str, caption: str | None = None,
+        reply_markup: ReplyMarkupUnion | None = None, lane: Lane = Lane.INTERACTIVE,
+    ) -> Message:
+        """Send a photo Telegram already holds (`photo` is its file_id) with an optional caption."""
+        return self.call(SendPhoto(chat_id=chat_id, photo=photo, caption=caption,
+                                   reply_markup=reply_markup), lane=lane)
 
     def send_document(
         self, *, chat_id: int, filename: str, data: bytes, caption: str | None = None

@@ -60,12 +60,17 @@ def message(world: TelegramWorld, record: MessageRecord) -> Json:
             **serialize.document(record.document),
             "download_url": f"/control/files/{record.document.file_id}",
         }
+    photo = None
+    if record.photo is not None:
+        photo = {**serialize.photo_sizes(record.photo)[-1],
+                 "download_url": f"/control/files/{record.photo.file_id}"}
     return {
         "seq": record.seq, "message_id": record.message_id, "chat_id": record.chat_id,
         "direction": direction, "sender_id": record.sender_id, "date": iso(record.date),
         "edit_date": iso(record.edit_date), "text": record.text, "entities": record.entities,
         "caption": record.caption, "caption_entities": record.caption_entities,
-        "reply_markup": record.reply_markup, "document": document, "deleted": record.deleted,
+        "reply_markup": record.reply_markup, "document": document, "photo": photo,
+        "deleted": record.deleted,
     }
 
 

@@ -15,6 +15,7 @@ from infra.sandbox.telegram.records import (
     PARTICIPANT_STATUSES,
     BotRecord,
     CallbackQueryRecord,
+    FileRecord,
     JoinRequestRecord,
     MessageRecord,
     UserRecord,
@@ -83,6 +84,35 @@ def send_text(
         message = world.add_message(
             chat, sender_id=person.id, from_bot=False, text=text, entities=entities,
         )
+        world.emit(bot, "message", serialize.message(world, message))
+        return message
+
+
+def send_photo(
+    world: TelegramWorld, *, user_id: int, data: bytes, caption: str = "",
+    filename: str = "photo.jpg", bot_id: int | None = None,
+) -> MessageRecord:
+    """The person sends the bot a photo (PNG, GIF or JPEG), with an optional caption."""
+    from infra.sandbox.telegram.methods.messages import image_size
+
+    size = image_size(data)
+    if size is None:
+        raise ControlError(400, "data must be a PNG, GIF or JPEG image")
+    with world.lock:
+        bot, person = _bot(world, bot_id), _person(world, user_id)
+        chat = world.private_chat(bot.id, person.id)
+        if chat.blocked:
+            set_blocked(world, user_id=user_id, blocked=False, bot_id=bot.id)
+        chat.started = True
+        stored = FileRecord(
+            file_id=f"AgACAgIAAx{world.random_id(40)}",
+            file_unique_id=f"AQAD{world.random_id(12)}", file_name=filename,
+            mime_type="image/jpeg", data=data, file_path=f"photos/file_{len(world.files) + 1}.jpg",
+            width=size[0], height=size[1],
+        )
+        world.files[stored.file_id] = stored
+        message = world.add_message(chat, sender_id=person.id, from_bot=False, photo=stored,
+                                    caption=caption or None)
         world.emit(bot, "message", serialize.message(world, message))
         return message
 

@@ -178,8 +178,9 @@ def _plain(record: object, *, skip: frozenset[str] | set[str] = frozenset()) -> 
 
 
 def _message(message: MessageRecord) -> Json:
-    plain = _plain(message, skip={"document"})
+    plain = _plain(message, skip={"document", "photo"})
     plain["document"] = message.document.file_id if message.document else None
+    plain["photo"] = message.photo.file_id if message.photo else None
     return plain
 
 
@@ -201,4 +202,5 @@ def _record(cls: type[_Record], raw: Json, **given: object) -> _Record:
 
 def _load_message(world: TelegramWorld, raw: Json) -> MessageRecord:
     document = world.files.get(raw["document"]) if raw.get("document") else None
-    return _record(MessageRecord, raw, document=document)
+    photo = world.files.get(raw["photo"]) if raw.get("photo") else None
+    return _record(MessageRecord, raw, document=document, photo=photo)

@@ -66,6 +66,9 @@ class FileRecord:
     mime_type: str
     data: bytes
     file_path: str
+    # A photo's size in pixels; None for documents.
+    width: int | None = None
+    height: int | None = None
 
 
 @dataclass(kw_only=True)
@@ -84,6 +87,7 @@ class MessageRecord:
     caption_entities: list[dict[str, object]] = field(default_factory=list)
     reply_markup: dict[str, object] | None = None
     document: FileRecord | None = None
+    photo: FileRecord | None = None
     edit_date: datetime | None = None
     deleted: bool = False
 

@@ -90,6 +90,14 @@ def document(record: FileRecord) -> Json:
     }
 
 
+def photo_sizes(record: FileRecord) -> list[Json]:
+    """A photo as Telegram sends it: its sizes, smallest first (the stand-in keeps one)."""
+    return [{
+        "file_id": record.file_id, "file_unique_id": record.file_unique_id,
+        "file_size": len(record.data), "width": record.width or 0, "height": record.height or 0,
+    }]
+
+
 def file(record: FileRecord) -> Json:
     return {
         "file_id": record.file_id, "file_unique_id": record.file_unique_id,
@@ -114,6 +122,8 @@ def message(world: TelegramWorld, record: MessageRecord) -> Json:
         body["entities"] = record.entities
     if record.document is not None:
         body["document"] = document(record.document)
+    if record.photo is not None:
+        body["photo"] = photo_sizes(record.photo)
     if record.caption:
         body["caption"] = record.caption
     if record.caption_entities:

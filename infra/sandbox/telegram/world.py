@@ -230,6 +230,7 @@ class TelegramWorld:
         text: str | None = None, entities: list[dict[str, object]] | None = None,
         reply_markup: dict[str, object] | None = None, document: FileRecord | None = None,
         caption: str | None = None, caption_entities: list[dict[str, object]] | None = None,
+        photo: FileRecord | None = None,
     ) -> MessageRecord:
         self.message_seq += 1
         chat_id = chat.user_id if isinstance(chat, PrivateChat) else chat.id
@@ -237,7 +238,7 @@ class TelegramWorld:
             seq=self.message_seq, message_id=chat.next_message_id, chat_id=chat_id,
             sender_id=sender_id, from_bot=from_bot, date=self.now(), text=text,
             entities=entities or [], reply_markup=reply_markup, document=document,
-            caption=caption, caption_entities=caption_entities or [],
+            caption=caption, caption_entities=caption_entities or [], photo=photo,
         )
         chat.next_message_id += 1
         chat.messages.append(message)

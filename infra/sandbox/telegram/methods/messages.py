@@ -67,6 +67,25 @@ def send_document(call: MethodCall) -> object:
     return serialize.message(call.world, sent)
 
 
+@method("sendPhoto")
+def send_photo(call: MethodCall) -> object:
+    """A photo by upload or by the file_id of a photo Telegram has (not a document's, not a
+    URL: the stand-in has no internet), with Telegram's refusals for each wrong kind."""
+    target = lookup.chat(call)
+    lookup.check_can_write(call, target)
+    stored = _photo(call)
+    caption, caption_entities = _formatted(call.params, "caption", "caption_entities")
+    if utf16_len(caption) > CAPTION_LIMIT:
+        raise bad_request("message caption is too long")
+    markup = _reply_markup(call.params)
+    _admit(call, lookup.chat_id_of(target))
+    sent = call.world.add_message(
+        target, sender_id=call.bot.id, from_bot=True, photo=stored,
+        caption=caption or None, caption_entities=caption_entities, reply_markup=markup,
+    )
+    return serialize.message(call.world, sent)
+
+
 @method("editMessageText")
 def edit_message_text(call: MethodCall) -> object:
     found = _own_message(call)
@@ -242,6 +261,72 @@ def _document(call: MethodCall) -> FileRecord:
             raise bad_request("failed to get HTTP URL content")  # the sandbox has no internet
         raise bad_request("wrong file identifier/HTTP URL specified")
     return _store_upload(call, given)
+
+
+PHOTO_SIZE_LIMIT = 10 * 1024 * 1024  # Telegram's limit for a photo sent by upload
+PHOTO_MAX_SIDES = 10_000  # width + height
+PHOTO_MAX_RATIO = 20
+
+
+def _photo(call: MethodCall) -> FileRecord:
+    given = call.params.input_file("photo")
+    world = call.world
+    if given is None:
+        raise bad_request("there is no photo in the request")
+    if isinstance(given, str):
+        if given in world.files:
+            known = world.files[given]
+            if known.width is None:
+                raise bad_request("can't use file of type Document as Photo")
+            return known  # re-sending by file_id
+        if given.startswith(("http://", "https://")):
+            raise bad_request("failed to get HTTP URL content")  # the sandbox has no internet
+        raise bad_request("wrong file identifier/HTTP URL specified")
+    if not given.data:
+        raise bad_request("file must be non-empty")
+    if len(given.data) > PHOTO_SIZE_LIMIT:
+        raise bad_request("PHOTO_INVALID_DIMENSIONS")
+    size = image_size(given.data)
+    if size is None:
+        raise bad_request("IMAGE_PROCESS_FAILED")
+    width, height = size
+    if (width + height > PHOTO_MAX_SIDES or min(width, height) == 0
+            or max(width, height) > PHOTO_MAX_RATIO * min(width, height)):
+        raise bad_request("PHOTO_INVALID_DIMENSIONS")
+    stored = FileRecord(
+        file_id=f"AgACAgIAAx{world.random_id(40)}", file_unique_id=f"AQAD{world.random_id(12)}",
+        file_name=given.filename or "photo.jpg", mime_type="image/jpeg", data=given.data,
+        file_path=f"photos/file_{len(world.files) + 1}.jpg", width=width, height=height,
+    )
+    world.files[stored.file_id] = stored
+    return stored
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG, GIF or JPEG image; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_size(data)
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    index = 2
+    while index + 9 < len(data):
+        if data[index] != 0xFF:
+            return None
+        marker = data[index + 1]
+        length = int.from_bytes(data[index + 2:index + 4], "big")
+        # SOF0..SOF15 but DHT (C4), JPG (C8) and DAC (CC) carry the frame's size.
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(data[index + 5:index + 7], "big")
+            width = int.from_bytes(data[index + 7:index + 9], "big")
+            return width, height
+        index += 2 + length
+    return None
 
 
 def _store_upload(call: MethodCall, upload: UploadedFile) -> FileRecord:
