@@ -65,6 +65,7 @@ WORKER_MODULES: tuple[str, ...] = (
     "workers.admin.tasks",
     "workers.referrals.tasks",
     "workers.sweeps.tasks",
+    "workers.broadcasts.tasks",
 )
 
 ROUTES = {
@@ -74,6 +75,7 @@ ROUTES = {
     # Exact names win over the patterns above: messages many receive at once go last.
     task_names.SEND_BULK_MESSAGE: {"queue": "bulk"},
     "sweeps.*": {"queue": "sweeps"},
+    task_names.BROADCAST_SEND_PAGE: {"queue": "bulk"},
 }
 
 

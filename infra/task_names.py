@@ -43,3 +43,10 @@ ADMIN_ADD_REFERRER = "admin.add_referrer"
 ADMIN_REMOVE_REFERRER = "admin.remove_referrer"
 ADMIN_EXPORT_REFERRERS = "admin.export_referrers"
 CONFIRM_SWEEP_HOLD = "sweeps.confirm_hold"
+
+# broadcasts: an admin's message to a segment. Start, stop and resume run on the default
+# queue (an admin waits for them); the sending pages on the bulk queue, in the bulk lane.
+BROADCAST_START = "broadcasts.start"
+BROADCAST_STOP = "broadcasts.stop"
+BROADCAST_RESUME = "broadcasts.resume"
+BROADCAST_SEND_PAGE = "broadcasts.send_page"
