@@ -15,6 +15,7 @@ from bot_frontend.producer import TaskProducer, Tasks
 from bot_frontend.routers import (
     admin_access,
     admin_referrals,
+    broadcast,
     errors,
     join,
     myplan,
@@ -45,7 +46,8 @@ def fsm_storage(settings: Settings) -> RedisStorage:
 
 
 ADMIN_COMMANDS = ("activate", "edit", "export", "refree_add", "refree_remove", "export_refree",
-                  "history", "payouts", "sweep_confirm")
+                  "history", "payouts", "sweep_confirm",
+                  "broadcast", "broadcast_status")
 
 
 def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
@@ -60,7 +62,8 @@ def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
     # Commands before the payout conversation: a command typed mid-conversation is obeyed
     # rather than taken for a wallet address or an amount.
     dp.include_routers(*(module.create_router() for module in (
-        errors, join, start, myplan, referral, admin_access, admin_referrals, payout)))
+        errors, join, start, myplan, referral, admin_access, admin_referrals, payout,
+        broadcast)))
     return dp
 
 

@@ -79,8 +79,10 @@ PRODUCTION: dict[str, Any] = {"bot_token": TOKEN, "channel_id": -1005, "admin_id
 
 ADMIN_COMMANDS = [f"/activate {ANN} 30", f"/edit {ANN} remove", "/export",
                   f"/refree_add {ANN} 10", f"/refree_remove {ANN}", "/export_refree",
-                  f"/history {ANN}", "/payouts", "/sweep_confirm"]
-ADMIN_BUTTONS = ["payout_decide:5:1", "payout_decide:5:0"]
+                  f"/history {ANN}", "/payouts", "/sweep_confirm",
+                  "/broadcast", "/broadcast_status"]
+ADMIN_BUTTONS = ["payout_decide:5:1", "payout_decide:5:0",
+                 "bcast_stop:5", "bcast_resume:5"]
 
 
 @pytest.fixture
@@ -178,6 +180,10 @@ FORGED_TASKS = [
     (task_names.ADMIN_EXPORT_REFERRERS, (forged("/export_refree"),)),
     (task_names.DECIDE_PAYOUT, (1, True, STRANGER, "payout_decide:1:1")),
     (task_names.CONFIRM_SWEEP_HOLD, (STRANGER,)),
+    (task_names.BROADCAST_START, (forged("/broadcast"), {
+        "segment": "all", "days": None, "text": "Hi", "photo": None, "buttons": []})),
+    (task_names.BROADCAST_STOP, (forged("bcast_stop:1"), 1)),
+    (task_names.BROADCAST_RESUME, (forged("bcast_resume:1"), 1)),
 ]
 
 
