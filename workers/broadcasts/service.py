@@ -331,7 +331,7 @@ class Page:
 
 
 def send_page(ctx: WorkerContext, broadcast_id: int, *, clock: Callable[[], datetime],
-              page_size: int = PAGE_SIZE, page_seconds: float = PAGE_SECONDS) -> Page:
+              page_size: int | None = None, page_seconds: float | None = None) -> Page:
     """Send to the next recipients for up to `page_seconds`; say whether the chain goes on."""
     lease = timedelta(seconds=ctx.settings.effect_relay_after_seconds)
     with ctx.sessions() as session:
@@ -339,8 +339,8 @@ def send_page(ctx: WorkerContext, broadcast_id: int, *, clock: Callable[[], date
     if message is None:
         return Page()
     page, answer, wait = Page(), None, None
-    deadline = time.monotonic() + page_seconds
-    for _ in range(page_size):
+    deadline = time.monotonic() + (PAGE_SECONDS if page_seconds is None else page_seconds)
+    for _ in range(PAGE_SIZE if page_size is None else page_size):
         with ctx.sessions.begin() as session:
             now = clock()
             if answer is not None:

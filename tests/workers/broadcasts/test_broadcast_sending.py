@@ -12,7 +12,7 @@ import pytest
 from aiogram.exceptions import TelegramServerError
 from aiogram.methods import SendMessage, SendPhoto, TelegramMethod
 from aiogram.types import InlineKeyboardMarkup
-from sqlalchemy import select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names, texts
@@ -344,3 +344,40 @@ def test_a_live_claim_holds_the_finish_until_its_lease_ends(ctx: Pipeline) -> No
     assert page.sent == 1 and page.next_in is not None and page.next_in > 60
     with ctx.sessions() as session:
         assert session.get_one(Broadcast, broadcast_id).status == "sending"
+
+
+def test_recipients_are_written_in_one_statement(ctx: Pipeline, engine: Any) -> None:
+    """However many recipients, confirming writes them with one INSERT .. SELECT."""
+    now = datetime.now(UTC)
+    with ctx.sessions.begin() as session:
+        session.execute(insert(User), [{"id": 10_000 + n, "first_name": "x", "created_at": now}
+                                       for n in range(2000)])
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        broadcast_id = started(ctx)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    writes = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO BROADCAST_R")]
+    assert len(writes) == 1 and "SELECT" in writes[0].upper()
+    assert len(outcomes(ctx, broadcast_id)) == 2000
+
+
+def test_a_page_is_a_slice_of_time_and_hands_on_to_the_next(
+        ctx: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page ends when its time is up, queues the next page of its chain, and so on to the
+    end: no task holds the broadcast, and other tasks run in between."""
+    subscribers(ctx.sessions)
+    broadcast_id = started(ctx)
+    page = service.send_page(ctx, broadcast_id, clock=lambda: datetime.now(UTC),
+                             page_seconds=0.0)
+    assert (page.sent, page.next_in) == (1, 0.0)
+    monkeypatch.setattr(service, "PAGE_SECONDS", 0.0)
+    assert send_page.apply(args=[broadcast_id]).get() == 1
+    assert ctx.queued[-1] == (task_names.BROADCAST_SEND_PAGE, (broadcast_id,))
+    ctx.drain(limit=100)  # page after page, one recipient each, to the end
+    assert set(outcomes(ctx, broadcast_id).values()) == {"sent"}

@@ -70,7 +70,7 @@ def test_what_telegram_refuses_the_stand_in_refuses(telegram_sandbox: TelegramSa
             given: object = (BufferedInputFile(photo, filename="x.png")
                              if isinstance(photo, bytes) else photo)
             with pytest.raises(TelegramBadRequest, match=refusal):
-                await bot.send_photo(5, given or "")  # type: ignore[arg-type]
+                await bot.send_photo(5, given or "")
 
     asyncio.run(scenario())
 
