@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import struct
-import zlib
 
 import httpx
 import pytest
@@ -15,18 +13,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboar
 from tg_sandbox_support import bot_on, subscriber
 
 from infra.sandbox.telegram import TelegramSandbox, people
-
-
-def png(width: int, height: int) -> bytes:
-    """A valid PNG of the given size (one grey pixel row repeated)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0,
-                                                              0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-
+from tests.fixtures.images import png
 
 LINK = InlineKeyboardMarkup(inline_keyboard=[[
     InlineKeyboardButton(text="Open", url="https://example.com/sale")]])
