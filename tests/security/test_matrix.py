@@ -169,7 +169,7 @@ def forged(text: str) -> dict[str, Any]:
     return {"actor_id": STRANGER, "text": text, "request_key": f"forged:{text}"}
 
 
-FORGED_TASKS = [
+FORGED_TASKS: list[tuple[str, tuple[Any, ...]]] = [
     (task_names.ADMIN_ACTIVATE, (forged("/activate"), ANN, 365)),
     (task_names.ADMIN_EDIT, (forged("/edit remove"), ANN, "remove", None)),
     (task_names.ADMIN_EDIT, (forged("/edit setdays"), ANN, "setdays", 365)),
