@@ -13,6 +13,8 @@ Phases (each prints its detail, then one summary table ends the run, a row per f
 - poll: the fallback poll over 10,000 open invoices, 2 % paid without a postback (bench/poll.py).
 - rush: updates/s through our bot vs a bare aiogram dispatcher on the same stand-in
   (bench/rush.py).
+- broadcast: a broadcast at the send budget with payers paying during it, flood limits on:
+  its rate against TELEGRAM_RATE_PER_SEC, 429s, the payers' invite latency (bench/broadcast.py).
 Where a goal is missed, a cProfile of the in-process path says where the time goes.
 
 Everything runs on 127.0.0.1 and is started here: an embedded Redis, gunicorn, Celery workers,
@@ -39,6 +41,7 @@ from types import FrameType
 from typing import Any
 
 from bench import ingress, poll, processing, profiling, rush
+from bench.broadcast import broadcast_phase
 from bench.latency import latency_phase
 from bench.launch import launch_phase
 from bench.million import million_phase
@@ -360,6 +363,7 @@ PHASES: dict[str, Callable[[Bench], list[Row]]] = {
     "million": million_phase,
     "poll": poll.poll_phase,
     "rush": rush.rush_phase,
+    "broadcast": broadcast_phase,
 }
 
 

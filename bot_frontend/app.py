@@ -17,6 +17,7 @@ from bot_frontend.routers import (
     admin_promos,
     admin_referrals,
     admin_stats,
+    broadcast,
     errors,
     join,
     myplan,
@@ -49,7 +50,8 @@ def fsm_storage(settings: Settings) -> RedisStorage:
 
 ADMIN_COMMANDS = ("activate", "edit", "export", "refree_add", "refree_remove", "export_refree",
                   "history", "payouts", "sweep_confirm", "stats",
-                  "promo_add", "promos", "promo_off", "promo_on", "promo_delete")
+                  "promo_add", "promos", "promo_off", "promo_on", "promo_delete",
+                  "broadcast", "broadcast_status")
 
 
 def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
@@ -69,7 +71,7 @@ def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
     # rather than taken for a wallet address or an amount.
     dp.include_routers(*(module.create_router() for module in (
         errors, join, start, myplan, referral, admin_access, admin_referrals, admin_stats,
-        admin_promos, payout, promo)))
+        admin_promos, payout, promo, broadcast)))
     return dp
 
 

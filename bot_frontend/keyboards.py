@@ -8,6 +8,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot_frontend.queries import OpenPayout, PlanOffer
 from infra import buttons, texts
 from models.domain.ledger import PayoutNetwork
+from models.domain.segments import Segment
 
 
 class AcceptTerms(CallbackData, prefix="terms"):
@@ -113,3 +114,25 @@ def decide_payouts(payouts: list[OpenPayout]) -> InlineKeyboardMarkup:
                  DecidePayout(request_id=p.request_id, approve=False))]
         for p in payouts
     ))
+
+
+# Broadcasts (the conversation's buttons, and Stop/Resume on a broadcast's messages)
+
+class SegmentChoice(CallbackData, prefix="bcast_seg"):
+    segment: Segment
+
+
+class ConfirmBroadcast(CallbackData, prefix="bcast_confirm"):
+    pass
+
+
+class CancelBroadcast(CallbackData, prefix="bcast_cancel"):
+    pass
+
+
+class StopBroadcast(CallbackData, prefix=buttons.BROADCAST_STOP):
+    broadcast_id: int
+
+
+class ResumeBroadcast(CallbackData, prefix=buttons.BROADCAST_RESUME):
+    broadcast_id: int

@@ -67,6 +67,7 @@ WORKER_MODULES: tuple[str, ...] = (
     "workers.sweeps.tasks",
     "workers.stats.tasks",
     "workers.promos.tasks",
+    "workers.broadcasts.tasks",
 )
 
 ROUTES = {
@@ -76,6 +77,7 @@ ROUTES = {
     # Exact names win over the patterns above: messages many receive at once go last.
     task_names.SEND_BULK_MESSAGE: {"queue": "bulk"},
     "sweeps.*": {"queue": "sweeps"},
+    task_names.BROADCAST_SEND_PAGE: {"queue": "bulk"},
 }
 
 

@@ -50,3 +50,10 @@ REDEEM_PROMO = "promos.redeem"
 ADMIN_PROMO_ADD = "admin.promo_add"
 ADMIN_PROMO_SET_ACTIVE = "admin.promo_set_active"
 ADMIN_PROMO_DELETE = "admin.promo_delete"
+
+# broadcasts: an admin's message to a segment. Start, stop and resume run on the default
+# queue (an admin waits for them); the sending pages on the bulk queue, in the bulk lane.
+BROADCAST_START = "broadcasts.start"
+BROADCAST_STOP = "broadcasts.stop"
+BROADCAST_RESUME = "broadcasts.resume"
+BROADCAST_SEND_PAGE = "broadcasts.send_page"

@@ -769,3 +769,83 @@ def promo_line(*, code: str, offer: str, used: int, reserved: int, max_uses: int
     if new_only:
         parts.append("new subscribers only")
     return " · ".join(parts)
+
+# Broadcasts -------------------------------------------------------------------------------
+
+BROADCAST_SEGMENT_NAMES = {
+    "all": "Everyone",
+    "active": "Active (paid)",
+    "trialing": "On the free trial",
+    "expired": "Expired",
+    "never_paid": "Never paid",
+    "expiring": "Expiring within N days",
+    "referred": "Referred by someone",
+}
+BROADCAST_CHOOSE_SEGMENT = "New broadcast. Who should receive it?"
+BROADCAST_ASK_DAYS = "Expiring within how many days? Send a number from 1 to 365."
+BROADCAST_BAD_DAYS = "Please send a whole number of days from 1 to 365."
+BROADCAST_ASK_MESSAGE = (
+    "Now send the message: text, or a photo with a caption. To add link buttons, end it with "
+    "lines like\nRenew now - https://example.com/renew\n(one button per line).")
+BROADCAST_MESSAGE_REFUSED = {
+    "empty": "The message has no text. Send some text (or a photo).",
+    "too_long": "That is too long: at most 4096 characters, or 1024 under a photo.",
+    "too_many_buttons": "At most 8 buttons, please.",
+    "bad_button": ("A button line must read `Title - https://address` (title up to 64 "
+                   "characters, an http or https address)."),
+}
+BROADCAST_ONLY_TEXT_OR_PHOTO = "Please send text, or one photo with a caption."
+BROADCAST_CANCELED = "Broadcast canceled; nothing was sent."
+BROADCAST_QUEUED = "Broadcast confirmed; it starts in a moment. /broadcast_status shows progress."
+BROADCAST_EXPIRED = "This broadcast conversation has ended; start again with /broadcast."
+BROADCAST_STOP_BUTTON = "Stop"
+BROADCAST_RESUME_BUTTON = "Resume"
+BROADCAST_STOPPING = "Stopping…"
+BROADCAST_RESUMING = "Resuming…"
+NO_BROADCASTS = "No broadcast yet. /broadcast starts one."
+
+
+def segment_name(segment: str, days: int | None = None) -> str:
+    if segment == "expiring" and days is not None:
+        return f"Expiring within {count(days, 'day')}"
+    return BROADCAST_SEGMENT_NAMES.get(segment, segment)
+
+
+def broadcast_preview(*, segment: str, days: int | None, recipients: int) -> str:
+    return (f"Above is the message as it will look.\nSegment: {segment_name(segment, days)}\n"
+            f"Recipients now: {recipients}\nSend it?")
+
+
+def broadcast_started(*, broadcast_id: int, total: int) -> str:
+    return (f"Broadcast #{broadcast_id} is sending to {count(total, 'recipient')}. "
+            "Press Stop to stop it; /broadcast_status shows progress.")
+
+
+def _broadcast_counts(progress: Any) -> str:
+    unconfirmed = (f", unconfirmed {progress.unconfirmed}" if progress.unconfirmed else "")
+    return (f"sent {progress.sent}, failed {progress.failed}, blocked {progress.blocked}"
+            f"{unconfirmed}, left {progress.left} (of {progress.total})")
+
+
+def broadcast_finished(*, broadcast_id: int, progress: Any) -> str:
+    return f"Broadcast #{broadcast_id} finished: {_broadcast_counts(progress)}."
+
+
+def broadcast_stopped(*, broadcast_id: int, progress: Any, stopped: bool) -> str:
+    state = "stopped" if stopped else "was not sending"
+    return f"Broadcast #{broadcast_id} {state}: {_broadcast_counts(progress)}."
+
+
+def broadcast_resumed(*, broadcast_id: int, progress: Any) -> str:
+    return (f"Broadcast #{broadcast_id} resumed; only those not yet sent to will get it: "
+            f"{_broadcast_counts(progress)}.")
+
+
+def broadcast_not_resumable(*, broadcast_id: int) -> str:
+    return f"Broadcast #{broadcast_id} has nobody left to send to; nothing to resume."
+
+
+def broadcast_status_line(*, broadcast_id: int, status: str, segment: str, days: int | None,
+                          created_at: datetime, progress: Any) -> str:
+    return (f"#{broadcast_id} {status}, {segment_name(segment, days)}, {when(created_at)}: "
+            f"{_broadcast_counts(progress)}")

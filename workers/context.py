@@ -37,6 +37,10 @@ class WorkerContext:
         """Queue a task by name (after the commit that made it necessary)."""
         current_app.send_task(name, args=list(args))
 
+    def send_later(self, name: str, *args: Any, countdown: float) -> None:
+        """Queue a task by name to start `countdown` seconds from now."""
+        current_app.send_task(name, args=list(args), countdown=countdown)
+
     def send_in_order(self, calls: Sequence[Call]) -> None:
         """Queue `calls` so that each starts only once the one before it has returned.
 

@@ -103,6 +103,11 @@ class FakeTelegramGateway(TelegramPort):
         match method:
             case SendMessage(chat_id=int(chat_id), text=text):
                 return Message(message_id=self._next_id, date=now, chat=_chat(chat_id), text=text)
+            case SendPhoto(chat_id=int(chat_id), photo=str(file_id), caption=caption):
+                photo = [PhotoSize(file_id=file_id, file_unique_id=f"fake-{self._next_id}",
+                                   width=800, height=600)]
+                return Message(message_id=self._next_id, date=now, chat=_chat(chat_id),
+                               photo=photo, caption=caption)
             case SendDocument(chat_id=int(chat_id), document=BufferedInputFile() as file):
                 document = Document(
                     file_id=f"fake-file-{self._next_id}",

@@ -95,17 +95,22 @@ class TelegramPort(ABC):
         return self.call(SendMessage(chat_id=chat_id, text=text, reply_markup=reply_markup),
                          lane=lane)
 
+    def send_photo(
+        self, *, chat_id: int, photo: str | bytes, filename: str = "photo.png",
+        caption: str | None = None, reply_markup: ReplyMarkupUnion | None = None,
+        lane: Lane = Lane.INTERACTIVE,
+    ) -> Message:
+        """Send a photo: one Telegram already holds (`photo` is its file_id) or an upload
+        (`photo` is the image's bytes, sent as `filename`), with an optional caption."""
+        file = BufferedInputFile(photo, filename=filename) if isinstance(photo, bytes) else photo
+        return self.call(SendPhoto(chat_id=chat_id, photo=file, caption=caption,
+                                   reply_markup=reply_markup), lane=lane)
+
     def send_document(
         self, *, chat_id: int, filename: str, data: bytes, caption: str | None = None
     ) -> Message:
         document = BufferedInputFile(data, filename=filename)
         return self.call(SendDocument(chat_id=chat_id, document=document, caption=caption))
-
-    def send_photo(
-        self, *, chat_id: int, filename: str, data: bytes, caption: str | None = None
-    ) -> Message:
-        photo = BufferedInputFile(data, filename=filename)
-        return self.call(SendPhoto(chat_id=chat_id, photo=photo, caption=caption))
 
     def create_invite_link(
         self,

@@ -19,6 +19,13 @@ from models.schema.access import (
     User,
 )
 from models.schema.base import NAMING_CONVENTION, Base
+from models.schema.broadcasts import (
+    BROADCAST_STATUSES,
+    RECIPIENT_STATUSES,
+    SEGMENTS,
+    Broadcast,
+    BroadcastRecipient,
+)
 from models.schema.operations import (
     EFFECT_STATUSES,
     SWEEP_HOLD_STATUSES,
@@ -54,6 +61,7 @@ metadata = Base.metadata
 
 __all__ = [
     "ACCESS_STATUSES",
+    "BROADCAST_STATUSES",
     "EFFECT_STATUSES",
     "HISTORY_SOURCES",
     "INVOICE_STATUSES",
@@ -63,12 +71,16 @@ __all__ = [
     "PAYOUT_NETWORKS",
     "PAYOUT_STATUSES",
     "PROMO_KINDS",
+    "RECIPIENT_STATUSES",
     "REDEMPTION_STATUSES",
+    "SEGMENTS",
     "SWEEP_HOLD_STATUSES",
     "Access",
     "AccessHistory",
     "AppendOnlyError",
     "Base",
+    "Broadcast",
+    "BroadcastRecipient",
     "CommissionEntry",
     "DeadLetter",
     "InviteLink",

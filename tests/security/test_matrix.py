@@ -79,8 +79,11 @@ PRODUCTION: dict[str, Any] = {"bot_token": TOKEN, "channel_id": -1005, "admin_id
 
 ADMIN_COMMANDS = [f"/activate {ANN} 30", f"/edit {ANN} remove", "/export",
                   f"/refree_add {ANN} 10", f"/refree_remove {ANN}", "/export_refree",
-                  f"/history {ANN}", "/payouts", "/sweep_confirm", "/stats"]
-ADMIN_BUTTONS = ["payout_decide:5:1", "payout_decide:5:0"]
+                  f"/history {ANN}", "/payouts", "/sweep_confirm", "/stats",
+                  "/broadcast", "/broadcast_status", "/promo_add SPRING 20%", "/promos",
+                  "/promo_off SPRING", "/promo_on SPRING", "/promo_delete SPRING"]
+ADMIN_BUTTONS = ["payout_decide:5:1", "payout_decide:5:0",
+                 "bcast_stop:5", "bcast_resume:5"]
 
 
 @pytest.fixture
@@ -167,7 +170,7 @@ def forged(text: str) -> dict[str, Any]:
     return {"actor_id": STRANGER, "text": text, "request_key": f"forged:{text}"}
 
 
-FORGED_TASKS = [
+FORGED_TASKS: list[tuple[str, tuple[Any, ...]]] = [
     (task_names.ADMIN_ACTIVATE, (forged("/activate"), ANN, 365)),
     (task_names.ADMIN_EDIT, (forged("/edit remove"), ANN, "remove", None)),
     (task_names.ADMIN_EDIT, (forged("/edit setdays"), ANN, "setdays", 365)),
@@ -179,6 +182,13 @@ FORGED_TASKS = [
     (task_names.DECIDE_PAYOUT, (1, True, STRANGER, "payout_decide:1:1")),
     (task_names.CONFIRM_SWEEP_HOLD, (STRANGER,)),
     (task_names.ADMIN_STATS, (forged("/stats"), None)),
+    (task_names.BROADCAST_START, (forged("/broadcast"), {
+        "segment": "all", "days": None, "text": "Hi", "photo": None, "buttons": []})),
+    (task_names.BROADCAST_STOP, (forged("bcast_stop:1"), 1)),
+    (task_names.BROADCAST_RESUME, (forged("bcast_resume:1"), 1)),
+    (task_names.ADMIN_PROMO_ADD, (forged("/promo_add"), "SPRING 20%")),
+    (task_names.ADMIN_PROMO_SET_ACTIVE, (forged("/promo_off"), "SPRING", False)),
+    (task_names.ADMIN_PROMO_DELETE, (forged("/promo_delete"), "SPRING")),
 ]
 
 

@@ -209,7 +209,7 @@ def build(ctx: WorkerContext, *, command: Command, day: str | None, pinned: str 
 
 
 def send_chart(ctx: WorkerContext, *, command: Command, built: Built) -> None:
-    ctx.telegram.send_photo(chat_id=command.actor_id, filename="stats.png", data=built.chart,
+    ctx.telegram.send_photo(chat_id=command.actor_id, photo=built.chart, filename="stats.png",
                             caption=built.caption)
 
 

@@ -48,7 +48,9 @@ def upsert_user(session: Session, *, profile: Profile, now: datetime) -> None:
     inserted = insert_ignore(session, User, {"id": profile.user_id, "created_at": now, **names},
                              conflict=["id"])
     if not inserted:
-        session.execute(update(User).where(User.id == profile.user_id).values(**names))
+        # Whoever writes to the bot can be written to again (broadcasts skip blocked users).
+        session.execute(update(User).where(User.id == profile.user_id)
+                        .values(**names, blocked_bot_at=None))
 
 
 def known_user(session: Session, *, user: int | dict[str, Any], now: datetime) -> int:

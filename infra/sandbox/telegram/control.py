@@ -8,6 +8,8 @@ Answers `{"ok": true, "result": …}` or `{"ok": false, "error": "…"}` with a 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import fields, replace
@@ -35,6 +37,7 @@ def add_routes(app: web.Application) -> None:
         ("GET", "/control/users", list_users), ("POST", "/control/users", create_user),
         ("POST", "/control/users/{user_id}/messages", send_text),
         ("POST", "/control/users/{user_id}/callbacks", press_button),
+        ("POST", "/control/users/{user_id}/photos", send_photo),
         ("POST", "/control/users/{user_id}/join", join),
         ("POST", "/control/users/{user_id}/leave", leave),
         ("POST", "/control/users/{user_id}/block", block),
@@ -72,6 +75,20 @@ def create_user(request: web.Request, world: TelegramWorld, body: Json) -> objec
 def send_text(request: web.Request, world: TelegramWorld, body: Json) -> object:
     sent = people.send_text(
         world, user_id=_path_int(request, "user_id"), text=_text(body, "text"),
+        bot_id=_optional_int(body, "bot_id"),
+    )
+    return views.message(world, sent)
+
+
+def send_photo(request: web.Request, world: TelegramWorld, body: Json) -> object:
+    try:
+        data = base64.b64decode(_text(body, "data"), validate=True)
+    except binascii.Error:
+        raise ControlError(400, "data must be base64") from None
+    sent = people.send_photo(
+        world, user_id=_path_int(request, "user_id"), data=data,
+        caption=_optional_text(body, "caption") or "",
+        filename=_optional_text(body, "filename") or "photo.jpg",
         bot_id=_optional_int(body, "bot_id"),
     )
     return views.message(world, sent)

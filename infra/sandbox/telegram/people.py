@@ -10,11 +10,12 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-from infra.sandbox.telegram import serialize
+from infra.sandbox.telegram import images, serialize
 from infra.sandbox.telegram.records import (
     PARTICIPANT_STATUSES,
     BotRecord,
     CallbackQueryRecord,
+    FileRecord,
     JoinRequestRecord,
     MessageRecord,
     UserRecord,
@@ -83,6 +84,35 @@ def send_text(
         message = world.add_message(
             chat, sender_id=person.id, from_bot=False, text=text, entities=entities,
         )
+        world.emit(bot, "message", serialize.message(world, message))
+        return message
+
+
+def send_photo(
+    world: TelegramWorld, *, user_id: int, data: bytes, caption: str = "",
+    filename: str = "photo.jpg", bot_id: int | None = None,
+) -> MessageRecord:
+    """The person sends the bot a photo (PNG or JPEG), with an optional caption."""
+    image = images.sniff(data)
+    if image is None:
+        raise ControlError(400, "data must be a PNG or JPEG image")
+    with world.lock:
+        bot, person = _bot(world, bot_id), _person(world, user_id)
+        chat = world.private_chat(bot.id, person.id)
+        if chat.blocked:
+            set_blocked(world, user_id=user_id, blocked=False, bot_id=bot.id)
+        chat.started = True
+        number = len(world.files) + 1
+        stored = FileRecord(
+            file_id=f"AgACAgIAAx{world.random_id(40)}",
+            file_unique_id=f"AQAD{world.random_id(12)}", file_name=filename,
+            mime_type=image.mime_type, data=data,
+            file_path=f"photos/file_{number}.{image.extension}",
+            width=image.width, height=image.height,
+        )
+        world.files[stored.file_id] = stored
+        message = world.add_message(chat, sender_id=person.id, from_bot=False, photo=stored,
+                                    caption=caption or None)
         world.emit(bot, "message", serialize.message(world, message))
         return message
 

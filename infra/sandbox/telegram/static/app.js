@@ -285,6 +285,19 @@ function sendText(text) {
   return act(api("POST", `/control/users/${view.userId}/messages`, { text }));
 }
 
+function sendPhoto(file, caption) {
+  if (!requireUser()) return null;
+  return new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => {
+      const data = String(reader.result).split(",").pop();
+      resolve(act(api("POST", `/control/users/${view.userId}/photos`,
+        { data, caption, filename: file.name })));
+    };
+    reader.readAsDataURL(file);
+  });
+}
+
 function openInviteLink(url) {
   if (!requireUser()) return;
   act(api("POST", `/control/users/${view.userId}/join`, { invite_link: url }),
@@ -342,6 +355,13 @@ function wire() {
     const input = $("message-input");
     const text = input.value;
     if (await sendText(text)) input.value = "";
+  });
+  $("photo-input").addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    event.target.value = "";
+    if (!file) return;
+    const input = $("message-input");
+    if (await sendPhoto(file, input.value)) input.value = "";
   });
   $("start-button").addEventListener("click", () => sendText("/start"));
   $("block-bot").addEventListener("click", () => {
