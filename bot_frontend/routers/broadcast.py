@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, MagicData, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -208,15 +208,16 @@ def create_router() -> Router:
     router.callback_query.middleware(AdminOnly())
     router.message.register(begin, Command("broadcast"))
     router.message.register(status, Command("broadcast_status"))
-    router.callback_query.register(segment, BroadcastForm.segment,
+    router.callback_query.register(segment, StateFilter(BroadcastForm.segment),
                                    keyboards.SegmentChoice.filter())
-    router.message.register(days, BroadcastForm.days, F.text)
-    router.message.register(compose, BroadcastForm.message, F.text | F.photo)
-    router.message.register(not_a_message, BroadcastForm.message)
-    router.callback_query.register(confirm, BroadcastForm.confirm,
+    router.message.register(days, StateFilter(BroadcastForm.days), MagicData(F.event.text))
+    router.message.register(compose, StateFilter(BroadcastForm.message),
+                            MagicData(F.event.text | F.event.photo))
+    router.message.register(not_a_message, StateFilter(BroadcastForm.message))
+    router.callback_query.register(confirm, StateFilter(BroadcastForm.confirm),
                                    keyboards.ConfirmBroadcast.filter())
     router.callback_query.register(cancel, keyboards.CancelBroadcast.filter())
     router.callback_query.register(stop, keyboards.StopBroadcast.filter())
     router.callback_query.register(resume, keyboards.ResumeBroadcast.filter())
-    router.callback_query.register(expired, F.data.startswith("bcast_"))
+    router.callback_query.register(expired, MagicData(F.event.data.startswith("bcast_")))
     return router

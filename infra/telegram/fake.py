@@ -118,10 +118,10 @@ class FakeTelegramGateway(TelegramPort):
                     message_id=self._next_id, date=now, chat=_chat(chat_id), document=document
                 )
             case SendPhoto(chat_id=int(chat_id), photo=BufferedInputFile()):
-                photo = PhotoSize(file_id=f"fake-photo-{self._next_id}",
-                                  file_unique_id=f"fake-{self._next_id}", width=1, height=1)
+                uploaded = PhotoSize(file_id=f"fake-photo-{self._next_id}",
+                                     file_unique_id=f"fake-{self._next_id}", width=1, height=1)
                 return Message(message_id=self._next_id, date=now, chat=_chat(chat_id),
-                               photo=[photo], caption=method.caption)
+                               photo=[uploaded], caption=method.caption)
             case CreateChatInviteLink(expire_date=datetime() | None as expire_date):
                 return ChatInviteLink(
                     invite_link=f"https://t.me/+fake{self._next_id:08d}",

@@ -244,16 +244,14 @@ def _own_message(call: MethodCall) -> MessageRecord:
     return found
 
 
-def _given_file(call: MethodCall, name: str, *,
-                reusable: Callable[[FileRecord], bool] = lambda stored: True,
-                ) -> FileRecord | UploadedFile:
+def _given_file(call: MethodCall, name: str) -> FileRecord | UploadedFile:
     """The file parameter `name`: a stored file re-sent by its file_id, or a non-empty upload."""
     given = call.params.input_file(name)
     world = call.world
     if given is None:
         raise bad_request(f"there is no {name} in the request")
     if isinstance(given, str):
-        if given in world.files and reusable(world.files[given]):
+        if given in world.files:
             return world.files[given]  # re-sending by file_id
         if given.startswith(("http://", "https://")):
             raise bad_request("failed to get HTTP URL content")  # the sandbox has no internet
@@ -269,7 +267,11 @@ def _document(call: MethodCall) -> FileRecord:
 
 
 def _photo(call: MethodCall) -> FileRecord:
-    given = _given_file(call, "photo", reusable=lambda stored: stored.width is not None)
+    named = call.params.input_file("photo")
+    if isinstance(named, str) and named in call.world.files \
+            and call.world.files[named].width is None:
+        raise bad_request("can't use file of type Document as Photo")
+    given = _given_file(call, "photo")
     if isinstance(given, FileRecord):
         return given
     if len(given.data) > images.MAX_PHOTO_BYTES:

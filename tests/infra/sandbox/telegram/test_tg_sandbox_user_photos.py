@@ -106,7 +106,7 @@ def test_a_person_sends_the_bot_a_photo(telegram_sandbox: TelegramSandbox) -> No
             "data": base64.b64encode(b"plain text").decode()})
         assert refused.status_code == 400
         shown = answer.json()["result"]
-        assert control.get(shown["photo"]["download_url"]).content == png(64, 48)
+        assert control.get(shown["photo"]["url"]).content == png(64, 48)
 
     async def scenario() -> None:
         async with bot_on(telegram_sandbox) as bot:
