@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from infra.sandbox.telegram.records import FileRecord
+
+if TYPE_CHECKING:
+    from infra.sandbox.telegram.world import TelegramWorld
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_SIDES_SUM = 10_000
@@ -71,3 +77,17 @@ def _jpeg(data: bytes) -> Image | None:
             return None
         at += 2 + length
     return None
+
+
+def keep_photo(world: TelegramWorld, data: bytes, image: Image, *,
+               file_name: str | None = None) -> FileRecord:
+    """`data` stored in the world as a photo Telegram holds (one size: nothing is resized)."""
+    number = len(world.files) + 1
+    stored = FileRecord(
+        file_id=f"AgACAgIAAx{world.random_id(40)}", file_unique_id=f"AQAD{world.random_id(12)}",
+        file_name=file_name or f"file_{number}.{image.extension}", mime_type=image.mime_type,
+        data=data, file_path=f"photos/file_{number}.{image.extension}",
+        width=image.width, height=image.height,
+    )
+    world.files[stored.file_id] = stored
+    return stored

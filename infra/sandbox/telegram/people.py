@@ -15,9 +15,9 @@ from infra.sandbox.telegram.records import (
     PARTICIPANT_STATUSES,
     BotRecord,
     CallbackQueryRecord,
-    FileRecord,
     JoinRequestRecord,
     MessageRecord,
+    PrivateChat,
     UserRecord,
 )
 from infra.sandbox.telegram.world import TelegramWorld
@@ -64,6 +64,18 @@ def add_started_users(world: TelegramWorld, user_ids: Iterable[int], *,
             world.private_chat(bot_id, user_id).started = True
 
 
+def _writing(world: TelegramWorld, *, user_id: int, bot_id: int | None,
+             ) -> tuple[BotRecord, UserRecord, PrivateChat]:
+    """The person's chat with the bot, as when they write to it (call with the world locked)."""
+    bot, person = _bot(world, bot_id), _person(world, user_id)
+    chat = world.private_chat(bot.id, person.id)
+    if chat.blocked:
+        # Like the client's "Restart" button: writing to a blocked bot unblocks it first.
+        set_blocked(world, user_id=user_id, blocked=False, bot_id=bot.id)
+    chat.started = True
+    return bot, person, chat
+
+
 def send_text(
     world: TelegramWorld, *, user_id: int, text: str, bot_id: int | None = None,
 ) -> MessageRecord:
@@ -71,12 +83,7 @@ def send_text(
     if not text.strip():
         raise ControlError(400, "text must not be empty")
     with world.lock:
-        bot, person = _bot(world, bot_id), _person(world, user_id)
-        chat = world.private_chat(bot.id, person.id)
-        if chat.blocked:
-            # Like the client's "Restart" button: writing to a blocked bot unblocks it first.
-            set_blocked(world, user_id=user_id, blocked=False, bot_id=bot.id)
-        chat.started = True
+        bot, person, chat = _writing(world, user_id=user_id, bot_id=bot_id)
         entities: list[dict[str, object]] = []
         command = _COMMAND.match(text)
         if command:
@@ -97,20 +104,8 @@ def send_photo(
     if image is None:
         raise ControlError(400, "data must be a PNG or JPEG image")
     with world.lock:
-        bot, person = _bot(world, bot_id), _person(world, user_id)
-        chat = world.private_chat(bot.id, person.id)
-        if chat.blocked:
-            set_blocked(world, user_id=user_id, blocked=False, bot_id=bot.id)
-        chat.started = True
-        number = len(world.files) + 1
-        stored = FileRecord(
-            file_id=f"AgACAgIAAx{world.random_id(40)}",
-            file_unique_id=f"AQAD{world.random_id(12)}", file_name=filename,
-            mime_type=image.mime_type, data=data,
-            file_path=f"photos/file_{number}.{image.extension}",
-            width=image.width, height=image.height,
-        )
-        world.files[stored.file_id] = stored
+        bot, person, chat = _writing(world, user_id=user_id, bot_id=bot_id)
+        stored = images.keep_photo(world, data, image, file_name=filename)
         message = world.add_message(chat, sender_id=person.id, from_bot=False, photo=stored,
                                     caption=caption or None)
         world.emit(bot, "message", serialize.message(world, message))

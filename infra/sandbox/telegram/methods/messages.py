@@ -281,16 +281,7 @@ def _photo(call: MethodCall) -> FileRecord:
         raise bad_request("IMAGE_PROCESS_FAILED")
     if not image.fits_a_photo():
         raise bad_request("PHOTO_INVALID_DIMENSIONS")
-    world = call.world
-    number = len(world.files) + 1
-    stored = FileRecord(
-        file_id=f"AgACAgIAAx{world.random_id(40)}", file_unique_id=f"AQAD{world.random_id(12)}",
-        file_name=f"file_{number}.{image.extension}", mime_type=image.mime_type,
-        data=given.data, file_path=f"photos/file_{number}.{image.extension}",
-        width=image.width, height=image.height,
-    )
-    world.files[stored.file_id] = stored
-    return stored
+    return images.keep_photo(call.world, given.data, image)
 
 
 def _store_upload(call: MethodCall, upload: UploadedFile) -> FileRecord:
