@@ -227,6 +227,7 @@ class HistoryEntry:
     source: str
     actor_id: int | None
     paid_through_after: datetime | None
+    command: str | None = None  # what the change was made by: an admin command, a promo code
 
 
 def history(session: Session, *, user_id: int) -> list[HistoryEntry]:
@@ -236,7 +237,7 @@ def history(session: Session, *, user_id: int) -> list[HistoryEntry]:
         .limit(HISTORY_LIMIT)
     )
     return [HistoryEntry(row.created_at, row.action, row.source, row.actor_id,
-                         row.paid_through_after) for row in rows]
+                         row.paid_through_after, row.command) for row in rows]
 
 
 @dataclass(frozen=True)

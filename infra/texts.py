@@ -381,11 +381,19 @@ EXPORT_REFERRERS_CAPTION = "Referrers"
 NO_HISTORY = "No history for this user."
 
 
+# A row's command is shown cut to this length, so that /history's 30 rows stay well inside
+# Telegram's 4,096 characters a message.
+HISTORY_COMMAND_CHARS = 40
+
+
 def history_line(*, moment: datetime, action: str, source: str, actor_id: int | None,
-                 after: datetime | None) -> str:
+                 after: datetime | None, command: str | None = None) -> str:
     by = f" by {actor_id}" if actor_id else ""
     until = f" → {when(after)}" if after else ""
-    return f"{when(moment)}  {action} ({source}{by}){until}"
+    if command and len(command) > HISTORY_COMMAND_CHARS:
+        command = command[:HISTORY_COMMAND_CHARS - 1] + "…"
+    said = f"  [{command}]" if command else ""
+    return f"{when(moment)}  {action} ({source}{by}){until}{said}"
 
 
 NO_OPEN_PAYOUTS = "No open payout requests."

@@ -69,7 +69,8 @@ async def history(message: Message, command: CommandObject,
     if not entries and not await admin_args.known_user(message, sessions, user_id):
         return
     lines = [texts.history_line(moment=e.created_at, action=e.action, source=e.source,
-                                actor_id=e.actor_id, after=e.paid_through_after)
+                                actor_id=e.actor_id, after=e.paid_through_after,
+                                command=e.command)
              for e in entries]
     await message.answer("\n".join(lines) or texts.NO_HISTORY)
 

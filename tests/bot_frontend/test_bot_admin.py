@@ -116,6 +116,24 @@ async def test_history_newest_first(known: BotHarness,
     assert known.tasks == []
 
 
+async def test_history_names_what_each_change_was_made_by(
+        known: BotHarness, session_factory: sessionmaker[Session]) -> None:
+    """/history shows a row's command (a gift's promo code, an admin's command), cut short so
+    30 rows fit in one Telegram message."""
+    now = datetime.now(UTC)
+    with session_factory.begin() as session:
+        record_history(session, user_id=ANN, action="promo_gift", source="user",
+                       now=now - timedelta(days=1), command="promo SPRING")
+        record_history(session, user_id=ANN, action="admin_setdays", source="admin",
+                       now=now, actor_id=ADMIN, command=f"/edit {ANN} setdays 30 " + "x" * 80)
+    await known.send(ADMIN, f"/history {ANN}")
+    first, second = known.last_reply().splitlines()
+    assert second.endswith("promo_gift (user)  [promo SPRING]")
+    shown = first[first.index("[") + 1:first.rindex("]")]
+    assert shown.startswith(f"/edit {ANN} setdays 30 ")
+    assert len(shown) == texts.HISTORY_COMMAND_CHARS and shown.endswith("…")
+
+
 async def test_history_of_a_known_user_without_rows(known: BotHarness) -> None:
     """A known user with no history gets an explicit "no history"."""
     await known.send(ADMIN, f"/history {ANN}")
