@@ -108,7 +108,7 @@ def authorized(session: Session, *, command: Command, admins: frozenset[int],
     return False
 
 
-def _claim(session: Session, *, command: Command, now: datetime) -> int | None:
+def claim_reply(session: Session, *, command: Command, now: datetime) -> int | None:
     """Reserve the reply to this command; None if an earlier delivery already applied it."""
     return outbox.add_effect(
         session, key=f"admin_reply:{command.request_key}", method=outbox.SEND_MESSAGE,
@@ -116,7 +116,7 @@ def _claim(session: Session, *, command: Command, now: datetime) -> int | None:
     )
 
 
-def _reply(session: Session, effect_id: int, *, command: Command, text: str) -> Effects:
+def admin_reply(session: Session, effect_id: int, *, command: Command, text: str) -> Effects:
     payload = {"chat_id": command.actor_id, "text": text}
     session.execute(update(TelegramEffect).where(TelegramEffect.id == effect_id)
                     .values(request=json.dumps(payload, sort_keys=True)))
@@ -126,7 +126,7 @@ def _reply(session: Session, effect_id: int, *, command: Command, text: str) -> 
 def activate(session: Session, *, command: Command, user_id: int, days: int, chat_id: int,
              now: datetime) -> Done:
     """Add `days` on top of what is left and send the invite, as a payment would."""
-    reply = _claim(session, command=command, now=now)
+    reply = claim_reply(session, command=command, now=now)
     if reply is None:
         return Done()
     change = extend_access(session, user_id=user_id, chat_id=chat_id, days=days, now=now,
@@ -136,13 +136,13 @@ def activate(session: Session, *, command: Command, user_id: int, days: int, cha
     effects = grant(session, key=f"grant:admin:{command.request_key}", user_id=user_id,
                     chat_id=chat_id, access_id=change.access_id, now=now)
     text = texts.admin_access_set(user_id=user_id, paid_through=change.after)
-    return Done(effects + _reply(session, reply, command=command, text=text))
+    return Done(effects + admin_reply(session, reply, command=command, text=text))
 
 
 def set_days(session: Session, *, command: Command, user_id: int, days: int, chat_id: int,
              now: datetime) -> Done:
     """Make access end `days` from now, whatever was left; 0 ends it now."""
-    reply = _claim(session, command=command, now=now)
+    reply = claim_reply(session, command=command, now=now)
     if reply is None:
         return Done()
     row = locked_access(session, user_id=user_id, chat_id=chat_id, now=now)
@@ -153,13 +153,13 @@ def set_days(session: Session, *, command: Command, user_id: int, days: int, cha
                    source="admin", now=now, actor_id=command.actor_id, command=command.text,
                    before=before, after=row.paid_through, details={"days": days})
     text = texts.admin_access_set(user_id=user_id, paid_through=row.paid_through)
-    return Done(_reply(session, reply, command=command, text=text))
+    return Done(admin_reply(session, reply, command=command, text=text))
 
 
 def remove(session: Session, *, command: Command, user_id: int, chat_id: int,
            now: datetime) -> Done:
     """End access now; the task then bans and unbans, which removes without a lasting ban."""
-    reply = _claim(session, command=command, now=now)
+    reply = claim_reply(session, command=command, now=now)
     row = locked_access(session, user_id=user_id, chat_id=chat_id, now=now)
     if reply is None:
         # Redelivered: the removal committed, the kick may not have happened yet.
@@ -174,7 +174,7 @@ def remove(session: Session, *, command: Command, user_id: int, chat_id: int,
                    before=before, after=row.paid_through)
     text = texts.admin_removed(user_id=user_id)
     assert row.paid_through is not None  # a removal ends paid time now
-    return Done(_reply(session, reply, command=command, text=text),
+    return Done(admin_reply(session, reply, command=command, text=text),
                 kick=Kick(user_id=user_id, chat_id=chat_id, through=row.paid_through))
 
 
@@ -248,7 +248,7 @@ def kick_refused(session: Session, *, command: Command, kick: Kick, error: str,
 def set_trial_used(session: Session, *, command: Command, user_id: int, used: bool,
                    now: datetime) -> Done:
     """marktrial (used=True) spends the trial; resettrial (used=False) gives it back."""
-    reply = _claim(session, command=command, now=now)
+    reply = claim_reply(session, command=command, now=now)
     if reply is None:
         return Done()
     session.execute(update(User).where(User.id == user_id)
@@ -257,13 +257,13 @@ def set_trial_used(session: Session, *, command: Command, user_id: int, used: bo
                    else "admin_reset_trial", source="admin", now=now,
                    actor_id=command.actor_id, command=command.text)
     text = texts.admin_trial_marked(user_id=user_id, used=used)
-    return Done(_reply(session, reply, command=command, text=text))
+    return Done(admin_reply(session, reply, command=command, text=text))
 
 
 def add_referrer(session: Session, *, command: Command, user_id: int, pct: Decimal,
                  now: datetime) -> Done:
     """Make the user a referrer at `pct` percent, or change the rate of one."""
-    reply = _claim(session, command=command, now=now)
+    reply = claim_reply(session, command=command, now=now)
     if reply is None:
         return Done()
     values = {"user_id": user_id, "pct": pct, "active": True, "created_at": now,
@@ -274,13 +274,13 @@ def add_referrer(session: Session, *, command: Command, user_id: int, pct: Decim
     record_history(session, user_id=user_id, action="referrer_added", source="admin", now=now,
                    actor_id=command.actor_id, command=command.text, details={"pct": str(pct)})
     text = texts.admin_referrer_added(user_id=user_id, pct=pct)
-    return Done(_reply(session, reply, command=command, text=text))
+    return Done(admin_reply(session, reply, command=command, text=text))
 
 
 def remove_referrer(session: Session, *, command: Command, user_id: int,
                     now: datetime) -> Done:
     """Stop future commissions; the ledger and its balance stay (it is still owed)."""
-    reply = _claim(session, command=command, now=now)
+    reply = claim_reply(session, command=command, now=now)
     if reply is None:
         return Done()
     changed = session.execute(update(Referrer).where(Referrer.user_id == user_id)
@@ -290,7 +290,7 @@ def remove_referrer(session: Session, *, command: Command, user_id: int,
         record_history(session, user_id=user_id, action="referrer_removed", source="admin",
                        now=now, actor_id=command.actor_id, command=command.text)
     text = texts.admin_referrer_removed(user_id=user_id, existed=existed)
-    return Done(_reply(session, reply, command=command, text=text))
+    return Done(admin_reply(session, reply, command=command, text=text))
 
 
 # Exports ----------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _run(command: service.Command,
-         use_case: Callable[[Session, datetime], service.Done]) -> service.Done:
+def run_admin_command(command: service.Command,
+                      use_case: Callable[[Session, datetime], service.Done]) -> service.Done:
     ctx = context()
     with ctx.sessions.begin() as session:
         now = _now()
@@ -55,7 +55,7 @@ def audit(command: dict[str, Any], user_id: int, action: str) -> None:
 @shared_task(name=task_names.ADMIN_ACTIVATE, **DB_RETRYING)
 def activate(command: dict[str, Any], user_id: int, days: int) -> int:
     chat_id, cmd = context().settings.channel, service.Command(**command)
-    done = _run(cmd, lambda session, now: service.activate(
+    done = run_admin_command(cmd, lambda session, now: service.activate(
         session, command=cmd, user_id=user_id, days=days, chat_id=chat_id, now=now))
     return len(done.effects)
 
@@ -76,15 +76,15 @@ def edit(self: Task, command: dict[str, Any], user_id: int, action: str,
     ctx = context()
     cmd, chat_id = service.Command(**command), ctx.settings.channel
     if action == "remove":
-        done = _run(cmd, lambda session, now: service.remove(
+        done = run_admin_command(cmd, lambda session, now: service.remove(
             session, command=cmd, user_id=user_id, chat_id=chat_id, now=now))
         if done.kick is not None:
             _kick(self, ctx, command=cmd, kick=done.kick)
     elif action == "setdays" and days is not None:
-        _run(cmd, lambda session, now: service.set_days(
+        run_admin_command(cmd, lambda session, now: service.set_days(
             session, command=cmd, user_id=user_id, days=days, chat_id=chat_id, now=now))
     elif action in ("marktrial", "resettrial"):
-        _run(cmd, lambda session, now: service.set_trial_used(
+        run_admin_command(cmd, lambda session, now: service.set_trial_used(
             session, command=cmd, user_id=user_id, used=action == "marktrial", now=now))
     else:
         log.error("admin_edit_unknown_action", action=action)
@@ -95,14 +95,14 @@ def edit(self: Task, command: dict[str, Any], user_id: int, action: str,
 @shared_task(name=task_names.ADMIN_ADD_REFERRER, **DB_RETRYING)
 def add_referrer(command: dict[str, Any], user_id: int, pct: str) -> None:
     cmd = service.Command(**command)
-    _run(cmd, lambda session, now: service.add_referrer(
+    run_admin_command(cmd, lambda session, now: service.add_referrer(
         session, command=cmd, user_id=user_id, pct=Decimal(pct), now=now))
 
 
 @shared_task(name=task_names.ADMIN_REMOVE_REFERRER, **DB_RETRYING)
 def remove_referrer(command: dict[str, Any], user_id: int) -> None:
     cmd = service.Command(**command)
-    _run(cmd, lambda session, now: service.remove_referrer(
+    run_admin_command(cmd, lambda session, now: service.remove_referrer(
         session, command=cmd, user_id=user_id, now=now))
 
 

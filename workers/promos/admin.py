@@ -17,20 +17,20 @@ from infra.db import insert_ignore
 from models.domain import promo as rules
 from models.history import record_history
 from models.schema import Plan, PromoCode
-from workers.admin.service import Command, Done, _claim, _reply
+from workers.admin.service import Command, Done, admin_reply, claim_reply
 from workers.promos import service
 
 
 def add(session: Session, *, command: Command, spec: rules.PromoSpec, now: datetime) -> Done:
     """Create a code, unless a live one has its name or it names a plan that is not on sale."""
-    reply = _claim(session, command=command, now=now)
+    reply = claim_reply(session, command=command, now=now)
     if reply is None:
         return Done()
     on_sale = frozenset(session.scalars(select(Plan.code).where(Plan.active.is_(True))))
     unknown = rules.unknown_plans(spec, plans_on_sale=on_sale)
     if unknown:
         text = texts.promo_unknown_plans(plans=unknown, on_sale=sorted(on_sale))
-        return Done(_reply(session, reply, command=command, text=text))
+        return Done(admin_reply(session, reply, command=command, text=text))
     offer = spec.offer
     created = insert_ignore(
         session, PromoCode,
@@ -48,23 +48,24 @@ def add(session: Session, *, command: Command, spec: rules.PromoSpec, now: datet
                        source="admin", now=now, actor_id=command.actor_id,
                        command=command.text, details={"code": spec.code})
         text = texts.promo_added(code=spec.code, offer=service.describe(offer))
-    return Done(_reply(session, reply, command=command, text=text))
+    return Done(admin_reply(session, reply, command=command, text=text))
 
 
 def _change(session: Session, *, command: Command, code: str, now: datetime, action: str,
             change: Callable[[PromoCode], str]) -> Done:
     """Apply `change` to the live code once (it returns the reply) and record `action`."""
-    reply = _claim(session, command=command, now=now)
+    reply = claim_reply(session, command=command, now=now)
     if reply is None:
         return Done()
     row = service.locked_code(session, code)
     if row is None:
-        return Done(_reply(session, reply, command=command, text=texts.promo_not_found(code=code)))
+        return Done(admin_reply(session, reply, command=command,
+                                text=texts.promo_not_found(code=code)))
     text = change(row)
     row.updated_at = now
     record_history(session, user_id=command.actor_id, action=action, source="admin", now=now,
                    actor_id=command.actor_id, command=command.text, details={"code": code})
-    return Done(_reply(session, reply, command=command, text=text))
+    return Done(admin_reply(session, reply, command=command, text=text))
 
 
 def set_active(session: Session, *, command: Command, code: str, active: bool,

@@ -20,7 +20,7 @@ from infra.logging import get_logger
 from models.domain import promo as rules
 from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.admin import service as admin
-from workers.admin.tasks import _run as run_admin_command
+from workers.admin.tasks import run_admin_command
 from workers.context import context
 from workers.dispatch import dispatch
 from workers.promos import admin as promo_admin
