@@ -56,6 +56,14 @@ from models.schema.referrals import (
     Referral,
     Referrer,
 )
+from models.schema.audits import (
+    AUDIT_ACTUALS,
+    AUDIT_FINDINGS,
+    AUDIT_FIX_OUTCOMES,
+    AUDIT_STATUSES,
+    AuditFinding,
+    AuditRun,
+)
 
 metadata = Base.metadata
 
@@ -100,4 +108,10 @@ __all__ = [
     "TelegramEffect",
     "User",
     "metadata",
+    "AUDIT_ACTUALS",
+    "AUDIT_FINDINGS",
+    "AUDIT_FIX_OUTCOMES",
+    "AUDIT_STATUSES",
+    "AuditFinding",
+    "AuditRun",
 ]
