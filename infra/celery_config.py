@@ -68,6 +68,7 @@ WORKER_MODULES: tuple[str, ...] = (
     "workers.stats.tasks",
     "workers.promos.tasks",
     "workers.broadcasts.tasks",
+    "workers.audits.tasks",
 )
 
 ROUTES = {
@@ -78,6 +79,7 @@ ROUTES = {
     task_names.SEND_BULK_MESSAGE: {"queue": "bulk"},
     "sweeps.*": {"queue": "sweeps"},
     task_names.BROADCAST_SEND_PAGE: {"queue": "bulk"},
+    task_names.AUDIT_CHECK_PAGE: {"queue": "bulk"},
 }
 
 

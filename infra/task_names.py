@@ -57,3 +57,9 @@ BROADCAST_START = "broadcasts.start"
 BROADCAST_STOP = "broadcasts.stop"
 BROADCAST_RESUME = "broadcasts.resume"
 BROADCAST_SEND_PAGE = "broadcasts.send_page"
+
+# membership audit (/audit, /audit fix): start and fix on the default queue (an admin waits);
+# the checking pages on the bulk queue, their getChatMember calls in the bulk lane
+AUDIT_START = "audits.start"
+AUDIT_CHECK_PAGE = "audits.check_page"
+AUDIT_FIX = "audits.fix"

@@ -857,3 +857,81 @@ def broadcast_status_line(*, broadcast_id: int, status: str, segment: str, days:
                           created_at: datetime, progress: Any) -> str:
     return (f"#{broadcast_id} {status}, {segment_name(segment, days)}, {when(created_at)}: "
             f"{_broadcast_counts(progress)}")
+
+
+# Membership audit (/audit, /audit fix; helper h6) ---------------------------------------------
+
+USAGE_AUDIT = ("Usage: /audit — check everyone we know of in the channel; /audit fix — act on "
+               "the last audit; /audit fix confirm — the same past the circuit breaker.")
+AUDIT_FINDING_NAMES = {
+    "member_without_access": "members without access",
+    "payer_not_in_chat": "payers not in the chat",
+    "banned_while_covered": "banned while covered",
+    "admin": "admins",
+    "unchecked": "could not be checked",
+}
+AUDIT_FIX_NO_RUN = "No finished audit to act on. Send /audit first."
+AUDIT_FIX_RUNNING = ("An audit is still running; /audit fix acts on it once it has finished "
+                     "(/audit shows its progress).")
+
+
+def audit_started(*, run_id: int, total: int, chats: int) -> str:
+    return (f"Audit #{run_id} started: checking {count(total, 'person', 'people')} in "
+            f"{count(chats, 'chat')}. The report and a CSV follow when it is done; /audit "
+            "shows its progress.")
+
+
+def audit_running(*, run_id: int, checked: int, total: int, started_at: datetime,
+                  restarted: bool) -> str:
+    again = " It had stalled and goes on from where it stopped." if restarted else ""
+    return (f"Audit #{run_id} is running (one at a time): {checked} of about {total} checked, "
+            f"started {when(started_at)}.{again}")
+
+
+def audit_chat_stopped(*, chat_id: int, error: str) -> str:
+    return f"Chat {chat_id} was not checked (the rest of it skipped): Telegram said \"{error}\"."
+
+
+def audit_summary(*, run_id: int, checked: int, chats: list[int],
+                  counts: dict[tuple[int, str], int], notes: list[str]) -> str:
+    lines = [f"Audit #{run_id} finished: {count(checked, 'person', 'people')} checked."]
+    for chat_id in chats:
+        found = [f"{counts[chat_id, kind]} {name}" for kind, name in AUDIT_FINDING_NAMES.items()
+                 if counts.get((chat_id, kind))]
+        lines.append(f"Chat {chat_id}: {', '.join(found) if found else 'records agree'}.")
+    lines += notes
+    lines.append("The CSV lists each finding. /audit fix invites the payers who are out and "
+                 "removes the members without access.")
+    return "\n".join(lines)
+
+
+def audit_csv_caption(*, run_id: int) -> str:
+    return f"Audit #{run_id}: the findings"
+
+
+def audit_fix_breaker_reason(*, chat_id: int, due: int, reason: str) -> str:
+    return f"{count(due, 'removal')} in chat {chat_id}: {reason}"
+
+
+def audit_fix_refusal(*, user_id: int, chat_id: int, error: str) -> str:
+    return f"user {user_id} in chat {chat_id}: {error}"
+
+
+AUDIT_FIX_OUTCOME_NAMES = {"removed": "removed", "invited": "invited", "skipped": "skipped",
+                           "refused": "refused by Telegram"}
+
+
+def audit_fixed(*, run_id: int, now_done: Any, totals: Any, held: str | None,
+                refused: list[str]) -> str:
+    done = ", ".join(f"{now_done[k]} {name}" for k, name in AUDIT_FIX_OUTCOME_NAMES.items()
+                     if now_done.get(k))
+    lines = [f"Audit #{run_id} fix: {done or 'nothing new to fix'}."]
+    settled = ", ".join(f"{totals[k]} {name}" for k, name in AUDIT_FIX_OUTCOME_NAMES.items()
+                        if totals.get(k))
+    if settled:
+        lines.append(f"Settled so far: {settled}.")
+    if held is not None:
+        lines.append(f"⚠️ Nobody was removed: {held}. Check payments, then send "
+                     "/audit fix confirm to remove them once.")
+    lines += [f"Refused: {line}" for line in refused]
+    return "\n".join(lines)

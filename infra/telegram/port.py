@@ -151,8 +151,9 @@ class TelegramPort(ABC):
             UnbanChatMember(chat_id=chat_id, user_id=user_id, only_if_banned=only_if_banned)
         )
 
-    def get_chat_member(self, *, chat_id: int, user_id: int) -> ResultChatMemberUnion:
-        return self.call(GetChatMember(chat_id=chat_id, user_id=user_id))
+    def get_chat_member(self, *, chat_id: int, user_id: int,
+                        lane: Lane = Lane.INTERACTIVE) -> ResultChatMemberUnion:
+        return self.call(GetChatMember(chat_id=chat_id, user_id=user_id), lane=lane)
 
     def standing(self, *, chat_id: int, user_id: int) -> str:
         """`member_status` of the user in the chat, or "unknown" when Telegram will not say.

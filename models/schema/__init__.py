@@ -18,6 +18,14 @@ from models.schema.access import (
     RenewalReminder,
     User,
 )
+from models.schema.audits import (
+    AUDIT_ACTUALS,
+    AUDIT_FINDINGS,
+    AUDIT_FIX_OUTCOMES,
+    AUDIT_STATUSES,
+    AuditFinding,
+    AuditRun,
+)
 from models.schema.base import NAMING_CONVENTION, Base
 from models.schema.broadcasts import (
     BROADCAST_STATUSES,
@@ -56,19 +64,15 @@ from models.schema.referrals import (
     Referral,
     Referrer,
 )
-from models.schema.audits import (
-    AUDIT_ACTUALS,
-    AUDIT_FINDINGS,
-    AUDIT_FIX_OUTCOMES,
-    AUDIT_STATUSES,
-    AuditFinding,
-    AuditRun,
-)
 
 metadata = Base.metadata
 
 __all__ = [
     "ACCESS_STATUSES",
+    "AUDIT_ACTUALS",
+    "AUDIT_FINDINGS",
+    "AUDIT_FIX_OUTCOMES",
+    "AUDIT_STATUSES",
     "BROADCAST_STATUSES",
     "EFFECT_STATUSES",
     "HISTORY_SOURCES",
@@ -86,6 +90,8 @@ __all__ = [
     "Access",
     "AccessHistory",
     "AppendOnlyError",
+    "AuditFinding",
+    "AuditRun",
     "Base",
     "Broadcast",
     "BroadcastRecipient",
@@ -108,10 +114,4 @@ __all__ = [
     "TelegramEffect",
     "User",
     "metadata",
-    "AUDIT_ACTUALS",
-    "AUDIT_FINDINGS",
-    "AUDIT_FIX_OUTCOMES",
-    "AUDIT_STATUSES",
-    "AuditFinding",
-    "AuditRun",
 ]
