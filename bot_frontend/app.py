@@ -14,6 +14,7 @@ from bot_frontend.middlewares import Dependencies, StateWhereNeeded
 from bot_frontend.producer import TaskProducer, Tasks
 from bot_frontend.routers import (
     admin_access,
+    admin_audit,
     admin_promos,
     admin_referrals,
     admin_stats,
@@ -51,7 +52,7 @@ def fsm_storage(settings: Settings) -> RedisStorage:
 ADMIN_COMMANDS = ("activate", "edit", "export", "refree_add", "refree_remove", "export_refree",
                   "history", "payouts", "sweep_confirm", "stats",
                   "promo_add", "promos", "promo_off", "promo_on", "promo_delete",
-                  "broadcast", "broadcast_status")
+                  "broadcast", "broadcast_status", "audit")
 
 
 def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
@@ -71,7 +72,7 @@ def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
     # rather than taken for a wallet address or an amount.
     dp.include_routers(*(module.create_router() for module in (
         errors, join, start, myplan, referral, admin_access, admin_referrals, admin_stats,
-        admin_promos, payout, promo, broadcast)))
+        admin_promos, admin_audit, payout, promo, broadcast)))
     return dp
 
 
