@@ -1,7 +1,8 @@
 """The membership audit: check everyone we know of against Telegram, report, and fix.
 
 `/audit` starts a run over every chat the plans grant (`plan_chats`, distinct): in each, every
-user with an access row there (any status) and every configured admin, in user-id order. The
+user the bot knows (so also one who never paid: the member an admin added by hand is the first
+kind of drift) and every configured admin, in user-id order. The
 run is walked by `audits.check_page` tasks on the bulk queue, one getChatMember at a time in
 the bulk lane of the send budget (a payer's invite overtakes an audit). Each person's finding
 is committed together with the run's cursor, so a worker killed mid-run loses nothing: Celery
@@ -109,9 +110,9 @@ def _chats(session: Session, settings: Settings) -> list[int]:
     return chats or [settings.channel]
 
 
-def _people_count(session: Session, *, chat_id: int, admins: frozenset[int]) -> int:
-    recorded = set(session.scalars(select(Access.user_id).where(Access.chat_id == chat_id)))
-    return len(recorded | admins)
+def _people_count(session: Session, *, admins: frozenset[int]) -> int:
+    known = set(session.scalars(select(User.id)))
+    return len(known | admins)
 
 
 def _running(session: Session) -> AuditRun | None:
@@ -130,7 +131,7 @@ def start(session: Session, *, command: Command, settings: Settings, now: dateti
     current = _running(session)
     if current is None:
         chats = _chats(session, settings)
-        total = sum(_people_count(session, chat_id=c, admins=settings.admins) for c in chats)
+        total = len(chats) * _people_count(session, admins=settings.admins)
         inserted = insert_ignore(session, AuditRun, {
             "requested_by": command.actor_id, "chats": json.dumps(chats), "status": RUNNING,
             "total": total, "started_at": now, "updated_at": now,
@@ -181,13 +182,11 @@ class Page:
     report: int | None = None  # a finished run whose report is still to be sent
 
 
-def _next_person(session: Session, *, chat_id: int, after: int,
-                 admins: frozenset[int]) -> int | None:
-    """The first person after `after` to check in `chat_id`: a recorded user or an admin."""
-    recorded = session.scalar(select(func.min(Access.user_id))
-                              .where(Access.chat_id == chat_id, Access.user_id > after))
+def _next_person(session: Session, *, after: int, admins: frozenset[int]) -> int | None:
+    """The first person after `after` to check: someone the bot knows, or an admin."""
+    known = session.scalar(select(func.min(User.id)).where(User.id > after))
     staff = min((a for a in admins if a > after), default=None)
-    found = [u for u in (recorded, staff) if u is not None]
+    found = [u for u in (known, staff) if u is not None]
     return min(found) if found else None
 
 
@@ -259,8 +258,7 @@ def check_page(ctx: WorkerContext, run_id: int, *, clock: Callable[[], datetime]
                 page.report = run_id
                 return page
             chat_id = chats[cursor.chat_index]
-            user_id = _next_person(session, chat_id=chat_id, after=cursor.after_user_id,
-                                   admins=settings.admins)
+            user_id = _next_person(session, after=cursor.after_user_id, admins=settings.admins)
             if user_id is None:  # this chat is done: on to the next
                 _advance(session, run_id, cursor, to=Cursor(cursor.chat_index + 1, 0),
                          now=clock(), checked=0)
@@ -442,10 +440,10 @@ def fix(ctx: WorkerContext, *, command: Command, confirm: bool,
                                                           error=note or ""))
     with ctx.sessions.begin() as session:
         now = clock()
-        totals = Counter(dict(session.execute(
+        totals = Counter({outcome: int(n) for outcome, n in session.execute(
             select(AuditFinding.fix_outcome, func.count())
             .where(AuditFinding.run_id == run_id, AuditFinding.fix_outcome.is_not(None))
-            .group_by(AuditFinding.fix_outcome)).tuples().all()))
+            .group_by(AuditFinding.fix_outcome))})
         text_ = texts.audit_fixed(run_id=run_id, now_done=result.outcomes, totals=totals,
                                   held=held, refused=result.refused)
         result.effects += outbox.queue_message(session, key=key, chat_id=command.actor_id,

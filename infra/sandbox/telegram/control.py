@@ -40,6 +40,7 @@ def add_routes(app: web.Application) -> None:
         ("POST", "/control/users/{user_id}/photos", send_photo),
         ("POST", "/control/users/{user_id}/join", join),
         ("POST", "/control/users/{user_id}/leave", leave),
+        ("POST", "/control/users/{user_id}/standing", standing),
         ("POST", "/control/users/{user_id}/block", block),
         ("POST", "/control/users/{user_id}/unblock", unblock),
         ("GET", "/control/users/{user_id}/chat", private_chat),
@@ -114,6 +115,15 @@ def leave(request: web.Request, world: TelegramWorld, body: Json) -> object:
     user_id = _path_int(request, "user_id")
     people.leave_channel(world, user_id=user_id, chat_id=_optional_int(body, "chat_id"))
     return {"channel_status": world.member(world.channel, user_id).status}
+
+
+def standing(request: web.Request, world: TelegramWorld, body: Json) -> object:
+    """{"status": member|administrator|left|kicked, "chat_id"?}: the owner's change by hand."""
+    user_id, chat_id = _path_int(request, "user_id"), _optional_int(body, "chat_id")
+    people.set_standing_by_hand(world, user_id=user_id, status=_text(body, "status"),
+                                chat_id=chat_id)
+    where = world.channels[chat_id if chat_id is not None else world.channel_id]
+    return {"channel_status": world.member(where, user_id).status}
 
 
 def block(request: web.Request, world: TelegramWorld, body: Json) -> object:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Literal
+from typing import Literal, cast
 
 from infra.sandbox.telegram import images, serialize
 from infra.sandbox.telegram.records import (
@@ -16,11 +16,12 @@ from infra.sandbox.telegram.records import (
     BotRecord,
     CallbackQueryRecord,
     JoinRequestRecord,
+    MemberStatus,
     MessageRecord,
     PrivateChat,
     UserRecord,
 )
-from infra.sandbox.telegram.world import TelegramWorld
+from infra.sandbox.telegram.world import BOT_ADMIN_RIGHTS, TelegramWorld
 
 _COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]{3,32})?")
 JoinOutcome = Literal["joined", "requested"]
@@ -188,6 +189,33 @@ def leave_channel(world: TelegramWorld, *, user_id: int, chat_id: int | None = N
         if standing not in PARTICIPANT_STATUSES:
             raise ControlError(409, "the user is not a member of the channel")
         world.set_member_status(channel, person.id, "left", actor_id=person.id)
+
+
+# What an owner can make of someone by hand in a Telegram client, without any bot involved.
+HAND_STATUSES = ("member", "administrator", "left", "kicked")
+# A person the owner made an administrator by hand may manage the chat and nothing more.
+HAND_ADMIN_RIGHTS = {**{right: False for right in BOT_ADMIN_RIGHTS}, "can_manage_chat": True}
+
+
+def set_standing_by_hand(world: TelegramWorld, *, user_id: int, status: str,
+                         chat_id: int | None = None) -> None:
+    """The channel's owner changes someone's standing in a Telegram client, behind the bots'
+    backs: adds a member, promotes an administrator, removes or bans someone.
+
+    This is how records drift (telegram.md: bots cannot list members); the bots hear of it
+    only through a `chat_member` update, if they asked for those.
+    """
+    if status not in HAND_STATUSES:
+        raise ControlError(400, f"status must be one of {list(HAND_STATUSES)}")
+    with world.lock:
+        person = _person(world, user_id)
+        channel = world.channels.get(chat_id if chat_id is not None else world.channel_id)
+        if channel is None:
+            raise ControlError(404, "channel not found")
+        if world.member(channel, person.id).status == "creator":
+            raise ControlError(409, "the owner's standing cannot change")
+        world.set_member_status(channel, person.id, cast(MemberStatus, status),
+                                actor_id=world.admin_id, rights=dict(HAND_ADMIN_RIGHTS))
 
 
 def set_blocked(

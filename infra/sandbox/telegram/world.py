@@ -248,7 +248,7 @@ class TelegramWorld:
     def set_member_status(
         self, channel: ChannelRecord, user_id: int, status: MemberStatus, *, actor_id: int,
         until_date: datetime | None = None, via_link: str | None = None,
-        via_join_request: bool = False,
+        via_join_request: bool = False, rights: dict[str, bool] | None = None,
     ) -> None:
         """Change a standing and tell the channel's administrator bots (`chat_member`)."""
         old = self.member(channel, user_id)
@@ -262,6 +262,7 @@ class TelegramWorld:
             new = channel.members[user_id] = MemberRecord(
                 user_id=user_id, status=status, until_date=until_date,
                 via_link=via_link if status == "member" else None,
+                rights=rights if status == "administrator" else None,
             )
         self.touch()
         link = channel.links.get(via_link) if via_link else None
