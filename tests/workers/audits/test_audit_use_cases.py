@@ -58,7 +58,7 @@ def hand_added(ctx: Pipeline, people: list[int]) -> None:
 def texts_to_admin(ctx: Pipeline) -> list[str]:
     with ctx.sessions() as session:
         from models.schema import TelegramEffect
-        return [row.request for row in session.scalars(
+        return [row.request or "" for row in session.scalars(
             select(TelegramEffect).where(TelegramEffect.chat_id == ADMIN)
             .order_by(TelegramEffect.id))]
 
