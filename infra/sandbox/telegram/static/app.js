@@ -371,6 +371,10 @@ function wire() {
   });
   $("leave-channel").addEventListener("click", () => requireUser()
     && act(api("POST", `/control/users/${view.userId}/leave`), "You left the channel"));
+  $("set-standing").addEventListener("click", () => requireUser()
+    && act(api("POST", `/control/users/${view.userId}/standing`,
+                { status: $("hand-standing").value }),
+           (r) => `The owner made them ${r.channel_status} by hand`));
   $("create-user-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = { first_name: $("new-user-name").value };
