@@ -82,8 +82,6 @@ log = get_logger("workers.audits")
 
 PAGE_SIZE = 100
 PAGE_SECONDS = 2.0
-# A running run whose pages have not touched it for this long has lost its chain.
-STALL_AFTER = timedelta(minutes=2)
 RUNNING, FINISHED = "running", "finished"
 # Refusals about the whole chat, not about the person asked about: that chat ends here.
 CHAT_REFUSALS = ("bot is not a member", "bot was kicked", "chat not found",
@@ -94,6 +92,16 @@ FIXABLE = tuple(f.value for f, action in rules.FIX_ACTIONS.items()
                 if action is not rules.FixAction.NOTHING)
 REMOVALS = tuple(f.value for f, action in rules.FIX_ACTIONS.items()
                  if action is rules.FixAction.REMOVE)
+
+
+def stall_after(settings: Settings) -> timedelta:
+    """How long a running run may go untouched before its chain counts as lost.
+
+    Twice the lease of a claimed effect: a page touches its run after every person, so only a
+    dead worker (or a 429 longer than this, whose chain then loses the cursor race and ends)
+    leaves it quiet that long.
+    """
+    return 2 * timedelta(seconds=settings.effect_relay_after_seconds)
 
 
 @dataclass
@@ -145,7 +153,7 @@ def start(session: Session, *, command: Command, settings: Settings, now: dateti
             started = texts.audit_started(run_id=current.id, total=total, chats=len(chats))
             return Outcome(admin_reply(session, reply, command=command, text=started),
                            run=current.id)
-    stalled = current.updated_at <= now - STALL_AFTER
+    stalled = current.updated_at <= now - stall_after(settings)
     if stalled:  # its chain died with a worker: go on from the committed cursor
         current.updated_at = now
         log.warning("audit_restarted", run_id=current.id)

@@ -78,8 +78,8 @@ def test_one_run_at_a_time_and_a_dead_chain_resumes_from_its_cursor(ctx: Pipelin
     assert task_names.AUDIT_CHECK_PAGE not in [name for name, _ in ctx.drain()]
     with ctx.sessions.begin() as session:
         assert session.scalar(select(AuditRun.checked)) == 4
-        session.execute(update(AuditRun).values(
-            updated_at=datetime.now(UTC) - service.STALL_AFTER - timedelta(seconds=1)))
+        quiet = service.stall_after(ctx.settings) + timedelta(seconds=1)
+        session.execute(update(AuditRun).values(updated_at=datetime.now(UTC) - quiet))
     ctx.send(task_names.AUDIT_START, command("/audit", "a:3"))
     ctx.drain()
 
