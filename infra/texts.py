@@ -896,9 +896,9 @@ def audit_summary(*, run_id: int, checked: int, chats: list[int],
                   counts: dict[tuple[int, str], int], notes: list[str]) -> str:
     lines = [f"Audit #{run_id} finished: {count(checked, 'person', 'people')} checked."]
     for chat_id in chats:
-        found = [f"{counts[chat_id, kind]} {name}" for kind, name in AUDIT_FINDING_NAMES.items()
+        found = [f"{name}: {counts[chat_id, kind]}" for kind, name in AUDIT_FINDING_NAMES.items()
                  if counts.get((chat_id, kind))]
-        lines.append(f"Chat {chat_id}: {', '.join(found) if found else 'records agree'}.")
+        lines.append(f"Chat {chat_id}: {'; '.join(found) if found else 'records agree'}.")
     lines += notes
     lines.append("The CSV lists each finding. /audit fix invites the payers who are out and "
                  "removes the members without access.")

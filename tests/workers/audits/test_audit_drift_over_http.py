@@ -136,8 +136,8 @@ def test_an_audit_of_a_drifted_channel_reports_it_and_the_fix_repairs_it_once(
     }
     sent = bot_messages(telegram_sandbox, ADMIN)
     summary = next(m.text for m in sent if m.text and "finished" in m.text)
-    assert (f"Chat {CHAT}: 3 members without access, 3 payers not in the chat, "
-            "1 banned while covered, 2 admins.") in summary
+    assert (f"Chat {CHAT}: members without access: 3; payers not in the chat: 3; "
+            "banned while covered: 1; admins: 2.") in summary
     assert f"Chat {GONE_CHAT} was not checked" in summary and "chat not found" in summary
     (document,) = [m.document for m in sent if m.document is not None]
     rows = list(csv.DictReader(io.StringIO(document.data.decode())))
