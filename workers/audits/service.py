@@ -119,8 +119,11 @@ def _chats(session: Session, settings: Settings) -> list[int]:
 
 
 def _people_count(session: Session, *, admins: frozenset[int]) -> int:
-    known = set(session.scalars(select(User.id)))
-    return len(known | admins)
+    """Everyone a chat's walk checks: the users the bot knows, and the admins it does not."""
+    known = int(session.scalar(select(func.count()).select_from(User)) or 0)
+    admins_known = int(session.scalar(select(func.count()).select_from(User)
+                                      .where(User.id.in_(sorted(admins)))) or 0)
+    return known + len(admins) - admins_known
 
 
 def _running(session: Session) -> AuditRun | None:
