@@ -201,6 +201,20 @@ def note_removal_started(session: Session, *, command: Command, kick: Kick,
                        actor_id=command.actor_id, command=command.text, before=kick.through)
 
 
+def ban_and_lift(ctx: WorkerContext, *, chat_id: int, user_id: int, ban: bool = True) -> None:
+    """Ban, then lift the ban: the person leaves the chat and may come back after paying.
+
+    `ban=False` only lifts a ban found in place (one of ours a crash cut short). The lifting is
+    only_if_banned, so it never turns into a kick of someone let back in meanwhile. Answers
+    meaning "already out" count as done; every other failure propagates.
+    """
+    if ban:
+        with suppress(*ALREADY_OUT):
+            ctx.telegram.ban(chat_id=chat_id, user_id=user_id)
+    with suppress(*ALREADY_OUT):
+        ctx.telegram.unban(chat_id=chat_id, user_id=user_id, only_if_banned=True)
+
+
 def carry_out_kick(ctx: WorkerContext, *, command: Command, kick: Kick,
                    now: datetime) -> Effects:
     """Ban then lift the ban: the user leaves the channel but may come back after paying again.
@@ -217,11 +231,7 @@ def carry_out_kick(ctx: WorkerContext, *, command: Command, kick: Kick,
             if standing == "kicked" and not ban_is_ours(session, kick=kick):
                 return []
             note_removal_started(session, command=command, kick=kick, now=now)
-        if standing != "kicked":
-            with suppress(*ALREADY_OUT):
-                ctx.telegram.ban(chat_id=chat_id, user_id=user_id)
-        with suppress(*ALREADY_OUT):
-            ctx.telegram.unban(chat_id=chat_id, user_id=user_id, only_if_banned=True)
+        ban_and_lift(ctx, chat_id=chat_id, user_id=user_id, ban=standing != "kicked")
     except TelegramTransient:
         raise
     except TelegramFailure as refused:

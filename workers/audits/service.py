@@ -69,6 +69,7 @@ from workers.admin.service import (
     admin_reply,
     audit,
     authorized,
+    ban_and_lift,
     ban_is_ours,
     claim_reply,
     note_removal_started,
@@ -530,11 +531,7 @@ def _remove(ctx: WorkerContext, *, command: Command, finding_id: int, user_id: i
             return "skipped", f"already out ({standing})"
         note_removal_started(session, command=command, kick=kick, now=clock())
     try:
-        if not ours:
-            with suppress(*ALREADY_OUT):
-                ctx.telegram.ban(chat_id=chat_id, user_id=user_id)
-        with suppress(*ALREADY_OUT):
-            ctx.telegram.unban(chat_id=chat_id, user_id=user_id, only_if_banned=True)
+        ban_and_lift(ctx, chat_id=chat_id, user_id=user_id, ban=not ours)
     except TelegramTransient:
         raise
     except TelegramFailure as refused:
