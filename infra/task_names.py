@@ -57,3 +57,6 @@ BROADCAST_START = "broadcasts.start"
 BROADCAST_STOP = "broadcasts.stop"
 BROADCAST_RESUME = "broadcasts.resume"
 BROADCAST_SEND_PAGE = "broadcasts.send_page"
+
+# plan switch (payments queue: an upgrade opens a CryptoCloud invoice for the difference)
+SWITCH_PLAN = "payments.switch_plan"
