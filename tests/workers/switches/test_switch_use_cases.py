@@ -227,4 +227,4 @@ def test_the_chat_sets_of_both_plans_are_honoured(ctx: Pipeline) -> None:
     assert len(effects) == 1
     with ctx.sessions() as session:
         grant = session.get_one(TelegramEffect, effects[0][0])
-    assert json.loads(grant.request)["chat_id"] == new_only
+    assert json.loads(grant.request or "{}")["chat_id"] == new_only
