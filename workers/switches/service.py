@@ -148,6 +148,8 @@ def apply(session: Session, *, user_id: int, from_plan: Plan | None, to_plan: Pl
                                                                     plan_id=to_plan.id))
     details = {"from_plan": None if from_plan is None else from_plan.code,
                "to_plan": to_plan.code, "paid_usd": str(paid),
+               # The new plan's terms as they were (/stats counts the time at this rate).
+               "to_price_usd": str(to_plan.price_usd), "to_days": to_plan.days,
                "valued_as": None if current is None else current.code}
     effects: Effects = []
     for chat_id in sorted(changes.carried | changes.granted):

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from infra import task_names, texts
 from infra.migrate import seed_plans
 from infra.settings import load_settings
+from models.domain import stats
 from models.schema import (
     Access,
     AccessHistory,
@@ -30,6 +32,7 @@ from models.schema import (
 from tests.workers.harness import Pipeline, add_user, make_pipeline
 from tests.workers.payments.conftest import count, poll_sees, report, texts_to
 from workers.context import use_context
+from workers.stats.service import access_changes
 from workers.switches import service
 
 SUBSCRIBER, REFERRER = 5301, 5302
@@ -228,3 +231,12 @@ def test_the_chat_sets_of_both_plans_are_honoured(ctx: Pipeline) -> None:
     with ctx.sessions() as session:
         grant = session.get_one(TelegramEffect, effects[0][0])
     assert json.loads(grant.request or "{}")["chat_id"] == new_only
+
+
+def test_stats_count_switched_time_as_paid_at_the_new_plans_rate(ctx: Pipeline) -> None:
+    """/stats reads a switch as paid time at the new plan's price per 30 days, not a grant."""
+    confirm(ctx, "week", "k1")
+    with ctx.sessions() as session:
+        changes = list(access_changes(session, as_of=datetime.now(UTC) + timedelta(seconds=1)))
+    assert (changes[-1].change, changes[-1].monthly) == (stats.Change.PAYMENT,
+                                                         Fraction(3 * 30, 7))
