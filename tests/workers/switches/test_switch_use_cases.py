@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from infra import task_names, texts
 from infra.migrate import seed_plans
 from infra.settings import load_settings
+from models import switches
 from models.domain import stats
 from models.schema import (
     Access,
@@ -240,3 +241,17 @@ def test_stats_count_switched_time_as_paid_at_the_new_plans_rate(ctx: Pipeline) 
         changes = list(access_changes(session, as_of=datetime.now(UTC) + timedelta(seconds=1)))
     assert (changes[-1].change, changes[-1].monthly) == (stats.Change.PAYMENT,
                                                          Fraction(3 * 30, 7))
+
+
+@pytest.mark.parametrize("code", ["week", "year"])
+def test_the_quote_the_bot_shows_is_what_applying_it_then_does(ctx: Pipeline, code: str) -> None:
+    """Quoted and applied at the same moment with the quoted payment: the same new end."""
+    now = datetime.now(UTC)
+    month_id, new_id = plan_id(ctx, "month"), plan_id(ctx, code)
+    with ctx.sessions() as session:
+        quote, _ = switches.quote_for(session, user_id=SUBSCRIBER, plan_code=code, now=now)
+    with ctx.sessions.begin() as session:
+        after, _ = service.apply(
+            session, user_id=SUBSCRIBER, from_plan=session.get_one(Plan, month_id),
+            to_plan=session.get_one(Plan, new_id), paid=quote.pay_usd, now=now, key="t")
+    assert after == quote.paid_through_after
