@@ -908,4 +908,6 @@ def plan_switched(*, current: str, new: str, paid_through: datetime | None,
     received = f"Payment of {usd(paid)} received. " if paid else ""
     until = f" Paid through {when(paid_through)}." if paid_through else ""
     return f"{received}Your plan is now {new} (was {current}).{until}"
+
+
 SWITCH_NO_OTHER_PLAN = "There is no other plan on sale to switch to."
