@@ -83,9 +83,10 @@ def plans(offers: list[PlanOffer], *, trial_days: int | None) -> InlineKeyboardM
     return _rows(*rows)
 
 
-def my_plan(*, covered: bool) -> InlineKeyboardMarkup:
+def my_plan(*, covered: bool, can_switch: bool = False) -> InlineKeyboardMarkup:
     invite = [_button(texts.RESEND_INVITE_BUTTON, ResendInvite())] if covered else []
-    return _rows([_button(texts.RENEW_BUTTON, ShowPlans())], invite)
+    switch = [_button(texts.SWITCH_BUTTON, SwitchPlans())] if can_switch else []
+    return _rows([_button(texts.RENEW_BUTTON, ShowPlans())], invite, switch)
 
 
 def referral() -> InlineKeyboardMarkup:
@@ -136,3 +137,33 @@ class StopBroadcast(CallbackData, prefix=buttons.BROADCAST_STOP):
 
 class ResumeBroadcast(CallbackData, prefix=buttons.BROADCAST_RESUME):
     broadcast_id: int
+
+
+# Plan switch (/myplan's "Switch plan", the plans to switch to, the quote's Confirm / Cancel)
+
+class SwitchPlans(CallbackData, prefix="switch"):
+    pass
+
+
+class SwitchTo(CallbackData, prefix="switch_to"):
+    code: str
+
+
+class ConfirmSwitch(CallbackData, prefix="switch_ok"):
+    code: str
+    stamp: int  # the access version the quote was made on
+
+
+class CancelSwitch(CallbackData, prefix="switch_no"):
+    pass
+
+
+def switch_targets(offers: list[PlanOffer]) -> InlineKeyboardMarkup:
+    return _rows(*([_button(texts.plan_button(title=offer.title, days=offer.days,
+                                              price=offer.price_usd), SwitchTo(code=offer.code))]
+                   for offer in offers), [_button(texts.CANCEL_BUTTON, CancelSwitch())])
+
+
+def confirm_switch(*, code: str, stamp: int) -> InlineKeyboardMarkup:
+    return _rows([_button(texts.SWITCH_CONFIRM_BUTTON, ConfirmSwitch(code=code, stamp=stamp)),
+                  _button(texts.CANCEL_BUTTON, CancelSwitch())])

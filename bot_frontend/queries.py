@@ -60,7 +60,9 @@ _OPEN_INVOICE = select(exists().where(
     _invoice.pay_link.is_not(None), _invoice.expires_at > bindparam("now"),
     _invoice.plan_id == _plan.id, _plan.code == bindparam("plan_code"),
     # Checkout reuses an open invoice only if it carries the discount it would carry now.
-    _invoice.promo_redemption_id.is_not_distinct_from(bindparam("promo_redemption_id"))))
+    _invoice.promo_redemption_id.is_not_distinct_from(bindparam("promo_redemption_id")),
+    # A plan switch's invoice (the difference) is never reused for a purchase.
+    _invoice.switch_from_plan_id.is_(None)))
 
 _ACCESS_WITH_PLAN = (
     select(_access.paid_through, _access.is_trial, _access.removed_at, _plan.title)

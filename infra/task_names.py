@@ -63,3 +63,6 @@ BROADCAST_SEND_PAGE = "broadcasts.send_page"
 AUDIT_START = "audits.start"
 AUDIT_CHECK_PAGE = "audits.check_page"
 AUDIT_FIX = "audits.fix"
+
+# plan switch (payments queue: an upgrade opens a CryptoCloud invoice for the difference)
+SWITCH_PLAN = "payments.switch_plan"

@@ -935,3 +935,56 @@ def audit_fixed(*, run_id: int, now_done: Any, totals: Any, held: str | None,
                      "/audit fix confirm to remove them once.")
     lines += [f"Refused: {line}" for line in refused]
     return "\n".join(lines)
+
+# Plan switch (issue 15, part 3) ----------------------------------------------------------
+
+SWITCH_BUTTON = "Switch plan"
+SWITCH_CHOOSE = ("Switch to which plan? The time you have left is converted at its value: "
+                 "you see the result before anything happens.")
+
+
+def switch_quote(*, current: str, new: str, credit: Decimal, pay: Decimal,
+                 days_before: int, days_after: int, paid_through_after: datetime) -> str:
+    """What a switch does, shown before anything is paid or changed."""
+    lines = [f"Switch from {current} to {new}",
+             f"Unused value of {current}: {usd(credit)}",
+             f"Days left now: {days_before} → after the switch: {days_after}",
+             f"Paid through after the switch: {when(paid_through_after)}"]
+    if pay > 0:
+        lines.append(f"To pay: {usd(pay)} (the new plan's price minus the unused value). "
+                     "The credit is counted again at payment, from the time still left then.")
+    else:
+        lines.append("No payment: your unused value converts into time on the new plan.")
+    return "\n".join(lines)
+
+
+SWITCH_CONFIRM_BUTTON = "Confirm switch"
+SWITCH_CANCELED = "Switch canceled: nothing changed."
+SWITCH_WORKING = "Switching your plan…"
+SWITCH_PLAN_GONE = "That plan is no longer on sale. Send /myplan to see what you can switch to."
+SWITCH_NOTHING = ("You have no paid time on a plan to switch (a free trial or granted time "
+                  "cannot be switched). Choose a plan with /start.")
+SWITCH_SAME_PLAN = "You are already on that plan. Send /myplan to see it."
+SWITCH_QUOTE_CHANGED = ("Your access changed since this quote, so it no longer holds. "
+                        "Send /myplan and choose Switch plan again for a new quote.")
+SWITCH_PENDING = ("A plan switch of yours is already waiting for payment: pay it with the "
+                  "button, or let it expire before starting another.")
+SWITCH_INVOICE_EXPIRED = ("Your plan-switch invoice expired unpaid: nothing changed, you stay "
+                          "on your current plan. Send /myplan to switch again.")
+
+
+def switch_pay_invoice(*, current: str, new: str, amount: Decimal, credit: Decimal,
+                       expires_at: datetime | None) -> str:
+    deadline = f"\nPay before {when(expires_at)}." if expires_at else ""
+    return (f"Your invoice to switch from {current} to {new}: {usd(amount)} "
+            f"({usd(credit)} of unused value credited).{deadline}")
+
+
+def plan_switched(*, current: str, new: str, paid_through: datetime | None,
+                  paid: Decimal | None = None) -> str:
+    received = f"Payment of {usd(paid)} received. " if paid else ""
+    until = f" Paid through {when(paid_through)}." if paid_through else ""
+    return f"{received}Your plan is now {new} (was {current}).{until}"
+
+
+SWITCH_NO_OTHER_PLAN = "There is no other plan on sale to switch to."

@@ -39,6 +39,8 @@ RECENT_DAYS = 30  # the recent window: the trial cohort of conversion, revenue b
 
 # The history's actions, as far as these figures care (models/history.py writes them).
 PAYMENT_ACTION = "payment_activated"
+# A plan switch (models/domain/switch.py): paid time moved to another plan, at that plan's rate.
+SWITCH_ACTION = "plan_switched"
 TRIAL_ACTION = "trial_started"
 RESET_ACTION = "sandbox_reset"
 # Lines that say the same paid-through time again without changing what kind of time it is:
@@ -65,7 +67,7 @@ def classify(action: str) -> Change:
     Unknown actions that set a paid-through time are grants: a new way of giving time (a gift
     code, say) then counts as subscribed time that nobody paid for, until it says otherwise.
     """
-    if action == PAYMENT_ACTION:
+    if action in (PAYMENT_ACTION, SWITCH_ACTION):
         return Change.PAYMENT
     if action == TRIAL_ACTION:
         return Change.TRIAL

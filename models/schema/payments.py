@@ -66,6 +66,10 @@ class Invoice(Base):
     # The promo redemption whose discount `amount_usd` carries (models/schema/promos.py); no
     # foreign key: adding one would rebuild this table on SQLite.
     promo_redemption_id: Mapped[int | None] = mapped_column(index=True)
+    # A plan switch's difference (workers/switches): the plan switched from, and the unused
+    # value of it the quote credited. NULL for an ordinary purchase. No foreign key, as above.
+    switch_from_plan_id: Mapped[int | None]
+    switch_credit_usd: Mapped[Decimal | None] = mapped_column(Money)
 
 
 class PaymentEvent(Base):

@@ -23,6 +23,7 @@ from workers.dispatch import dispatch
 from workers.payments import service
 from workers.promos import service as promos
 from workers.retrying import Run
+from workers.switches import service as switches
 from workers.users.service import known_user
 
 log = get_logger("workers.payments")
@@ -53,6 +54,15 @@ def checkout(
                      request_key=request_key, retries=retries)
     if isinstance(started, Run):
         return started
+    return _deliver(ctx, started=started, user_id=user_id, plan_code=plan_code,
+                    request_key=request_key, retries=retries)
+
+
+def _deliver(
+    ctx: WorkerContext, *, started: service.CheckoutStart, user_id: int, plan_code: str,
+    request_key: str, retries: int,
+) -> Run:
+    """Open the recorded invoice at CryptoCloud if needed and send its pay link."""
     if started.needs_provider_invoice:
         failed = _provide(ctx, invoice_id=started.invoice_id, user_id=user_id,
                           request_key=request_key, retries=retries)
@@ -67,6 +77,27 @@ def checkout(
     log.info("checkout_ready", user_id=user_id, plan=plan_code, invoice_id=started.invoice_id,
              reused=not started.needs_provider_invoice, invite_links_made=prepared)
     return Run("sent")
+
+
+def switch_plan(
+    ctx: WorkerContext, *, user: int | dict[str, Any], plan_code: str, stamp: int,
+    request_key: str, retries: int,
+) -> Run:
+    """A confirmed plan switch: a downgrade is applied at once; an upgrade gets an invoice for
+    the difference, opened and sent like any checkout's (workers/switches/service.py)."""
+    user_id = int(user["user_id"]) if isinstance(user, dict) else int(user)
+    with ctx.sessions.begin() as session:
+        known_user(session, user=user, now=_now())
+        confirmed = switches.confirm(session, user_id=user_id, plan_code=plan_code, stamp=stamp,
+                                     request_key=request_key, now=_now())
+    dispatch(confirmed.effects)
+    if confirmed.invoice_id is None:
+        log.info("switch_confirmed", user_id=user_id, plan=plan_code,
+                 outcome=confirmed.outcome)
+        return Run(confirmed.outcome)
+    started = service.CheckoutStart(confirmed.invoice_id, confirmed.needs_provider_invoice)
+    return _deliver(ctx, started=started, user_id=user_id, plan_code=plan_code,
+                    request_key=request_key, retries=retries)
 
 
 def _start(

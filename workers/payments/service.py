@@ -31,6 +31,7 @@ from models.outbox import Effects, queue_message
 from models.schema import CommissionEntry, Invoice, Plan, PlanChat, Referral, Referrer, User
 from workers.access.service import extend_access
 from workers.promos import service as promos
+from workers.switches import service as switches
 
 # Access history has no row for "nobody": events about invoices we do not know use user 0.
 UNKNOWN_USER = 0
@@ -132,6 +133,14 @@ def _activate(
         return []
     plan = session.get_one(Plan, invoice.plan_id)
     assessment = money.assess_payment(expected_usd=invoice.amount_usd, paid_usd=paid)
+    if invoice.switch_from_plan_id is not None:
+        # The difference of a plan switch: all that was paid (a surplus too) buys time at the
+        # new plan's rate on top of the credit of the time left now.
+        if assessment.kind is money.PaymentKind.OVER:
+            invoice.surplus_usd = assessment.surplus_usd
+        switched = switches.activate(session, invoice=invoice, paid=paid, now=now)
+        _credit_commission(session, invoice=invoice, paid=paid, now=now)
+        return switched
     extra_days = 0
     if assessment.kind is money.PaymentKind.OVER:
         invoice.surplus_usd = assessment.surplus_usd
@@ -285,6 +294,9 @@ def _tell_expired_unpaid(session: Session, *, invoice: Invoice, now: datetime) -
                                                     Invoice.id > invoice.id).limit(1))
     if newer is not None:
         return []
+    if invoice.switch_from_plan_id is not None:
+        return queue_message(session, key=f"invoice_canceled:{invoice.id}",
+                             chat_id=invoice.user_id, text=texts.SWITCH_INVOICE_EXPIRED, now=now)
     return queue_message(session, key=f"invoice_canceled:{invoice.id}", chat_id=invoice.user_id,
                          text=texts.invoice_canceled(), now=now, buttons=PLANS_BUTTONS)
 
@@ -383,7 +395,9 @@ def start_checkout(
                Invoice.status == InvoiceStatus.CREATED.value,
                # Reused only at the price it would have now: a code redeemed since (or one
                # no longer valid) opens a new invoice at the new price.
-               Invoice.promo_redemption_id.is_not_distinct_from(redemption_id))
+               Invoice.promo_redemption_id.is_not_distinct_from(redemption_id),
+               # A plan switch's difference is not the plan's price: never reused for it.
+               Invoice.switch_from_plan_id.is_(None))
         .order_by(Invoice.id.desc())
     ).all()
     for invoice in open_invoices:
@@ -441,10 +455,13 @@ def send_pay_link(
     plan = session.get_one(Plan, invoice.plan_id)
     if invoice.pay_link is None:
         return []
+    text = (texts.pay_invoice(plan_title=plan.title, amount=invoice.amount_usd,
+                              expires_at=invoice.expires_at)
+            if invoice.switch_from_plan_id is None
+            else switches.pay_link_text(session, invoice=invoice))
     return queue_message(
         session, key=f"paylink:{invoice.id}:{request_key}", chat_id=invoice.user_id, now=now,
-        text=texts.pay_invoice(plan_title=plan.title, amount=invoice.amount_usd,
-                               expires_at=invoice.expires_at),
+        text=text,
         buttons=_pay_button(invoice),
     )
 

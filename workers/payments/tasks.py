@@ -80,3 +80,17 @@ def checkout(self: Task, user: int | dict[str, Any], plan_code: str, request_key
     if run.retry_in is not None:
         raise self.retry(countdown=run.retry_in)
     return run.outcome
+
+
+@shared_task(name=task_names.SWITCH_PLAN, bind=True, **DB_RETRYING)
+def switch_plan(self: Task, user: int | dict[str, Any], plan_code: str, stamp: int,
+                request_key: str) -> str:
+    """A confirmed plan switch: applied at once, or a pay link for the difference.
+
+    `stamp` is the version of the access the quote was made on; `request_key` keys the answer.
+    """
+    run = checkout_flow.switch_plan(context(), user=user, plan_code=plan_code, stamp=stamp,
+                                    request_key=request_key, retries=self.request.retries)
+    if run.retry_in is not None:
+        raise self.retry(countdown=run.retry_in)
+    return run.outcome

@@ -10,6 +10,7 @@ retry that sends it again costs a message, never a wrong figure.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -77,11 +78,13 @@ def access_changes(session: Session, *, as_of: datetime) -> Iterator[stats.Acces
 
     A payment line carries its invoice's price per 30 days: the invoice amount is the price
     the subscriber was asked (kept on the invoice, so a later price change does not rewrite
-    the past); the days are the plan's.
+    the past); the days are the plan's. A plan switch's line carries the price per 30 days of
+    the plan switched to, as its history recorded it: the time is paid time, paid or not.
     """
     statement = (
         select(AccessHistory.user_id, AccessHistory.created_at, AccessHistory.action,
-               AccessHistory.paid_through_after, Invoice.amount_usd, Plan.days)
+               AccessHistory.paid_through_after, Invoice.amount_usd, Plan.days,
+               AccessHistory.details)
         .outerjoin(Invoice, (Invoice.id == AccessHistory.invoice_id)
                    & (AccessHistory.action == stats.PAYMENT_ACTION))
         .outerjoin(Plan, Plan.id == Invoice.plan_id)
@@ -92,10 +95,15 @@ def access_changes(session: Session, *, as_of: datetime) -> Iterator[stats.Acces
         .execution_options(yield_per=PAGE)
     )
     rates: dict[tuple[Decimal, int], Fraction] = {}
-    for user_id, at, action, paid_through, amount, plan_days in session.execute(statement):
+    for user_id, at, action, paid_through, amount, plan_days, details in session.execute(
+            statement):
         change = stats.classify(action)
         monthly = Fraction(0)
-        if change is stats.Change.PAYMENT and amount is not None:
+        if action == stats.SWITCH_ACTION:
+            terms = json.loads(details or "{}")
+            monthly = stats.monthly_rate(price_usd=Decimal(terms["to_price_usd"]),
+                                         plan_days=int(terms["to_days"]))
+        elif change is stats.Change.PAYMENT and amount is not None:
             key = (amount, plan_days)
             if key not in rates:
                 rates[key] = stats.monthly_rate(price_usd=amount, plan_days=plan_days)

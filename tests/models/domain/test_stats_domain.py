@@ -135,7 +135,7 @@ def test_lines_out_of_order_are_refused() -> None:
     ("payment_activated", stats.Change.PAYMENT), ("trial_started", stats.Change.TRIAL),
     ("sandbox_reset", stats.Change.RESET), ("expired_removed", stats.Change.RESTATE),
     ("channel_moved", stats.Change.RESTATE), ("admin_activated", stats.Change.GRANT),
-    ("promo_gift", stats.Change.GRANT),
+    ("promo_gift", stats.Change.GRANT), ("plan_switched", stats.Change.PAYMENT),
 ])
 def test_history_actions_are_classified(action: str, change: stats.Change) -> None:
     """Unknown actions that set time are grants: new kinds of free time count, unpaid."""
