@@ -19,7 +19,7 @@ from sqlalchemy import make_url
 
 from infra.db import create_engine, make_session_factory
 from infra.embedded_redis import PASSWORD_FILE, EmbeddedRedis, EmbeddedRedisError, port_is_free
-from infra.migrate import migrate_and_seed
+from infra.migrate import NotConfirmed, migrate_and_seed
 from infra.redact import redact_url
 from infra.secret_files import kept_secret, new_password
 from infra.settings import Settings, settings_or_exit
@@ -219,7 +219,14 @@ def _run() -> int:
             print(f"make run: {error}", file=sys.stderr)  # noqa: T201
             return 2
     try:
-        for change in migrate_and_seed(settings):  # e.g. the plans of a freshly copied .env
+        try:
+            changes = migrate_and_seed(settings)  # e.g. the plans of a freshly copied .env
+        except NotConfirmed as pending:
+            # Taking or giving subscribers' access is the operator's call, made in make migrate.
+            print(f"make run: PLAN_CHATS changes subscribers' access ({pending}): "  # noqa: T201
+                  "run `make migrate` to see and confirm it", file=sys.stderr)
+            return 2
+        for change in changes:
             print(f"make run: {change}", flush=True)  # noqa: T201
         env["FLOWER_BASIC_AUTH"] = flower_auth(settings)
         env["FLOWER_PORT"] = str(settings.flower_port)
