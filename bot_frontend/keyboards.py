@@ -31,6 +31,12 @@ class ResendInvite(CallbackData, prefix="invite"):
     pass
 
 
+class ResendChatInvite(CallbackData, prefix="invite_chat"):
+    """Resend the invite to one chat of a bundle (`ResendInvite` stays the one-chat button)."""
+
+    chat: int
+
+
 class StartPayout(CallbackData, prefix="payout_start"):
     pass
 
@@ -86,6 +92,13 @@ def plans(offers: list[PlanOffer], *, trial_days: int | None) -> InlineKeyboardM
 def my_plan(*, covered: bool) -> InlineKeyboardMarkup:
     invite = [_button(texts.RESEND_INVITE_BUTTON, ResendInvite())] if covered else []
     return _rows([_button(texts.RENEW_BUTTON, ShowPlans())], invite)
+
+
+def my_bundle(covered: list[tuple[int, str]]) -> InlineKeyboardMarkup:
+    """Renew, and a resend-invite button for each chat (id, name) the subscriber holds now."""
+    return _rows([_button(texts.RENEW_BUTTON, ShowPlans())],
+                 *[[_button(texts.resend_invite_to(name), ResendChatInvite(chat=chat_id))]
+                   for chat_id, name in covered])
 
 
 def referral() -> InlineKeyboardMarkup:

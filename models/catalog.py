@@ -106,16 +106,16 @@ class BundleStep:
         return len(self.invited) * len(self.change.added) + len(self.removed)
 
     def describe(self) -> str:
-        parts = [f"{_people(len(self.invited))} get an invite to chat {chat}"
+        parts = [f"{_people(len(self.invited), 'gets', 'get')} an invite to chat {chat}"
                  for chat in sorted(self.change.added)]
-        parts += [f"{_people(sum(1 for _, on in self.removed if on == chat))} "
-                  f"are removed from chat {chat}" for chat in sorted(self.change.dropped)]
+        parts += [f"{_people(sum(1 for _, on in self.removed if on == chat), 'is', 'are')} "
+                  f"removed from chat {chat}" for chat in sorted(self.change.dropped)]
         kept = f" ({self.kept} kept: another plan grants it)" if self.kept else ""
         return f"plan {self.change.code!r}: {'; '.join(parts)}{kept}"
 
 
-def _people(count: int) -> str:
-    return f"{count} {'subscriber' if count == 1 else 'subscribers'}"
+def _people(count: int, one: str, many: str) -> str:
+    return f"{count} subscriber {one}" if count == 1 else f"{count} subscribers {many}"
 
 
 def bundle_plan(session: Session, *, plans: tuple[PlanSpec, ...], chat_id: int,
