@@ -39,6 +39,9 @@ SANDBOX_BOT_TOKEN = "123456789:SANDBOX-bot-token"  # noqa: S105 - reaches only t
 SANDBOX_BOT_USERNAME = "sandbox_paywall_bot"
 SANDBOX_CHANNEL_ID = -1001000000001
 SANDBOX_CHANNEL_TITLE = "Sandbox private channel"
+# The stand-in's second chat, so the sandbox can sell a bundle (PLAN_CHATS) out of the box.
+SANDBOX_BUNDLE_CHAT_ID = -1001000000002
+SANDBOX_BUNDLE_CHAT_TITLE = "Sandbox VIP group"
 SANDBOX_ADMIN_ID = 100
 SANDBOX_CRYPTOCLOUD_API_KEY = "sandbox-api-key"
 SANDBOX_CRYPTOCLOUD_SHOP_ID = "SANDBOXSHOP00001"
@@ -472,10 +475,10 @@ def load_settings(**overrides: Any) -> Settings:
     raise SettingsError(problems)
 
 
-def settings_or_exit() -> Settings:
+def settings_or_exit(**overrides: Any) -> Settings:
     """Entry points call this: a bad setting ends the process with one line each, no traceback."""
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except SettingsError as error:
         for problem in error.problems:
             print(f"configuration error: {problem}", file=sys.stderr)  # noqa: T201
