@@ -1,4 +1,4 @@
-"""`make migrate` and bundles: a plan's changed chats change its subscribers' access, once confirmed."""
+"""`make migrate` and bundles: changed chats change a plan's subscribers' access, once confirmed."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def access(sessions: sessionmaker[Session]) -> dict[tuple[int, int], tuple[datet
 
 def grants(sessions: sessionmaker[Session]) -> list[tuple[int | None, int]]:
     with sessions() as session:
-        return sorted((effect.chat_id, json.loads(effect.request)["chat_id"])
+        return sorted((effect.chat_id, json.loads(effect.request or "{}")["chat_id"])
                       for effect in session.scalars(select(TelegramEffect).where(
                           TelegramEffect.method == GRANT_ACCESS)))
 

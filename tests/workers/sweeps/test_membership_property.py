@@ -161,7 +161,7 @@ def worlds(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def test_after_every_sweep_members_are_exactly_the_covered(
     worlds: Any, ops: list[tuple[Any, ...]], grace_hours: int
 ) -> None:
-    """Whatever happened, a sweep leaves in each chat exactly those whose access to it covers now."""
+    """Whatever happened, a sweep leaves in each chat exactly those whose access to it covers."""
     world = worlds(grace_hours)
     for op in [*ops, ("sweep",)]:
         world.apply(op)
