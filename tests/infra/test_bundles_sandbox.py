@@ -1,10 +1,12 @@
-"""The sandbox sells a bundle out of the box: `make run` adds one, the stand-in has its chat."""
+"""Bundle settings: PLAN_CHATS checked against PLANS; the sandbox sells a bundle out of the box."""
 
 from __future__ import annotations
 
+import pytest
+
 from infra.run import sandbox_bundle
 from infra.sandbox.telegram import TelegramWorld
-from infra.settings import SANDBOX_BUNDLE_CHAT_ID, SANDBOX_CHANNEL_ID, load_settings
+from infra.settings import SANDBOX_BUNDLE_CHAT_ID, SANDBOX_CHANNEL_ID, SettingsError, load_settings
 
 
 def test_make_run_adds_a_bundle_only_when_the_operator_named_no_plans() -> None:
@@ -24,3 +26,10 @@ def test_the_stand_in_has_the_bundle_chat_with_the_bot_as_administrator() -> Non
     chat = world.channels[SANDBOX_BUNDLE_CHAT_ID]
     assert world.member(chat, world.default_bot.id).status == "administrator"
     assert world.member(chat, world.admin_id).status == "creator"
+
+
+def test_plan_chats_must_name_plans_that_are_in_plans() -> None:
+    """A PLAN_CHATS entry for a code PLANS does not have is refused, naming the codes."""
+    with pytest.raises(SettingsError) as refused:
+        load_settings(_env_file=None, plans="month:30:10", plan_chats="vip=-1")
+    assert refused.value.problems == ["PLAN_CHATS: plan 'vip' is not in PLANS (month)"]
