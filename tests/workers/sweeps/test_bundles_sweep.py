@@ -11,6 +11,7 @@ from aiogram.methods import ApproveChatJoinRequest, DeclineChatJoinRequest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from infra import task_names, texts
 from models.schema import Access
 from tests.workers.harness import Pipeline, add_user
 from tests.workers.sweeps.conftest import CHANNEL, sweep_pipeline
@@ -80,3 +81,21 @@ def test_a_join_request_is_approved_only_for_a_chat_the_requester_holds(
     answered = [(type(call).__name__, call.chat_id) for call in bundle.telegram.calls
                 if isinstance(call, ApproveChatJoinRequest | DeclineChatJoinRequest)]
     assert answered == [("DeclineChatJoinRequest", NEWS), ("ApproveChatJoinRequest", CHANNEL)]
+
+
+def test_resend_invite_names_its_chat_and_sends_only_where_access_covers(
+        bundle: Pipeline) -> None:
+    """A tap for NEWS makes NEWS's link; one for a chat not held is answered with why not."""
+    add_user(bundle.sessions, 41)
+    holds(bundle, 41, NEWS, days=5, member=False)
+
+    bundle.send(task_names.RESEND_INVITE, 41, "tap-news", NEWS)
+    bundle.send(task_names.RESEND_INVITE, 41, "tap-main", CHANNEL)
+    bundle.drain()
+
+    made = [call.chat_id for call in bundle.telegram.calls_of("createChatInviteLink")]
+    assert made == [NEWS]
+    said = [call.text for call in bundle.telegram.calls_of("sendMessage") if call.chat_id == 41]
+    assert len(said) == 2
+    assert "invite link" in said[0]
+    assert said[1] == texts.NO_ACCESS_FOR_INVITE
