@@ -184,3 +184,19 @@ def test_make_migrate_refuses_without_confirm_and_applies_with_it(
     assert main(["--yes"]) == 0
     assert grants(bundled) == [(VIP_FAN, LOUNGE), (BOTH, LOUNGE)]
     assert main([]) == 0  # in line now: nothing to confirm
+
+
+@pytest.mark.parametrize(("answer", "code", "granted"), [("no", 3, 0), ("yes", 0, 2)])
+def test_on_a_terminal_make_migrate_asks_and_only_yes_applies(
+        db_url: str, bundled: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch,
+        answer: str, code: int, granted: int) -> None:
+    """Interactive: the question follows the lines; anything but "yes" leaves all as it was."""
+    monkeypatch.setenv("ENV_FILE", "")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("PLANS", PLANS)
+    monkeypatch.setenv("PLAN_CHATS", plan_chats(f"{MAIN},{NEWS},{LOUNGE}"))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda: answer)
+
+    assert main([]) == code
+    assert len(grants(bundled)) == granted
