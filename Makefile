@@ -32,7 +32,7 @@ test: $(VENV)/.dev-installed ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 migrate: $(VENV)/.runtime-installed ## apply migrations, then PLANS and CHANNEL_ID, to DATABASE_URL
-	$(PY) -m infra.migrate
+	$(PY) -m infra.migrate $(if $(filter yes,$(CONFIRM)),--yes,)
 
 lint: $(VENV)/.dev-installed ## ruff, mypy, import-linter, shellcheck
 	$(BIN)/ruff check .

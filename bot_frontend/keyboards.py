@@ -31,6 +31,12 @@ class ResendInvite(CallbackData, prefix="invite"):
     pass
 
 
+class ResendChatInvite(CallbackData, prefix="invite_chat"):
+    """Resend the invite to one chat of a bundle (`ResendInvite` stays the one-chat button)."""
+
+    chat: int
+
+
 class StartPayout(CallbackData, prefix="payout_start"):
     pass
 
@@ -87,6 +93,15 @@ def my_plan(*, covered: bool, can_switch: bool = False) -> InlineKeyboardMarkup:
     invite = [_button(texts.RESEND_INVITE_BUTTON, ResendInvite())] if covered else []
     switch = [_button(texts.SWITCH_BUTTON, SwitchPlans())] if can_switch else []
     return _rows([_button(texts.RENEW_BUTTON, ShowPlans())], invite, switch)
+
+
+def my_bundle(covered: list[tuple[int, str]], *,
+              can_switch: bool = False) -> InlineKeyboardMarkup:
+    """Renew, a resend-invite button for each chat (id, name) the subscriber holds now, switch."""
+    switch = [_button(texts.SWITCH_BUTTON, SwitchPlans())] if can_switch else []
+    return _rows([_button(texts.RENEW_BUTTON, ShowPlans())],
+                 *[[_button(texts.resend_invite_to(name), ResendChatInvite(chat=chat_id))]
+                   for chat_id, name in covered], switch)
 
 
 def referral() -> InlineKeyboardMarkup:

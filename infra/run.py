@@ -19,10 +19,10 @@ from sqlalchemy import make_url
 
 from infra.db import create_engine, make_session_factory
 from infra.embedded_redis import PASSWORD_FILE, EmbeddedRedis, EmbeddedRedisError, port_is_free
-from infra.migrate import migrate_and_seed
+from infra.migrate import NotConfirmed, migrate_and_seed
 from infra.redact import redact_url
 from infra.secret_files import kept_secret, new_password
-from infra.settings import Settings, settings_or_exit
+from infra.settings import SANDBOX_BUNDLE_CHAT_ID, Settings, settings_or_exit
 from infra.supervisor import Supervisor, parse_procfile, terminal_interrupts_come_here
 from models.sandbox_reset import highest_known_user_id
 
@@ -36,6 +36,9 @@ OPERATOR_ACTIONS = (
     ("Poll open invoices now", "poll"),
 )
 
+
+# The bundle `make run` adds in sandbox mode (see sandbox_bundle).
+SANDBOX_BUNDLE_PLAN = "vip:30:25.00:VIP bundle (channel + group)"
 
 # The stand-ins stop after the processes that call them, whose last requests then still land.
 STAND_INS = ("telegram-sandbox", "cryptocloud-sandbox")
@@ -198,8 +201,22 @@ def main() -> int:
         return _run()
 
 
+def sandbox_bundle(settings: Settings) -> dict[str, str]:
+    """In sandbox mode with neither PLANS nor PLAN_CHATS set, sell a bundle too, so the page
+    shows one working: `vip` grants the stand-in's channel and its second chat. {} otherwise."""
+    if not settings.telegram_sandbox or {"plans", "plan_chats"} & settings.model_fields_set:
+        return {}
+    plans = ",".join(f"{plan.code}:{plan.days}:{plan.price_usd}:{plan.title}"
+                     for plan in settings.plans)
+    return {"PLANS": f"{plans},{SANDBOX_BUNDLE_PLAN}",
+            "PLAN_CHATS": f"vip={settings.channel},{SANDBOX_BUNDLE_CHAT_ID}"}
+
+
 def _run() -> int:
     settings = settings_or_exit()
+    bundle = sandbox_bundle(settings)
+    if bundle:  # the child processes read it from their environment, as any setting
+        settings = settings_or_exit(**{name.lower(): value for name, value in bundle.items()})
     problems = taken_ports(settings)
     if problems:
         for problem in problems:
@@ -208,7 +225,7 @@ def _run() -> int:
 
     private_var()
     redis: EmbeddedRedis | None = None
-    env = dict(os.environ)
+    env = dict(os.environ) | bundle
     # The Procfile names `celery`, `gunicorn` and `python`: they are the virtualenv's.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if settings.redis_url is None:
@@ -219,7 +236,14 @@ def _run() -> int:
             print(f"make run: {error}", file=sys.stderr)  # noqa: T201
             return 2
     try:
-        for change in migrate_and_seed(settings):  # e.g. the plans of a freshly copied .env
+        try:
+            changes = migrate_and_seed(settings)  # e.g. the plans of a freshly copied .env
+        except NotConfirmed as pending:
+            # Taking or giving subscribers' access is the operator's call, made in make migrate.
+            print(f"make run: PLAN_CHATS changes subscribers' access ({pending}): "  # noqa: T201
+                  "run `make migrate` to see and confirm it", file=sys.stderr)
+            return 2
+        for change in changes:
             print(f"make run: {change}", flush=True)  # noqa: T201
         env["FLOWER_BASIC_AUTH"] = flower_auth(settings)
         env["FLOWER_PORT"] = str(settings.flower_port)

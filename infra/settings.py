@@ -31,7 +31,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from infra.embedded_redis import EmbeddedRedis, stored_password
 from infra.redact import redact_url
 from models.domain.ledger import DEFAULT_PAYOUT_MINIMUM
-from models.domain.plans import PlanSpec, parse_plans
+from models.domain.plans import PlanSpec, parse_plan_chats, parse_plans, wanted_chats
 
 # Sandbox credentials: what `make run` and the tests use when no real ones are configured.
 # They only ever reach the local stand-ins (infra/sandbox), never a real service.
@@ -39,6 +39,9 @@ SANDBOX_BOT_TOKEN = "123456789:SANDBOX-bot-token"  # noqa: S105 - reaches only t
 SANDBOX_BOT_USERNAME = "sandbox_paywall_bot"
 SANDBOX_CHANNEL_ID = -1001000000001
 SANDBOX_CHANNEL_TITLE = "Sandbox private channel"
+# The stand-in's second chat, so the sandbox can sell a bundle (PLAN_CHATS) out of the box.
+SANDBOX_BUNDLE_CHAT_ID = -1001000000002
+SANDBOX_BUNDLE_CHAT_TITLE = "Sandbox VIP group"
 SANDBOX_ADMIN_ID = 100
 SANDBOX_CRYPTOCLOUD_API_KEY = "sandbox-api-key"
 SANDBOX_CRYPTOCLOUD_SHOP_ID = "SANDBOXSHOP00001"
@@ -127,6 +130,8 @@ class Settings(BaseSettings):
 
     # Product rules
     plans: Annotated[tuple[PlanSpec, ...], NoDecode] = parse_plans("month:30:10.00:1 month")
+    # Bundles: `code=chat_id,chat_id;code=chat_id`; a plan not named grants CHANNEL_ID only.
+    plan_chats: Annotated[dict[str, frozenset[int]], NoDecode] = Field(default_factory=dict)
     trial_days: int = Field(default=3, ge=0, le=365)
     grace_hours: int = Field(default=0, ge=0, le=24 * 30)
     reminder_days: Annotated[tuple[int, ...], NoDecode] = (3, 1)
@@ -251,6 +256,11 @@ class Settings(BaseSettings):
     def _parse_plans(cls, value: Any) -> Any:
         return parse_plans(value) if isinstance(value, str) else value
 
+    @field_validator("plan_chats", mode="before")
+    @classmethod
+    def _parse_plan_chats(cls, value: Any) -> Any:
+        return parse_plan_chats(value) if isinstance(value, str) else value
+
     @field_validator("reminder_days", mode="before")
     @classmethod
     def _parse_reminder_days(cls, value: Any) -> Any:
@@ -303,6 +313,10 @@ class Settings(BaseSettings):
             problems.append(
                 "CRYPTOCLOUD_API_KEY: a real BOT_TOKEN needs the three CryptoCloud credentials "
                 "(or ALLOW_PAYMENT_SANDBOX=true to try the bot with the payment stand-in)")
+        unknown = sorted(set(self.plan_chats) - {plan.code for plan in self.plans})
+        if unknown:
+            problems.append(f"PLAN_CHATS: plan {unknown[0]!r} is not in PLANS "
+                            f"({', '.join(plan.code for plan in self.plans)})")
         if self.bot_webhook_url and not self.bot_webhook_secret:
             problems.append("BOT_WEBHOOK_SECRET: required when BOT_WEBHOOK_URL is set")
         if problems:
@@ -344,6 +358,16 @@ class Settings(BaseSettings):
     @property
     def channel(self) -> int:
         return self.channel_id if self.channel_id is not None else SANDBOX_CHANNEL_ID
+
+    @property
+    def chats_by_plan(self) -> dict[str, frozenset[int]]:
+        """The chats each plan in PLANS grants: its PLAN_CHATS entry, else CHANNEL_ID alone."""
+        return wanted_chats(self.plans, chat_id=self.channel, plan_chats=self.plan_chats)
+
+    @property
+    def chats(self) -> frozenset[int]:
+        """Every chat the engine sells: CHANNEL_ID (trials, admin grants) and each plan's."""
+        return frozenset({self.channel}).union(*self.chats_by_plan.values())
 
     @property
     def admins(self) -> frozenset[int]:
@@ -451,10 +475,10 @@ def load_settings(**overrides: Any) -> Settings:
     raise SettingsError(problems)
 
 
-def settings_or_exit() -> Settings:
+def settings_or_exit(**overrides: Any) -> Settings:
     """Entry points call this: a bad setting ends the process with one line each, no traceback."""
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except SettingsError as error:
         for problem in error.problems:
             print(f"configuration error: {problem}", file=sys.stderr)  # noqa: T201

@@ -988,3 +988,22 @@ def plan_switched(*, current: str, new: str, paid_through: datetime | None,
 
 
 SWITCH_NO_OTHER_PLAN = "There is no other plan on sale to switch to."
+
+# Bundles: a plan that opens several chats ---------------------------------------------------
+
+def chat_name(*, chat_id: int, main: bool) -> str:
+    """How /myplan names a chat: the engine does not know chats' titles, only their ids."""
+    return "Main channel" if main else f"Chat {chat_id}"
+
+
+def my_plan_chat(*, name: str, status: str, paid_through: datetime | None) -> str:
+    until = f", paid through {when(paid_through)}" if paid_through is not None else ""
+    return f"• {name}: {STATUS_NAMES.get(status, status)}{until}"
+
+
+def my_bundle(*, summary: str, chats: list[str]) -> str:
+    return "\n".join([summary, "", "Your chats:", *chats])
+
+
+def resend_invite_to(name: str) -> str:
+    return f"Send my invite again: {name}"

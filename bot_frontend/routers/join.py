@@ -1,4 +1,4 @@
-"""Join requests to the channel: the worker vets them against the requester's access.
+"""Join requests to the chats we sell: the worker vets them against the requester's access.
 
 Sent durably: nobody can repeat a join request that was lost, so while the broker is down it
 waits in the bot's spool (bot_frontend/spool.py) instead of being dropped.
@@ -15,8 +15,8 @@ from infra.settings import Settings
 
 
 async def join_request(request: ChatJoinRequest, tasks: Tasks, settings: Settings) -> None:
-    if request.chat.id != settings.channel:
-        return  # not a chat we sell; someone else manages it
+    if request.chat.id not in settings.chats:
+        return  # not a chat we sell (CHANNEL_ID or a bundle's); someone else manages it
     link = request.invite_link.invite_link if request.invite_link else None
     await tasks.send_durably(task_names.HANDLE_JOIN_REQUEST, request.from_user.id,
                              request.chat.id, link)

@@ -6,6 +6,7 @@ names the bad entry and says what is wrong with it, so the operator can fix it w
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -98,14 +99,15 @@ class StoredPlan:
 
 
 def catalog_changes(stored: list[StoredPlan], wanted: tuple[PlanSpec, ...],
-                    chat_id: int) -> list[str]:
-    """What differs between the stored plans and the settings (PLANS, CHANNEL_ID), one line each.
+                    chat_id: int, chats: Mapping[str, frozenset[int]] | None = None) -> list[str]:
+    """What differs between the stored plans and the settings (PLANS, CHANNEL_ID, PLAN_CHATS).
 
-    Every wanted plan must be stored, on sale, with the same terms and granting `chat_id` only;
-    a stored plan that is no longer wanted must be off sale (it is never deleted: invoices
-    point at it) and grant `chat_id` as well, so a late payment for it lands in the channel.
-    An empty list means the database already says what the settings say.
+    Every wanted plan must be stored, on sale, with the same terms and granting its `chats`
+    entry exactly (`chat_id` alone when it has none); a stored plan that is no longer wanted
+    must be off sale (it is never deleted: invoices point at it) and grant `chat_id`, so a late
+    payment for it lands in the channel. One line each; [] when the database is in line.
     """
+    chats = chats or {}
     by_code = {plan.code: plan for plan in stored}
     wanted_codes = {spec.code for spec in wanted}
     changes: list[str] = []
@@ -126,7 +128,88 @@ def catalog_changes(stored: list[StoredPlan], wanted: tuple[PlanSpec, ...],
     for plan in stored:
         if plan.code not in wanted_codes and plan.active:
             changes.append(f"plan {plan.code!r}: off sale (not in PLANS)")
-        if plan.chats != {chat_id}:
-            old_chats = ", ".join(str(chat) for chat in sorted(plan.chats)) or "none"
-            changes.append(f"plan {plan.code!r}: grants chat {chat_id} (was {old_chats})")
+        granted = chats.get(plan.code, frozenset({chat_id}))
+        if plan.chats != granted:
+            changes.append(f"plan {plan.code!r}: grants {_chat_list(granted)} "
+                           f"(was {_chat_list(plan.chats, bare=True)})")
+    return changes
+
+
+def _chat_list(chats: frozenset[int], *, bare: bool = False) -> str:
+    listed = ", ".join(str(chat) for chat in sorted(chats)) or "none"
+    return listed if bare else f"chat{'' if len(chats) == 1 else 's'} {listed}"
+
+
+# Bundles: the chats each plan grants ---------------------------------------------------------
+
+_PLAN_CHATS_FORMAT = "code=chat_id,chat_id;code=chat_id"
+_CHAT_ID = re.compile(r"-?[0-9]{1,20}")
+
+
+def parse_plan_chats(text: str) -> dict[str, frozenset[int]]:
+    """Parse the PLAN_CHATS setting: which chats each named plan grants, e.g. `vip=-1001,-1002`.
+
+    Plans are separated by `;`, a plan's chats by `,`. A plan left out grants CHANNEL_ID only.
+    Raises ValueError with one line naming the bad entry and what is wrong with it.
+    """
+    named: dict[str, frozenset[int]] = {}
+    for position, raw in enumerate(text.split(";"), start=1):
+        entry = raw.strip()
+        if not entry:
+            if not text.strip():
+                break  # empty means unset
+            raise ValueError(f"entry #{position} is empty: remove the stray ';'")
+        code, sep, chats_text = (part.strip() for part in entry.partition("="))
+        if not sep:
+            raise ValueError(f"entry {entry!r}: expected {_PLAN_CHATS_FORMAT}")
+        if not _CODE.fullmatch(code):
+            raise ValueError(f"entry {entry!r}: plan code must be 1-32 characters "
+                             f"of a-z 0-9 _ -, got {code!r}")
+        if code in named:
+            raise ValueError(f"entry {entry!r}: plan {code!r} is named twice")
+        chats: set[int] = set()
+        for chat_text in (part.strip() for part in chats_text.split(",")):
+            if not chat_text:
+                raise ValueError(f"entry {entry!r}: empty chat id "
+                                 "(a plan needs at least one chat, ids separated by ',')")
+            if not _CHAT_ID.fullmatch(chat_text) or int(chat_text) == 0:
+                raise ValueError(f"entry {entry!r}: chat id must be a non-zero "
+                                 f"whole number like -1001234567890, got {chat_text!r}")
+            chats.add(int(chat_text))
+        named[code] = frozenset(chats)
+    return named
+
+
+def wanted_chats(wanted: tuple[PlanSpec, ...], *, chat_id: int,
+                 plan_chats: Mapping[str, frozenset[int]]) -> dict[str, frozenset[int]]:
+    """The chats each plan in PLANS grants: its PLAN_CHATS entry, else CHANNEL_ID alone."""
+    return {spec.code: plan_chats.get(spec.code, frozenset({chat_id})) for spec in wanted}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChatChange:
+    """A plan's chats change: `added` are granted to its subscribers, `dropped` taken away."""
+
+    code: str
+    added: frozenset[int]
+    dropped: frozenset[int]
+
+
+def bundle_changes(stored: list[StoredPlan], chats: Mapping[str, frozenset[int]],
+                   *, configured: frozenset[int]) -> list[ChatChange]:
+    """The plans whose chats change in a way that gives or takes access, in code order.
+
+    A plan whose every old chat is configured nowhere any more was moved (a changed CHANNEL_ID):
+    that stays `move_access`'s business (same time on the new chat, nobody removed), so it is no
+    bundle change. A plan that has no chats yet (a new plan) has no subscribers to change.
+    """
+    changes = []
+    for plan in sorted(stored, key=lambda plan: plan.code):
+        new = chats.get(plan.code)
+        if new is None or not plan.chats or new == plan.chats:
+            continue
+        if not plan.chats & configured:
+            continue  # moved, not bundled
+        changes.append(ChatChange(code=plan.code, added=new - plan.chats,
+                                  dropped=plan.chats - new))
     return changes

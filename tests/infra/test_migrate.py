@@ -122,7 +122,7 @@ def test_a_process_refuses_settings_the_database_does_not_hold(
         catalog_or_exit(load_settings(_env_file=None, database_url=url, plans="month:30:11"))
     assert stopped.value.code == 2
     [line] = capsys.readouterr().err.splitlines()
-    assert line == ("configuration error: PLANS/CHANNEL_ID differ from the database "
+    assert line == ("configuration error: PLANS/CHANNEL_ID/PLAN_CHATS differ from the database "
                     "(plan 'month': price_usd Decimal('10.00') -> Decimal('11.00'); "
                     "plan 'month': title '1 month' -> '30 days'): run `make migrate` to apply them")
     assert catalog_differences(load_settings(_env_file=None, database_url=url)) == []

@@ -24,6 +24,7 @@ sweep notes "removal_started" before it bans, so a ban an admin set by hand stay
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field, fields
@@ -253,38 +254,55 @@ def open_hold(session: Session) -> SweepHold | None:
 
 # Expiry -----------------------------------------------------------------------------------
 
+def sweep_chats(session: Session, *, settings: Settings) -> list[int]:
+    """The chats a run goes through: every configured one, and any chat someone may still be in
+    (a chat a bundle dropped, or that CHANNEL_ID left, keeps being swept until nobody is due)."""
+    may_be_in = session.scalars(select(Access.chat_id).where(_status_in(UNSWEPT)).distinct())
+    return sorted(settings.chats | set(may_be_in))
+
+
+def _due_everywhere(ctx: WorkerContext, chats: list[int], *, cutoff: datetime) -> Iterator[Due]:
+    return itertools.chain.from_iterable(due_pages(ctx, chat_id=chat_id, cutoff=cutoff)
+                                         for chat_id in chats)
+
+
 def expire_subscriptions(ctx: WorkerContext, *, now: datetime,
                          dispatch: Dispatch | None = None) -> SweepSummary:
-    """One run of the expiry sweep at `now`, judged by the circuit breaker.
+    """One run of the expiry sweep at `now` over every chat, judged by the circuit breaker.
 
+    Each chat is judged on its own (its due set against its members); one chat's breaker
+    holds the whole run, and `/sweep_confirm` then removes what was due in every chat.
     With `dispatch`, the effects of each page are handed over once the page is done (the
     messages of a long run go out while it runs); without, they stay in the summary.
     """
     settings = ctx.settings
-    chat_id, cutoff = settings.channel, now - settings.grace
+    cutoff = now - settings.grace
+    to_grace = 0
     with ctx.sessions.begin() as session:
-        if settings.sweep_dry_run:
-            verdict = _judge(session, settings=settings, cutoff=cutoff, now=now)
-        else:
+        chats = sweep_chats(session, settings=settings)
+        if not settings.sweep_dry_run:
             hold = open_hold(session)
             if hold is not None:
                 log.warning("sweep_on_hold", hold_id=hold.id, due=hold.due_count)
                 return SweepSummary(hold_id=hold.id)
-            to_grace = move_into_grace(session, chat_id=chat_id, now=now, grace=settings.grace)
-            verdict = _judge(session, settings=settings, cutoff=cutoff, now=now)
-            if verdict.reason is not None:
-                return _hold(session, settings=settings, verdict=verdict, now=now,
-                             to_grace=to_grace)
+            to_grace = sum(move_into_grace(session, chat_id=chat_id, now=now,
+                                           grace=settings.grace) for chat_id in chats)
+        verdicts = [_judge(session, chat_id=chat_id, settings=settings, cutoff=cutoff, now=now)
+                    for chat_id in chats]
+        held = next((verdict for verdict in verdicts if verdict.reason is not None), None)
+        if held is not None and not settings.sweep_dry_run:
+            return _hold(session, settings=settings, verdict=held, now=now, to_grace=to_grace)
     if settings.sweep_dry_run:
-        return _dry_run(ctx, verdict=verdict, cutoff=cutoff)
-    summary = remove_due(ctx, due_pages(ctx, chat_id=chat_id, cutoff=cutoff), now=now,
-                         count=verdict.due, dispatch=dispatch)
+        return _dry_run(ctx, verdicts=verdicts, cutoff=cutoff)
+    summary = remove_due(ctx, _due_everywhere(ctx, chats, cutoff=cutoff), now=now,
+                         count=sum(verdict.due for verdict in verdicts), dispatch=dispatch)
     summary.to_grace = to_grace
     return summary
 
 
 @dataclass(frozen=True)
 class Verdict:
+    chat_id: int
     due: int
     removable: int
     members: int
@@ -292,9 +310,9 @@ class Verdict:
     reason: str | None
 
 
-def _judge(session: Session, *, settings: Settings, cutoff: datetime, now: datetime) -> Verdict:
-    """The due set's size and the circuit breaker's verdict on removing it, counted in SQL."""
-    chat_id = settings.channel
+def _judge(session: Session, *, chat_id: int, settings: Settings, cutoff: datetime,
+           now: datetime) -> Verdict:
+    """The chat's due set's size and the circuit breaker's verdict on removing it, in SQL."""
     # Configured admins are never removed, so they do not count towards the breaker.
     due, removable = due_counts(session, chat_id=chat_id, cutoff=cutoff, admins=settings.admins)
     members = member_count(session, chat_id=chat_id)
@@ -306,18 +324,19 @@ def _judge(session: Session, *, settings: Settings, cutoff: datetime, now: datet
                             share_min_due=settings.sweep_share_min_due,
                             recent_churn=churn,
                             max_churn_factor=settings.sweep_max_churn_factor)
-    return Verdict(due, removable, members, churn, reason)
+    return Verdict(chat_id, due, removable, members, churn, reason)
 
 
-def _dry_run(ctx: WorkerContext, *, verdict: Verdict, cutoff: datetime) -> SweepSummary:
+def _dry_run(ctx: WorkerContext, *, verdicts: list[Verdict], cutoff: datetime) -> SweepSummary:
     admins = ctx.settings.admins
-    for row in due_pages(ctx, chat_id=ctx.settings.channel, cutoff=cutoff):
-        log.info("sweep_dry_run_would_expire", user_id=row.user_id,
-                 paid_through=row.paid_through.isoformat(), admin=row.user_id in admins)
-    if verdict.reason is not None:
-        log.warning("sweep_dry_run_would_hold", due=verdict.removable,
-                    members=verdict.members, reason=verdict.reason)
-    return SweepSummary(due=verdict.due, dry_run=True)
+    for verdict in verdicts:
+        for row in due_pages(ctx, chat_id=verdict.chat_id, cutoff=cutoff):
+            log.info("sweep_dry_run_would_expire", user_id=row.user_id, chat_id=row.chat_id,
+                     paid_through=row.paid_through.isoformat(), admin=row.user_id in admins)
+        if verdict.reason is not None:
+            log.warning("sweep_dry_run_would_hold", due=verdict.removable, chat_id=verdict.chat_id,
+                        members=verdict.members, reason=verdict.reason)
+    return SweepSummary(due=sum(verdict.due for verdict in verdicts), dry_run=True)
 
 
 def _hold(session: Session, *, settings: Settings, verdict: Verdict, now: datetime,
@@ -532,11 +551,13 @@ def confirm_hold(ctx: WorkerContext, *, admin_id: int, now: datetime,
             return Confirmation("nothing held")
         hold_id, confirmed_at = hold.id, hold.confirmed_at or now
         cutoff = min(now, hold.created_at) - settings.grace
-        due, _ = due_counts(session, chat_id=settings.channel, cutoff=cutoff, admins=frozenset())
+        chats = sweep_chats(session, settings=settings)
+        due = sum(due_counts(session, chat_id=chat_id, cutoff=cutoff, admins=frozenset())[0]
+                  for chat_id in chats)
     if outcome == "resumed" and not due:
         log.info("sweep_confirm_nothing_held", admin_id=admin_id)
         return Confirmation("nothing held")
-    summary = remove_due(ctx, due_pages(ctx, chat_id=settings.channel, cutoff=cutoff), now=now,
+    summary = remove_due(ctx, _due_everywhere(ctx, chats, cutoff=cutoff), now=now,
                          count=due, dispatch=dispatch)
     summary.hold_id = hold_id
     if summary.interrupted is None:

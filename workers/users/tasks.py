@@ -46,10 +46,12 @@ def start_trial(user: int | dict[str, Any], request_key: str) -> int:
 
 
 @shared_task(name=task_names.RESEND_INVITE, **DB_RETRYING)
-def resend_invite(user_id: int, request_key: str) -> int:
+def resend_invite(user_id: int, request_key: str, chat_id: int | None = None) -> int:
+    """Resend the invite to `chat_id` (a bundle's chat), or to CHANNEL_ID when none is named."""
     ctx = context()
+    chat = ctx.settings.channel if chat_id is None else int(chat_id)
     with ctx.sessions.begin() as session:
-        effects = service.resend_invite(session, user_id=user_id, chat_id=ctx.settings.channel,
+        effects = service.resend_invite(session, user_id=user_id, chat_id=chat,
                                         request_key=request_key, grace=ctx.settings.grace,
                                         now=_now())
     dispatch(effects)

@@ -46,6 +46,13 @@ def person(world: TelegramWorld, record: UserRecord, bot: BotRecord) -> Json:
         "channel_status": status,
         # What the page shows: Telegram says "left" also for someone who never joined.
         "channel_standing": "not joined" if never else STANDINGS.get(status, status),
+        # The other chats (a bundle's): where this person stands in each they ever joined.
+        "other_chats": [
+            {"id": chat.id, "title": chat.title,
+             "status": world.member(chat, record.id).status}
+            for chat in world.channels.values()
+            if chat.id != world.channel_id and record.id in chat.past_members
+        ],
     }
 
 

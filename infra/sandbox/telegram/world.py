@@ -36,6 +36,8 @@ from infra.settings import (
     SANDBOX_ADMIN_ID,
     SANDBOX_BOT_TOKEN,
     SANDBOX_BOT_USERNAME,
+    SANDBOX_BUNDLE_CHAT_ID,
+    SANDBOX_BUNDLE_CHAT_TITLE,
     SANDBOX_CHANNEL_ID,
     SANDBOX_CHANNEL_TITLE,
 )
@@ -100,13 +102,17 @@ class TelegramWorld:
         self._call_ids = 0
         self.add_user(user_id=self.admin_id, first_name=admin_first_name)
         bot = self.add_bot(token=self.token, username=bot_username, first_name=bot_first_name)
-        channel = ChannelRecord(id=self.channel_id, title=channel_title,
-                                past_members={self.admin_id, bot.id})
-        channel.members[self.admin_id] = MemberRecord(user_id=self.admin_id, status="creator")
-        channel.members[bot.id] = MemberRecord(
-            user_id=bot.id, status="administrator", rights=dict(BOT_ADMIN_RIGHTS),
-        )
-        self.channels[channel.id] = channel
+        # The channel, and a second private chat a bundle plan can grant with it.
+        for chat_id, title in ((self.channel_id, channel_title),
+                               (SANDBOX_BUNDLE_CHAT_ID, SANDBOX_BUNDLE_CHAT_TITLE)):
+            if chat_id in self.channels:
+                continue  # a stand-in configured with the bundle chat's id as its channel
+            channel = ChannelRecord(id=chat_id, title=title, past_members={self.admin_id, bot.id})
+            channel.members[self.admin_id] = MemberRecord(user_id=self.admin_id, status="creator")
+            channel.members[bot.id] = MemberRecord(
+                user_id=bot.id, status="administrator", rights=dict(BOT_ADMIN_RIGHTS),
+            )
+            self.channels[channel.id] = channel
 
     def reset(self) -> None:
         """Back to the initial world; faults and flood buckets are cleared too."""

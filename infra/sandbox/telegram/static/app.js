@@ -225,7 +225,8 @@ function renderChat(chat) {
   $("leave-channel").disabled = !["member", "administrator"].includes(user.channel_status);
   $("whoami").textContent = `id ${user.id}${user.username ? " · @" + user.username : ""}`
     + ` · ${user.started ? "started the bot" : "never started the bot"}`
-    + `${user.blocked ? " · blocked it" : ""} · ${user.channel_standing}`;
+    + `${user.blocked ? " · blocked it" : ""} · ${user.channel_standing}`
+    + user.other_chats.map((chat) => ` · ${chat.title}: ${chat.status}`).join("");
   $("whoami").dataset.channelStatus = user.channel_status;
   for (const answer of chat.callback_answers) {
     if (!answer.answered || view.seenAnswers.has(answer.id)) continue;
