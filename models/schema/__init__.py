@@ -56,6 +56,7 @@ from models.schema.referrals import (
     Referral,
     Referrer,
 )
+from models.schema.staff import STAFF_ROLES, StaffRole
 
 metadata = Base.metadata
 
@@ -100,4 +101,6 @@ __all__ = [
     "TelegramEffect",
     "User",
     "metadata",
+    "STAFF_ROLES",
+    "StaffRole",
 ]
