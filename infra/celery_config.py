@@ -68,6 +68,7 @@ WORKER_MODULES: tuple[str, ...] = (
     "workers.stats.tasks",
     "workers.promos.tasks",
     "workers.broadcasts.tasks",
+    "workers.staff.tasks",
 )
 
 ROUTES = {

@@ -57,3 +57,8 @@ BROADCAST_START = "broadcasts.start"
 BROADCAST_STOP = "broadcasts.stop"
 BROADCAST_RESUME = "broadcasts.resume"
 BROADCAST_SEND_PAGE = "broadcasts.send_page"
+
+# staff roles (default queue): /role, /resend, and a member's command menu after a change
+ADMIN_SET_ROLE = "admin.set_role"
+ADMIN_RESEND_INVITE = "admin.resend_invite"
+REFRESH_STAFF_MENU = "admin.refresh_staff_menu"

@@ -58,6 +58,12 @@ ALLOWED: Mapping[str, frozenset[Role]] = {
     "sweep_confirm": OWNERS,
 }
 
+# The admin commands in the order a staff member's menu lists them (buttons are not commands).
+COMMANDS = ("activate", "edit", "export", "refree_add", "refree_remove", "export_refree",
+            "history", "payouts", "sweep_confirm", "stats",
+            "promo_add", "promos", "promo_off", "promo_on", "promo_delete",
+            "broadcast", "broadcast_status", "user", "resend", "role", "roles")
+
 # The order roles are named in, most powerful first.
 RANK = (Role.OWNER, Role.MANAGER, Role.SUPPORT)
 
@@ -78,14 +84,20 @@ def least_role(action: str) -> Role:
     return next(role for role in reversed(RANK) if role in allowed)
 
 
+def refusal_details(role: Role | None, action: str) -> dict[str, str]:
+    """What a refusal's history row names: the command or button, the role, the role needed."""
+    return {"command": action, "role": role.value if role else NONE,
+            "needs": least_role(action).value}
+
+
 def effective_role(granted: Role | None, *, user_id: int, owners: Collection[int]) -> Role | None:
     """The role a person acts with: owner if in ADMIN_IDS, else the granted one (if any)."""
     return Role.OWNER if user_id in owners else granted
 
 
-def commands_of(role: Role, commands: Collection[str]) -> list[str]:
-    """Of `commands` (in their order), the ones `role` may run: the member's command menu."""
-    return [name for name in commands if allows(role, name)]
+def commands_of(role: Role) -> list[str]:
+    """The admin commands `role` may run, in menu order: the member's command menu."""
+    return [name for name in COMMANDS if allows(role, name)]
 
 
 class BadRoleArguments(ValueError):
