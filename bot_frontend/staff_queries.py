@@ -58,7 +58,7 @@ def user_card(session: Session, *, user_id: int, grace: timedelta,
                     select(Invoice.activated_at, Invoice.amount_usd, Plan.title, Plan.code)
                     .join(Plan, Plan.id == Invoice.plan_id)
                     .where(Invoice.user_id == user_id, Invoice.activated_at.is_not(None))
-                    .order_by(Invoice.activated_at.desc()).limit(RECENT_PAYMENTS)).tuples()
+                    .order_by(Invoice.activated_at.desc()).limit(RECENT_PAYMENTS))
                 if paid_at is not None]
     return UserCard(user_id=user_id, name=user.first_name or "", username=user.username,
                     trial_used=user.trial_used_at is not None, chats=chats, payments=payments)

@@ -44,7 +44,7 @@ class Member:
 def members(session: Session, *, owners: Collection[int]) -> list[Member]:
     """ADMIN_IDS first, then every granted role, most powerful first, then by id."""
     names = dict(session.execute(select(User.id, User.first_name)
-                                 .where(User.id.in_(list(owners)))).tuples().all())
+                                 .where(User.id.in_(list(owners)))).all())
     fixed = [Member(user_id=owner, role=Role.OWNER, name=names.get(owner) or "",
                     granted_by=None, granted_at=None) for owner in sorted(owners)]
     rank = {role: index for index, role in enumerate(RANK)}
@@ -52,5 +52,5 @@ def members(session: Session, *, owners: Collection[int]) -> list[Member]:
                       granted_by=row.granted_by, granted_at=row.granted_at)
                for row, name in session.execute(
                    select(StaffRole, User.first_name).join(User, User.id == StaffRole.user_id))
-               .tuples().all() if row.user_id not in owners]
+               .all() if row.user_id not in owners]
     return fixed + sorted(granted, key=lambda m: (rank[m.role], m.user_id))
