@@ -8,6 +8,7 @@ The role check itself is run_admin_command's (the table in models/domain/roles.p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -27,16 +28,25 @@ from workers.users.service import grant
 GRANTED, REVOKED = "role_granted", "role_revoked"
 
 
+@dataclass
+class RoleDone(Done):
+    """What /role produced; `changed` when a role was granted, changed or revoked (the
+    member's menu is then refreshed)."""
+
+    changed: bool = False
+
+
 def _name(role: roles.Role | None) -> str:
     return role.value if role else roles.NONE
 
 
 def set_role(session: Session, *, command: Command, user_id: int, role: roles.Role | None,
-             owners: frozenset[int], now: datetime) -> Done:
+             owners: frozenset[int], now: datetime) -> RoleDone:
     """Give `user_id` the role (None revokes it); ADMIN_IDS and oneself are never changed."""
     reply = claim_reply(session, command=command, now=now)
     if reply is None:
-        return Done()
+        return RoleDone()
+    changed = False
     refusal = roles.check_change(actor_id=command.actor_id, target_id=user_id, owners=owners)
     if refusal is roles.RoleRefusal.FIXED_OWNER:
         text = texts.role_fixed_owner(user_id=user_id)
@@ -45,15 +55,15 @@ def set_role(session: Session, *, command: Command, user_id: int, role: roles.Ro
     elif session.get(User, user_id) is None:  # the bot checked; a stale or forged task
         text = texts.unknown_user(user_id=user_id)
     else:
-        text = _change(session, command=command, user_id=user_id, role=role, now=now)
-    return Done(admin_reply(session, reply, command=command, text=text))
+        changed, text = _change(session, command=command, user_id=user_id, role=role, now=now)
+    return RoleDone(admin_reply(session, reply, command=command, text=text), changed=changed)
 
 
 def _change(session: Session, *, command: Command, user_id: int, role: roles.Role | None,
-            now: datetime) -> str:
+            now: datetime) -> tuple[bool, str]:
     old = granted_role(session, user_id)
     if old == role:
-        return texts.role_unchanged(user_id=user_id, role=_name(role))
+        return False, texts.role_unchanged(user_id=user_id, role=_name(role))
     if role is None:
         session.execute(delete(StaffRole).where(StaffRole.user_id == user_id))
     else:
@@ -65,7 +75,7 @@ def _change(session: Session, *, command: Command, user_id: int, role: roles.Rol
     record_history(session, user_id=user_id, action=REVOKED if role is None else GRANTED,
                    source="admin", now=now, actor_id=command.actor_id, command=command.text,
                    details={"old": _name(old), "new": _name(role)})
-    return texts.role_set(user_id=user_id, old=_name(old), new=_name(role))
+    return True, texts.role_set(user_id=user_id, old=_name(old), new=_name(role))
 
 
 def resend(session: Session, *, command: Command, user_id: int, chat_id: int,

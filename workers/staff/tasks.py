@@ -34,9 +34,8 @@ def set_role(command: dict[str, Any], user_id: int, role: str) -> int:
     done = run_admin_command(cmd, lambda session, now: service.set_role(
         session, command=cmd, user_id=user_id, role=granted, owners=ctx.settings.admins,
         now=now), action="role")
-    if done.effects:
-        # Applied now (a refused or already applied command has no effects). The refresh
-        # reads the role afresh, so it is right even when this command changed nothing.
+    if isinstance(done, service.RoleDone) and done.changed:
+        # After the commit; the refresh reads the role as it is when it runs.
         ctx.send(task_names.REFRESH_STAFF_MENU, user_id)
     return len(done.effects)
 
