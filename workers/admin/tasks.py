@@ -2,7 +2,8 @@
 
 The bot has already checked the arguments and that the user exists; `command` is a dict with
 the admin's id, the command text and a key unique to the admin's message. Every task but the
-audit checks again that this id is an admin (the broker is not trusted to say so).
+audit checks again that this id has a role allowed to run the command (models/domain/roles.py;
+the broker is not trusted to say so).
 """
 
 from __future__ import annotations
