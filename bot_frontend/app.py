@@ -17,6 +17,7 @@ from bot_frontend.routers import (
     admin_audit,
     admin_promos,
     admin_referrals,
+    admin_staff,
     admin_stats,
     broadcast,
     errors,
@@ -31,6 +32,7 @@ from bot_frontend.spool import SpoolRelay
 from infra import texts
 from infra.logging import get_logger
 from infra.settings import Settings
+from models.domain import roles
 
 log = get_logger("bot_frontend")
 
@@ -49,10 +51,8 @@ def fsm_storage(settings: Settings) -> RedisStorage:
     return RedisStorage(Redis(connection_pool=pool))
 
 
-ADMIN_COMMANDS = ("activate", "edit", "export", "refree_add", "refree_remove", "export_refree",
-                  "history", "payouts", "sweep_confirm", "stats",
-                  "promo_add", "promos", "promo_off", "promo_on", "promo_delete",
-                  "broadcast", "broadcast_status", "audit")
+# Every admin command, in menu order; models/domain/roles.py says which role runs which.
+ADMIN_COMMANDS = roles.COMMANDS
 
 
 def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
@@ -72,17 +72,21 @@ def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
     # rather than taken for a wallet address or an amount.
     dp.include_routers(*(module.create_router() for module in (
         errors, join, start, myplan, referral, admin_access, admin_referrals, admin_stats,
-        admin_promos, admin_audit, payout, promo, broadcast)))
+        admin_promos, admin_audit, admin_staff, payout, promo, broadcast)))
     return dp
 
 
 async def set_commands(bot: Bot, settings: Settings) -> None:
-    """Everyone sees the subscriber commands; each admin also sees theirs."""
+    """Everyone sees the subscriber commands; each ADMIN_IDS owner also sees theirs.
+
+    A role granted with /role sets that member's menu from the worker (staff.refresh_menu);
+    Telegram keeps it across restarts of the bot.
+    """
     public = [BotCommand(command=name, description=description)
               for name, description in texts.COMMAND_DESCRIPTIONS.items()]
     await bot.set_my_commands(public, scope=BotCommandScopeDefault())
     admin = public + [BotCommand(command=name, description=f"/{name}")
-                      for name in ADMIN_COMMANDS]
+                      for name in roles.commands_of(roles.Role.OWNER)]
     for admin_id in sorted(settings.admins):
         try:
             await bot.set_my_commands(admin, scope=BotCommandScopeChat(chat_id=admin_id))

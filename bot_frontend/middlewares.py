@@ -1,5 +1,5 @@
 """Middlewares: inject the bot's dependencies; FSM state where it is needed; gate on accepted
-terms; admins only."""
+terms; staff only, by role."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.dispatcher.flags import get_flag
+from aiogram.filters import CommandObject
+from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +19,8 @@ from bot_frontend.db import read
 from bot_frontend.producer import Tasks
 from infra import task_names, texts
 from infra.settings import Settings
+from models import staff
+from models.domain import roles
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -76,23 +81,51 @@ def _in_private_chat(event: TelegramObject) -> bool:
     return isinstance(message, Message) and message.chat.type == "private"
 
 
-class AdminOnly(BaseMiddleware):
-    """Runs after the filters matched an admin command: admins, in a private chat, only.
+# The handler flag naming the admin command a handler belongs to, for the handlers no command
+# or button names (a conversation's later steps): `flags={STAFF_ACTION: "broadcast"}`.
+STAFF_ACTION = "staff_action"
 
-    Anyone else is refused and audited. In a group even an admin is refused (`/payouts` would
-    post wallets for every member to read), and nothing is posted there: a pressed button's
-    refusal is an alert only the presser sees.
+
+def staff_action(data: dict[str, Any]) -> str:
+    """The admin command or button the matched handler serves, as models/domain/roles.py
+    names it: the handler's flag, else the command, else the button's prefix."""
+    flagged = get_flag(data, STAFF_ACTION)
+    if isinstance(flagged, str):
+        return flagged
+    command = data.get("command")
+    if isinstance(command, CommandObject):
+        return command.command
+    button = data.get("callback_data")
+    if isinstance(button, CallbackData):
+        return str(button.__prefix__)
+    return ""  # not in the table: the owner's alone
+
+
+class AdminOnly(BaseMiddleware):
+    """Runs after the filters matched an admin command or button: staff whose role allows it
+    (models/domain/roles.py), in a private chat, only.
+
+    The role is read here, so only admin commands and buttons pay for the read (an ADMIN_IDS
+    owner not even that). Anyone else is refused and audited, the refusal naming the command
+    and the role. In a group even an owner is refused (`/payouts` would post wallets for every
+    member to read), and nothing is posted there: a pressed button's refusal is an alert only
+    the presser sees.
     """
 
     async def __call__(self, handler: Handler, event: TelegramObject,
                        data: dict[str, Any]) -> Any:
         settings: Settings = data["settings"]
         user = data.get("event_from_user")
-        is_admin, private = user is not None and user.id in settings.admins, _in_private_chat(event)
-        if is_admin and private:
-            return await handler(event, data)
         user_id = user.id if user is not None else 0
-        refusal = texts.ADMIN_REFUSED if not is_admin else texts.ADMIN_PRIVATE_ONLY
+        action, private = staff_action(data), _in_private_chat(event)
+        role = (roles.Role.OWNER if user_id in settings.admins else None if user is None
+                else await read(data["sessions"], staff.role_of, user_id, owners=settings.admins))
+        if roles.allows(role, action) and private:
+            return await handler(event, data)
+        named = f"/{action}" if isinstance(event, Message) else action
+        refusal = (texts.ADMIN_PRIVATE_ONLY if not private else texts.ADMIN_REFUSED
+                   if role is None else texts.role_refused(
+                       command=named, needed=roles.least_role(action).value, role=role.value))
         if isinstance(event, Message):
             text, key = event.text or "", f"{event.chat.id}:{event.message_id}"
             if private:
@@ -105,5 +138,5 @@ class AdminOnly(BaseMiddleware):
         tasks: Tasks = data["tasks"]
         await tasks.send(task_names.ADMIN_AUDIT,
                          admin_command(actor_id=user_id, text=text, request_key=key),
-                         user_id, "admin_refused")
+                         user_id, "admin_refused", roles.refusal_details(role, action))
         return None

@@ -69,6 +69,8 @@ WORKER_MODULES: tuple[str, ...] = (
     "workers.promos.tasks",
     "workers.broadcasts.tasks",
     "workers.audits.tasks",
+
+    "workers.staff.tasks",
 )
 
 ROUTES = {

@@ -66,3 +66,8 @@ AUDIT_FIX = "audits.fix"
 
 # plan switch (payments queue: an upgrade opens a CryptoCloud invoice for the difference)
 SWITCH_PLAN = "payments.switch_plan"
+
+# staff roles (default queue): /role, /resend, and a member's command menu after a change
+ADMIN_SET_ROLE = "admin.set_role"
+ADMIN_RESEND_INVITE = "admin.resend_invite"
+REFRESH_STAFF_MENU = "admin.refresh_staff_menu"

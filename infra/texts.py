@@ -1007,3 +1007,70 @@ def my_bundle(*, summary: str, chats: list[str]) -> str:
 
 def resend_invite_to(name: str) -> str:
     return f"Send my invite again: {name}"
+
+# Staff roles (issue 16): /role, /roles, /user, /resend, and refusals by role ----------------
+
+USAGE_ROLE = "Usage: /role <user_id> owner|manager|support|none"
+USAGE_USER = "Usage: /user <user_id>"
+USAGE_RESEND = "Usage: /resend <user_id>"
+ROLE_SELF = "You cannot change your own role; another owner can."
+NO_STAFF = "Nobody has a role yet: ADMIN_IDS is empty and no role was granted."
+
+
+def role_refused(*, command: str, needed: str, role: str) -> str:
+    return (f"{command} needs the {needed} role (or above); your role is {role}. "
+            "An owner can change it with /role.")
+
+
+def role_not_a_role(*, word: str) -> str:
+    return f"'{word}' is not a role: use owner, manager, support or none.\n{USAGE_ROLE}"
+
+
+def role_fixed_owner(*, user_id: int) -> str:
+    return (f"User {user_id} is an owner through ADMIN_IDS; a role from the bot cannot change "
+            "that. Remove them from ADMIN_IDS to change their role.")
+
+
+def role_set(*, user_id: int, old: str, new: str) -> str:
+    if new == "none":
+        return f"Done: user {user_id} has no role any more (was {old})."
+    return f"Done: user {user_id} is now {new} (was {old})."
+
+
+def role_unchanged(*, user_id: int, role: str) -> str:
+    return f"User {user_id} already has the role {role}; nothing changed."
+
+
+def role_line(*, user_id: int, name: str, role: str, granted_by: int | None,
+              granted_at: datetime | None) -> str:
+    who = f"{user_id} {name}".rstrip()
+    if granted_by is None or granted_at is None:
+        return f"{who}: {role} (ADMIN_IDS)"
+    return f"{who}: {role}, granted by {granted_by} on {when(granted_at)}"
+
+
+def user_status_line(*, chat_id: int, status: str, paid_through: datetime | None,
+                     trial_used: bool) -> str:
+    until = when(paid_through) if paid_through else "never paid"
+    trial = "trial used" if trial_used else "trial not used"
+    return f"Chat {chat_id}: {status}, paid through {until}, {trial}"
+
+
+def user_header(*, user_id: int, name: str, username: str | None) -> str:
+    handle = f" @{username}" if username else ""
+    return f"User {user_id} {name}{handle}".rstrip()
+
+
+def user_payment_line(*, paid_at: datetime, amount: str, plan: str) -> str:
+    return f"Paid {amount} USD for {plan} on {when(paid_at)}"
+
+
+USER_NO_PAYMENTS = "No payments yet."
+
+
+def resend_sent(*, user_id: int) -> str:
+    return f"Done: user {user_id} is getting their invite link again."
+
+
+def resend_no_access(*, user_id: int) -> str:
+    return f"User {user_id} has no live access, so there is no invite to resend."

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot_frontend import admin_args, keyboards
 from bot_frontend.db import read
-from bot_frontend.middlewares import AdminOnly, admin_command
+from bot_frontend.middlewares import STAFF_ACTION, AdminOnly, admin_command
 from bot_frontend.producer import Tasks
 from infra import task_names, texts
 from infra.settings import Settings
@@ -208,16 +208,20 @@ def create_router() -> Router:
     router.callback_query.middleware(AdminOnly())
     router.message.register(begin, Command("broadcast"))
     router.message.register(status, Command("broadcast_status"))
+    # The conversation's later steps are /broadcast's (the role table knows commands).
+    step = {STAFF_ACTION: "broadcast"}
     router.callback_query.register(segment, StateFilter(BroadcastForm.segment),
-                                   keyboards.SegmentChoice.filter())
-    router.message.register(days, StateFilter(BroadcastForm.days), MagicData(F.event.text))
+                                   keyboards.SegmentChoice.filter(), flags=step)
+    router.message.register(days, StateFilter(BroadcastForm.days), MagicData(F.event.text),
+                            flags=step)
     router.message.register(compose, StateFilter(BroadcastForm.message),
-                            MagicData(F.event.text | F.event.photo))
-    router.message.register(not_a_message, StateFilter(BroadcastForm.message))
+                            MagicData(F.event.text | F.event.photo), flags=step)
+    router.message.register(not_a_message, StateFilter(BroadcastForm.message), flags=step)
     router.callback_query.register(confirm, StateFilter(BroadcastForm.confirm),
-                                   keyboards.ConfirmBroadcast.filter())
-    router.callback_query.register(cancel, keyboards.CancelBroadcast.filter())
+                                   keyboards.ConfirmBroadcast.filter(), flags=step)
+    router.callback_query.register(cancel, keyboards.CancelBroadcast.filter(), flags=step)
     router.callback_query.register(stop, keyboards.StopBroadcast.filter())
     router.callback_query.register(resume, keyboards.ResumeBroadcast.filter())
-    router.callback_query.register(expired, MagicData(F.event.data.startswith("bcast_")))
+    router.callback_query.register(expired, MagicData(F.event.data.startswith("bcast_")),
+                                   flags=step)
     return router

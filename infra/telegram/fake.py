@@ -19,15 +19,18 @@ from aiogram.methods import (
     BanChatMember,
     CreateChatInviteLink,
     DeclineChatJoinRequest,
+    DeleteMyCommands,
     GetChatMember,
     RevokeChatInviteLink,
     SendDocument,
     SendMessage,
     SendPhoto,
+    SetMyCommands,
     TelegramMethod,
     UnbanChatMember,
 )
 from aiogram.types import (
+    BotCommandScopeChat,
     BufferedInputFile,
     Chat,
     ChatInviteLink,
@@ -58,6 +61,8 @@ class FakeTelegramGateway(TelegramPort):
         self.calls: list[TelegramMethod[Any]] = []
         self.lanes: list[Lane] = []  # the lane of each call in `calls`
         self.members: dict[tuple[int, int], MemberStatus] = {}
+        # Each private chat's own command menu (setMyCommands with BotCommandScopeChat).
+        self.commands: dict[int, list[str]] = {}
         self.closed = False
         self._failures: defaultdict[str, deque[TelegramFailure | str]] = defaultdict(deque)
         self._next_id = 0
@@ -97,7 +102,7 @@ class FakeTelegramGateway(TelegramPort):
     def close(self) -> None:
         self.closed = True
 
-    def _answer(self, method: TelegramMethod[Any]) -> Any:  # noqa: PLR0911 (one branch per method)
+    def _answer(self, method: TelegramMethod[Any]) -> Any:  # noqa: PLR0911, PLR0912 (one branch per method)
         self._next_id += 1
         now = datetime.now(UTC)
         match method:
@@ -153,6 +158,12 @@ class FakeTelegramGateway(TelegramPort):
                 status = self.members.get((chat_id, user_id), "left")
                 if status == "kicked" or not method.only_if_banned:
                     self.members[chat_id, user_id] = "left"
+                return True
+            case SetMyCommands(scope=BotCommandScopeChat(chat_id=int(chat_id))):
+                self.commands[chat_id] = [command.command for command in method.commands]
+                return True
+            case DeleteMyCommands(scope=BotCommandScopeChat(chat_id=int(chat_id))):
+                self.commands.pop(chat_id, None)
                 return True
             case GetChatMember(chat_id=int(chat_id), user_id=user_id):
                 return _member(self.members.get((chat_id, user_id), "left"), user_id)

@@ -17,15 +17,19 @@ from aiogram.methods import (
     BanChatMember,
     CreateChatInviteLink,
     DeclineChatJoinRequest,
+    DeleteMyCommands,
     GetChatMember,
     RevokeChatInviteLink,
     SendDocument,
     SendMessage,
     SendPhoto,
+    SetMyCommands,
     TelegramMethod,
     UnbanChatMember,
 )
 from aiogram.types import (
+    BotCommand,
+    BotCommandScopeChat,
     BufferedInputFile,
     ChatInviteLink,
     ChatMemberRestricted,
@@ -111,6 +115,17 @@ class TelegramPort(ABC):
     ) -> Message:
         document = BufferedInputFile(data, filename=filename)
         return self.call(SendDocument(chat_id=chat_id, document=document, caption=caption))
+
+    def set_commands(self, *, chat_id: int, commands: list[tuple[str, str]]) -> bool:
+        """The command menu one private chat sees: (command, description) pairs, in order."""
+        return self.call(SetMyCommands(
+            commands=[BotCommand(command=name, description=description)
+                      for name, description in commands],
+            scope=BotCommandScopeChat(chat_id=chat_id)))
+
+    def delete_commands(self, *, chat_id: int) -> bool:
+        """Drop one chat's own menu: it sees the default commands again."""
+        return self.call(DeleteMyCommands(scope=BotCommandScopeChat(chat_id=chat_id)))
 
     def create_invite_link(
         self,

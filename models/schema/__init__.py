@@ -64,6 +64,7 @@ from models.schema.referrals import (
     Referral,
     Referrer,
 )
+from models.schema.staff import STAFF_ROLES, StaffRole
 
 metadata = Base.metadata
 
@@ -86,6 +87,7 @@ __all__ = [
     "RECIPIENT_STATUSES",
     "REDEMPTION_STATUSES",
     "SEGMENTS",
+    "STAFF_ROLES",
     "SWEEP_HOLD_STATUSES",
     "Access",
     "AccessHistory",
@@ -109,6 +111,7 @@ __all__ = [
     "Referrer",
     "RenewalReminder",
     "ScheduledRun",
+    "StaffRole",
     "SweepHold",
     "TaskAttempt",
     "TelegramEffect",

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names, texts
+from models.domain import roles
 from models.schema import Invoice, Plan, PromoCode, PromoRedemption
 from tests.bot_frontend.conftest import ADMIN, add_user
 from tests.bot_frontend.harness import BotHarness
@@ -23,6 +24,10 @@ ANN = 801
 def profile(user_id: int) -> dict[str, object]:
     return {"user_id": user_id, "username": f"u{user_id}", "first_name": f"user{user_id}",
             "last_name": None, "language_code": "en"}
+
+
+def action_of(text: str) -> str:
+    return text.split(maxsplit=1)[0].removeprefix("/")
 
 
 def command(text: str, message_id: int = 1) -> dict[str, Any]:
@@ -140,7 +145,7 @@ async def test_promo_commands_are_for_admins_only(harness: BotHarness, text: str
     assert harness.last_reply() == texts.ADMIN_REFUSED
     assert harness.tasks == [(task_names.ADMIN_AUDIT,
                               [{"actor_id": ANN, "text": text, "request_key": f"{ANN}:1"},
-                               ANN, "admin_refused"])]
+                               ANN, "admin_refused", roles.refusal_details(None, action_of(text))])]
 
 
 @pytest.mark.parametrize("user", [ANN, ADMIN], ids=["non-admin", "admin"])
@@ -154,7 +159,9 @@ async def test_promo_commands_in_a_group_post_nothing(harness: BotHarness, text:
     assert harness.replies() == []
     assert harness.tasks == [(task_names.ADMIN_AUDIT,
                               [{"actor_id": user, "text": text, "request_key": f"{group}:1"},
-                               user, "admin_refused"])]
+                               user, "admin_refused",
+                               roles.refusal_details(roles.Role.OWNER if user == ADMIN else None,
+                                                     action_of(text))])]
 
 
 # Subscribers --------------------------------------------------------------------------------

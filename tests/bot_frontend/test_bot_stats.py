@@ -86,4 +86,5 @@ async def test_a_non_admin_is_refused_and_audited(harness: BotHarness) -> None:
     await harness.send(STRANGER, "/stats")
     assert harness.replies() == [texts.ADMIN_REFUSED]
     assert harness.tasks == [(task_names.ADMIN_AUDIT,
-                              [command("/stats", STRANGER), STRANGER, "admin_refused"])]
+                              [command("/stats", STRANGER), STRANGER, "admin_refused",
+                               {"command": "stats", "role": "none", "needs": "manager"}])]

@@ -3,8 +3,10 @@ operator would. The README's "What is protected, and how" lists the same rows.
 
 Rows:
   A. every admin command and admin button, from a non-admin (private chat and group) and from an
-     admin in a group, pressed through the bot's real dispatcher;
-  B. every admin task queued straight onto the broker with a non-admin as the actor;
+     admin in a group, pressed through the bot's real dispatcher; and from each role (an owner
+     through ADMIN_IDS, an owner through /role, a manager, support, nobody);
+  B. every admin task queued straight onto the broker with a non-admin as the actor, and with
+     each granted role as the actor;
   C. forged and replayed postbacks at a gateway configured for production;
   D. each empty or placeholder secret;
   E. each port `make run` exposes, tried without credentials (Flower, the embedded Redis);
@@ -17,6 +19,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import os
 import shlex
 import signal
@@ -49,12 +52,14 @@ from infra.settings import (
     SettingsError,
     load_settings,
 )
+from models.domain import roles
 from models.schema import (
     AccessHistory,
     CommissionEntry,
     PaymentEvent,
     PayoutRequest,
     Referrer,
+    StaffRole,
     User,
 )
 from tests.bot_frontend.conftest import ADMIN, add_user
@@ -68,6 +73,9 @@ from workers.context import use_context
 
 ON_SQLITE = pytest.mark.parametrize("migrated_template", ["sqlite"], indirect=True)
 ANN, STRANGER, GROUP = 701, 702, -100_555
+# Staff granted a role with /role (ADMIN is an owner through ADMIN_IDS).
+OWNER, MANAGER, SUPPORT = 711, 712, 713
+GRANTED = {OWNER: roles.Role.OWNER, MANAGER: roles.Role.MANAGER, SUPPORT: roles.Role.SUPPORT}
 TOKEN = "4242424242:AAF" + "x" * 32
 SECRET_KEY = "prod-secret-key-for-postbacks-0123456789"
 PRODUCTION: dict[str, Any] = {"bot_token": TOKEN, "channel_id": -1005, "admin_ids": str(ADMIN),
@@ -82,21 +90,110 @@ ADMIN_COMMANDS = [f"/activate {ANN} 30", f"/edit {ANN} remove", "/export",
                   f"/history {ANN}", "/payouts", "/sweep_confirm", "/stats",
                   "/broadcast", "/broadcast_status", "/promo_add SPRING 20%", "/promos",
                   "/promo_off SPRING", "/promo_on SPRING", "/promo_delete SPRING",
-                  "/audit", "/audit fix", "/audit fix confirm"]
+                  "/audit", "/audit fix", "/audit fix confirm",
+                  f"/role {ANN} support", "/roles", f"/user {ANN}", f"/resend {ANN}"]
 ADMIN_BUTTONS = ["payout_decide:5:1", "payout_decide:5:0",
                  "bcast_stop:5", "bcast_resume:5"]
+# The task an allowed command or button queues (the others are reads the bot answers).
+QUEUES = {"activate": task_names.ADMIN_ACTIVATE, "edit": task_names.ADMIN_EDIT,
+          "export": task_names.ADMIN_EXPORT_USERS, "refree_add": task_names.ADMIN_ADD_REFERRER,
+          "refree_remove": task_names.ADMIN_REMOVE_REFERRER,
+          "export_refree": task_names.ADMIN_EXPORT_REFERRERS,
+          "sweep_confirm": task_names.CONFIRM_SWEEP_HOLD, "stats": task_names.ADMIN_STATS,
+          "promo_add": task_names.ADMIN_PROMO_ADD, "role": task_names.ADMIN_SET_ROLE,
+          "resend": task_names.ADMIN_RESEND_INVITE, "payout_decide": task_names.DECIDE_PAYOUT,
+          "bcast_stop": task_names.BROADCAST_STOP, "bcast_resume": task_names.BROADCAST_RESUME}
+
+
+def action_of(text: str) -> str:
+    """The name the role table knows a command or button by: /activate 1 2 -> activate."""
+    return text.split(maxsplit=1)[0].removeprefix("/").split(":")[0]
 
 
 @pytest.fixture
 def bot(harness: BotHarness, session_factory: sessionmaker[Session]) -> BotHarness:
-    """The dispatcher, with ANN known to the bot (so a command would otherwise go through)."""
+    """The dispatcher, with ANN known to the bot (so a command would otherwise go through),
+    and three staff members granted a role each."""
     add_user(session_factory, ANN)
+    now = datetime.now(UTC)
+    for member, role in GRANTED.items():
+        add_user(session_factory, member)
+        with session_factory.begin() as session:
+            session.add(StaffRole(user_id=member, role=role.value, granted_by=ADMIN,
+                                  granted_at=now))
     return harness
 
 
-def refused_audit(actor: int, text: str, key: str) -> tuple[str, list[Any]]:
+def refused_audit(actor: int, text: str, key: str,
+                  role: roles.Role | None = None) -> tuple[str, list[Any]]:
     return (task_names.ADMIN_AUDIT,
-            [{"actor_id": actor, "text": text, "request_key": key}, actor, "admin_refused"])
+            [{"actor_id": actor, "text": text, "request_key": key}, actor, "admin_refused",
+             roles.refusal_details(role, action_of(text))])
+
+
+ACTORS = {"owner-admin-ids": ADMIN, "owner-role": OWNER, "manager": MANAGER,
+          "support": SUPPORT, "nobody": STRANGER}
+
+
+def role_of(actor: int) -> roles.Role | None:
+    return roles.Role.OWNER if actor == ADMIN else GRANTED.get(actor)
+
+
+def refusal_text(actor: int, named: str) -> str:
+    role = role_of(actor)
+    if role is None:
+        return texts.ADMIN_REFUSED
+    return texts.role_refused(command=named, needed=roles.least_role(action_of(named)).value,
+                              role=role.value)
+
+
+@ON_SQLITE
+@pytest.mark.anyio
+@pytest.mark.parametrize("actor", ACTORS.values(), ids=ACTORS.keys())
+@pytest.mark.parametrize("text", ADMIN_COMMANDS)
+async def test_a_command_goes_through_exactly_for_the_roles_the_table_allows(
+        bot: BotHarness, text: str, actor: int) -> None:
+    """Each command x each role: allowed -> no refusal (and its task); refused -> the text
+    naming the role needed, and only the audit task naming the command and the role."""
+    await bot.send(actor, text)
+    action = action_of(text)
+    if roles.allows(role_of(actor), action):
+        assert refusal_text(actor, f"/{action}") not in bot.replies()
+        assert all(args[2:3] != ["admin_refused"] for _, args in bot.tasks)
+        if action in QUEUES:
+            assert QUEUES[action] in [name for name, _ in bot.tasks]
+    else:
+        assert bot.replies() == [refusal_text(actor, f"/{action}")]
+        assert bot.tasks == [refused_audit(actor, text, f"{actor}:1", role_of(actor))]
+
+
+@ON_SQLITE
+@pytest.mark.anyio
+@pytest.mark.parametrize("actor", ACTORS.values(), ids=ACTORS.keys())
+@pytest.mark.parametrize("data", ADMIN_BUTTONS)
+async def test_a_button_goes_through_exactly_for_the_roles_the_table_allows(
+        bot: BotHarness, data: str, actor: int) -> None:
+    """Each admin button x each role: allowed -> its task; refused -> an alert naming the role
+    needed, and only the audit task."""
+    query_id = await bot.press(actor, data)
+    (answer,) = bot.callback_answers()
+    if roles.allows(role_of(actor), action_of(data)):
+        assert [name for name, _ in bot.tasks] == [QUEUES[action_of(data)]]
+    else:
+        assert (answer.text, answer.show_alert) == (refusal_text(actor, action_of(data)), True)
+        assert bot.tasks == [refused_audit(actor, data, f"callback:{query_id}", role_of(actor))]
+
+
+@ON_SQLITE
+@pytest.mark.anyio
+async def test_the_broadcast_conversation_is_closed_to_support(bot: BotHarness) -> None:
+    """A later step of /broadcast (a segment button) is /broadcast's: support is refused it."""
+    query_id = await bot.press(SUPPORT, "bcast_seg:all")
+    (answer,) = bot.callback_answers()
+    assert answer.text == refusal_text(SUPPORT, "broadcast")
+    assert bot.tasks == [(task_names.ADMIN_AUDIT, [
+        {"actor_id": SUPPORT, "text": "bcast_seg:all", "request_key": f"callback:{query_id}"},
+        SUPPORT, "admin_refused", roles.refusal_details(roles.Role.SUPPORT, "broadcast")])]
 
 
 @ON_SQLITE
@@ -118,7 +215,7 @@ async def test_an_admin_command_in_a_group_posts_nothing_and_is_audited(
     """In a group nobody, not even an admin, gets an answer (no wallets in a group); audited."""
     await bot.send(user, text, group=GROUP)
     assert bot.replies() == []
-    assert bot.tasks == [refused_audit(user, text, f"{GROUP}:1")]
+    assert bot.tasks == [refused_audit(user, text, f"{GROUP}:1", role_of(user))]
 
 
 @ON_SQLITE
@@ -142,7 +239,7 @@ async def test_an_admin_button_pressed_in_a_group_is_refused(bot: BotHarness, da
     (answer,) = bot.callback_answers()
     assert (answer.text, answer.show_alert) == (texts.ADMIN_PRIVATE_ONLY, True)
     assert bot.replies() == []
-    assert bot.tasks == [refused_audit(ADMIN, data, f"callback:{query_id}")]
+    assert bot.tasks == [refused_audit(ADMIN, data, f"callback:{query_id}", roles.Role.OWNER)]
 
 
 # --- B. Admin tasks queued by someone who is not an admin ----------------------------------
@@ -192,6 +289,8 @@ FORGED_TASKS: list[tuple[str, tuple[Any, ...]]] = [
     (task_names.ADMIN_PROMO_DELETE, (forged("/promo_delete"), "SPRING")),
     (task_names.AUDIT_START, (forged("/audit"),)),
     (task_names.AUDIT_FIX, (forged("/audit fix confirm"), True)),
+    (task_names.ADMIN_SET_ROLE, (forged("/role"), ANN, "owner")),
+    (task_names.ADMIN_RESEND_INVITE, (forged("/resend"), ANN)),
 ]
 
 
@@ -212,6 +311,64 @@ def test_an_admin_task_from_a_non_admin_changes_nothing_and_is_recorded(
     assert worker.telegram.calls == []
     assert (referrer.active, referrer.pct, payout.status) == (True, Decimal(10), "open")
     assert list(debits) == []
+
+
+def as_actor(name: str, args: tuple[Any, ...], actor: int) -> tuple[Any, ...]:
+    """A forged task's arguments with `actor` where STRANGER acted (the command, or the id)."""
+    if name == task_names.DECIDE_PAYOUT:
+        return (*args[:2], actor, *args[3:])
+    if name == task_names.CONFIRM_SWEEP_HOLD:
+        return (actor,)
+    return ({**args[0], "actor_id": actor}, *args[1:])
+
+
+def forged_action(name: str, args: tuple[Any, ...]) -> str:
+    """The command or button a forged task stands for, as the role table names it."""
+    if name == task_names.CONFIRM_SWEEP_HOLD:
+        return "sweep_confirm"
+    text = args[3] if name == task_names.DECIDE_PAYOUT else args[0]["text"]
+    return action_of(text)
+
+
+@pytest.fixture
+def staffed(worker: Pipeline) -> Pipeline:
+    """The worker of row B with three staff members, each granted a role (and STRANGER known,
+    whom /refree_add names)."""
+    now = datetime.now(UTC)
+    with worker.sessions.begin() as session:
+        for user_id in (*GRANTED, STRANGER):
+            session.add(User(id=user_id, first_name="Staff", created_at=now,
+                             terms_accepted_at=now))
+        session.flush()
+        for member, role in GRANTED.items():
+            session.add(StaffRole(user_id=member, role=role.value, granted_by=ADMIN,
+                                  granted_at=now))
+    return worker
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("actor", GRANTED, ids=[role.value for role in GRANTED.values()])
+@pytest.mark.parametrize(("name", "args"), FORGED_TASKS,
+                         ids=[f"{name}-{i}" for i, (name, _) in enumerate(FORGED_TASKS)])
+def test_an_admin_task_runs_exactly_for_the_roles_the_table_allows(
+        staffed: Pipeline, name: str, args: tuple[Any, ...], actor: int) -> None:
+    """Forged tasks x granted roles at the worker: the same table as the bot's decides; a
+    refused task changes nothing and records the refusal naming the command and the role."""
+    action = forged_action(name, args)
+    staffed.send(name, *as_actor(name, args, actor))
+    staffed.drain()
+    with staffed.sessions() as session:
+        refusals = [(row.actor_id, row.details) for row in session.scalars(
+            select(AccessHistory).where(AccessHistory.action == "admin_refused"))]
+        payout = session.scalars(select(PayoutRequest)).one()
+        ann_role = session.get(StaffRole, ANN)
+    if roles.allows(GRANTED[actor], action):
+        assert refusals == []
+    else:
+        details = roles.refusal_details(GRANTED[actor], action)
+        assert refusals == [(actor, json.dumps(details, sort_keys=True))]
+        assert staffed.telegram.calls == []
+        assert (payout.status, ann_role) == ("open", None)
 
 
 # --- C. Forged and replayed postbacks at a production gateway -------------------------------

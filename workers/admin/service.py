@@ -5,9 +5,10 @@ A command is applied once: its reply to the admin is an outbox effect keyed by t
 message, claimed first in the same transaction, so a redelivered task finds the claim and
 changes nothing.
 
-Defence in depth: the bot refuses non-admins, but anything that can publish to the broker can
-queue these tasks, so each one checks again (`authorized`) that the actor named in its
-arguments is an admin now, and records a refusal in the history as the bot does.
+Defence in depth: the bot refuses whoever lacks the role, but anything that can publish to the
+broker can queue these tasks, so each one checks again (`authorized`) that the actor named in
+its arguments has a role allowed to run it now (models/domain/roles.py: ADMIN_IDS are owners,
+the rest is granted with /role), and records a refusal in the history as the bot does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -35,7 +37,7 @@ from infra.telegram import (
 )
 from models import outbox
 from models.domain import access as rules
-from models.domain import ledger
+from models.domain import ledger, roles
 from models.history import record_history
 from models.outbox import Effects
 from models.schema import (
@@ -49,6 +51,7 @@ from models.schema import (
     TelegramEffect,
     User,
 )
+from models.staff import role_of
 from workers.access.service import as_rule, extend_access, locked_access, store
 from workers.context import WorkerContext
 from workers.promos import service as promos
@@ -94,17 +97,20 @@ ALREADY_OUT = (TelegramAlreadyDone, TelegramUnknownUser)
 
 
 def audit(session: Session, *, command: Command, user_id: int, action: str,
-          now: datetime) -> None:
+          now: datetime, details: dict[str, Any] | None = None) -> None:
     record_history(session, user_id=user_id, action=action, source="admin", now=now,
-                   actor_id=command.actor_id, command=command.text)
+                   actor_id=command.actor_id, command=command.text, details=details)
 
 
-def authorized(session: Session, *, command: Command, admins: frozenset[int],
+def authorized(session: Session, *, command: Command, admins: frozenset[int], action: str,
                now: datetime) -> bool:
-    """Whether the actor is an admin (ADMIN_IDS now); a refusal is recorded like the bot's."""
-    if command.actor_id in admins:
+    """Whether the actor's role (ADMIN_IDS are owners) may run `action` (a command's name or
+    a button's prefix); a refusal is recorded like the bot's, naming the command and the role."""
+    role = role_of(session, command.actor_id, owners=admins)
+    if roles.allows(role, action):
         return True
-    audit(session, command=command, user_id=command.actor_id, action=REFUSED, now=now)
+    audit(session, command=command, user_id=command.actor_id, action=REFUSED, now=now,
+          details=roles.refusal_details(role, action))
     return False
 
 

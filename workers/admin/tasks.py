@@ -2,7 +2,8 @@
 
 The bot has already checked the arguments and that the user exists; `command` is a dict with
 the admin's id, the command text and a key unique to the admin's message. Every task but the
-audit checks again that this id is an admin (the broker is not trusted to say so).
+audit checks again that this id has a role allowed to run the command (models/domain/roles.py;
+the broker is not trusted to say so).
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ def _now() -> datetime:
 
 
 def run_admin_command(command: service.Command,
-                      use_case: Callable[[Session, datetime], service.Done]) -> service.Done:
+                      use_case: Callable[[Session, datetime], service.Done], *,
+                      action: str) -> service.Done:
+    """Check the actor's role for `action` (models/domain/roles.py), apply, dispatch."""
     ctx = context()
     with ctx.sessions.begin() as session:
         now = _now()
-        if not service.authorized(session, command=command, admins=ctx.settings.admins, now=now):
+        if not service.authorized(session, command=command, admins=ctx.settings.admins,
+                                  action=action, now=now):
             log.warning("admin_task_refused", actor_id=command.actor_id, command=command.text)
             return service.Done()
         done = use_case(session, now)
@@ -46,17 +50,19 @@ def run_admin_command(command: service.Command,
 
 
 @shared_task(name=task_names.ADMIN_AUDIT, **DB_RETRYING)
-def audit(command: dict[str, Any], user_id: int, action: str) -> None:
+def audit(command: dict[str, Any], user_id: int, action: str,
+          details: dict[str, Any] | None = None) -> None:
     with context().sessions.begin() as session:
         service.audit(session, command=service.Command(**command), user_id=user_id,
-                      action=action, now=_now())
+                      action=action, now=_now(), details=details)
 
 
 @shared_task(name=task_names.ADMIN_ACTIVATE, **DB_RETRYING)
 def activate(command: dict[str, Any], user_id: int, days: int) -> int:
     chat_id, cmd = context().settings.channel, service.Command(**command)
     done = run_admin_command(cmd, lambda session, now: service.activate(
-        session, command=cmd, user_id=user_id, days=days, chat_id=chat_id, now=now))
+        session, command=cmd, user_id=user_id, days=days, chat_id=chat_id, now=now),
+        action="activate")
     return len(done.effects)
 
 
@@ -77,15 +83,17 @@ def edit(self: Task, command: dict[str, Any], user_id: int, action: str,
     cmd, chat_id = service.Command(**command), ctx.settings.channel
     if action == "remove":
         done = run_admin_command(cmd, lambda session, now: service.remove(
-            session, command=cmd, user_id=user_id, chat_id=chat_id, now=now))
+            session, command=cmd, user_id=user_id, chat_id=chat_id, now=now), action="edit")
         if done.kick is not None:
             _kick(self, ctx, command=cmd, kick=done.kick)
     elif action == "setdays" and days is not None:
         run_admin_command(cmd, lambda session, now: service.set_days(
-            session, command=cmd, user_id=user_id, days=days, chat_id=chat_id, now=now))
+            session, command=cmd, user_id=user_id, days=days, chat_id=chat_id, now=now),
+            action="edit")
     elif action in ("marktrial", "resettrial"):
         run_admin_command(cmd, lambda session, now: service.set_trial_used(
-            session, command=cmd, user_id=user_id, used=action == "marktrial", now=now))
+            session, command=cmd, user_id=user_id, used=action == "marktrial", now=now),
+            action="edit")
     else:
         log.error("admin_edit_unknown_action", action=action)
         return "unknown action"
@@ -96,22 +104,24 @@ def edit(self: Task, command: dict[str, Any], user_id: int, action: str,
 def add_referrer(command: dict[str, Any], user_id: int, pct: str) -> None:
     cmd = service.Command(**command)
     run_admin_command(cmd, lambda session, now: service.add_referrer(
-        session, command=cmd, user_id=user_id, pct=Decimal(pct), now=now))
+        session, command=cmd, user_id=user_id, pct=Decimal(pct), now=now), action="refree_add")
 
 
 @shared_task(name=task_names.ADMIN_REMOVE_REFERRER, **DB_RETRYING)
 def remove_referrer(command: dict[str, Any], user_id: int) -> None:
     cmd = service.Command(**command)
     run_admin_command(cmd, lambda session, now: service.remove_referrer(
-        session, command=cmd, user_id=user_id, now=now))
+        session, command=cmd, user_id=user_id, now=now), action="refree_remove")
 
 
-def _send_export(task: Task, *, command: service.Command, action: str, filename: str,
-                 caption: str, build: Callable[[Session, datetime], bytes]) -> str:
+def _send_export(task: Task, *, command: service.Command, name: str, action: str,
+                 filename: str, caption: str, build: Callable[[Session, datetime], bytes]) -> str:
+    """`name` is the command's (what its role is checked for), `action` the history's."""
     ctx = context()
     with ctx.sessions.begin() as session:
         now = _now()
-        if not service.authorized(session, command=command, admins=ctx.settings.admins, now=now):
+        if not service.authorized(session, command=command, admins=ctx.settings.admins,
+                                  action=name, now=now):
             log.warning("admin_task_refused", actor_id=command.actor_id, command=command.text)
             return ""
         data = build(session, now)
@@ -130,7 +140,7 @@ def _send_export(task: Task, *, command: service.Command, action: str, filename:
 def export_users(self: Task, command: dict[str, Any]) -> str:
     settings = context().settings
     return _send_export(
-        self, command=service.Command(**command), action="admin_export_users",
+        self, command=service.Command(**command), name="export", action="admin_export_users",
         filename="users.csv", caption=texts.EXPORT_USERS_CAPTION,
         build=lambda session, now: service.users_csv(
             session, chat_id=settings.channel, grace=settings.grace, now=now),
@@ -140,7 +150,8 @@ def export_users(self: Task, command: dict[str, Any]) -> str:
 @shared_task(name=task_names.ADMIN_EXPORT_REFERRERS, bind=True, **DB_RETRYING)
 def export_referrers(self: Task, command: dict[str, Any]) -> str:
     return _send_export(
-        self, command=service.Command(**command), action="admin_export_referrers",
+        self, command=service.Command(**command), name="export_refree",
+        action="admin_export_referrers",
         filename="referrers.csv", caption=texts.EXPORT_REFERRERS_CAPTION,
         build=lambda session, now: service.referrers_csv(session),
     )

@@ -135,7 +135,8 @@ def _running(session: Session) -> AuditRun | None:
 
 def start(session: Session, *, command: Command, settings: Settings, now: datetime) -> Outcome:
     """Start a run, or say how far the running one got (and restart it if it stalled)."""
-    if not authorized(session, command=command, admins=settings.admins, now=now):
+    if not authorized(session, command=command, admins=settings.admins, action="audit",
+                          now=now):
         return Outcome()
     reply = claim_reply(session, command=command, now=now)
     if reply is None:  # redelivered: the first delivery answered
@@ -418,7 +419,8 @@ def fix(ctx: WorkerContext, *, command: Command, confirm: bool,
     key = f"audit_fix:{command.request_key}"
     with ctx.sessions.begin() as session:
         now = clock()
-        if not authorized(session, command=command, admins=settings.admins, now=now):
+        if not authorized(session, command=command, admins=settings.admins, action="audit",
+                          now=now):
             return result
         if outbox_key_taken(session, key):  # redelivered after it was done
             return result

@@ -114,7 +114,8 @@ def start(session: Session, *, command: Command, draft: Draft, admins: frozenset
     Once per conversation: the broadcast is unique by the conversation's key, so a redelivered
     task or a second press of Confirm finds it and only makes sure its chains run.
     """
-    if not authorized(session, command=command, admins=admins, now=now):
+    if not authorized(session, command=command, admins=admins, action="broadcast",
+                      now=now):
         return Outcome()
     audience = draft.audience
     broadcast_id = insert_ignore_id(session, Broadcast, {
@@ -155,7 +156,8 @@ def start(session: Session, *, command: Command, draft: Draft, admins: frozenset
 def stop(session: Session, *, command: Command, broadcast_id: int, admins: frozenset[int],
          now: datetime) -> Outcome:
     """Stop sending: the chains see it at their next recipient and end."""
-    if not authorized(session, command=command, admins=admins, now=now):
+    if not authorized(session, command=command, admins=admins, action="bcast_stop",
+                      now=now):
         return Outcome()
     changed = session.execute(
         update(Broadcast).where(Broadcast.id == broadcast_id,
@@ -180,7 +182,8 @@ def resume(session: Session, *, command: Command, broadcast_id: int, admins: fro
     Never a restart: claims a dead task left behind become `unconfirmed` (once their lease is
     over) and only `pending` recipients are sent to.
     """
-    if not authorized(session, command=command, admins=admins, now=now):
+    if not authorized(session, command=command, admins=admins, action="bcast_resume",
+                      now=now):
         return Outcome()
     status = session.scalar(select(Broadcast.status).where(Broadcast.id == broadcast_id))
     release_stale_claims(session, broadcast_id, now=now)

@@ -45,9 +45,10 @@ def redeem(user: int | dict[str, Any], code: str, request_key: str) -> int:
     return len(effects)
 
 
-def _run(command: admin.Command, use_case: Callable[[Session, datetime], admin.Done]) -> int:
+def _run(command: admin.Command, use_case: Callable[[Session, datetime], admin.Done], *,
+         action: str) -> int:
     """Authorize, apply and dispatch as every admin command does (workers/admin/tasks.py)."""
-    return len(run_admin_command(command, use_case).effects)
+    return len(run_admin_command(command, use_case, action=action).effects)
 
 
 @shared_task(name=task_names.ADMIN_PROMO_ADD, **DB_RETRYING)
@@ -63,18 +64,19 @@ def promo_add(command: dict[str, Any], args: str) -> int:
             return admin.Done()
         return promo_admin.add(session, command=cmd, spec=spec, now=now)
 
-    return _run(cmd, add)
+    return _run(cmd, add, action="promo_add")
 
 
 @shared_task(name=task_names.ADMIN_PROMO_SET_ACTIVE, **DB_RETRYING)
 def promo_set_active(command: dict[str, Any], code: str, active: bool) -> int:
     cmd = admin.Command(**command)
     return _run(cmd, lambda session, now: promo_admin.set_active(
-        session, command=cmd, code=code, active=active, now=now))
+        session, command=cmd, code=code, active=active, now=now),
+        action="promo_on" if active else "promo_off")
 
 
 @shared_task(name=task_names.ADMIN_PROMO_DELETE, **DB_RETRYING)
 def promo_delete(command: dict[str, Any], code: str) -> int:
     cmd = admin.Command(**command)
     return _run(cmd, lambda session, now: promo_admin.delete(
-        session, command=cmd, code=code, now=now))
+        session, command=cmd, code=code, now=now), action="promo_delete")

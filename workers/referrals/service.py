@@ -130,7 +130,7 @@ def decide_payout(session: Session, *, request_id: int, approve: bool, actor_id:
     """
     if not authorized(session, command=Command(actor_id=actor_id, text=command,
                                                request_key=f"payout:{request_id}"),
-                      admins=admins, now=now):
+                      admins=admins, action="payout_decide", now=now):
         return Decision(False, [])
     status = "approved" if approve else "rejected"
     closed = session.execute(

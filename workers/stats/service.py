@@ -189,7 +189,8 @@ def build(ctx: WorkerContext, *, command: Command, day: str | None, pinned: str 
     every transaction takes the write lock, writers wait for it; SQLite is for small engines).
     """
     with ctx.sessions.begin() as session:
-        if not authorized(session, command=command, admins=ctx.settings.admins, now=now):
+        if not authorized(session, command=command, admins=ctx.settings.admins, action="stats",
+                          now=now):
             log.warning("admin_task_refused", actor_id=command.actor_id, command=command.text)
             return None
         audit(session, command=command, user_id=command.actor_id, action=STATS_ACTION, now=now)

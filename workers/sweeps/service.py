@@ -534,8 +534,10 @@ def confirm_hold(ctx: WorkerContext, *, admin_id: int, now: datetime,
     """
     settings = ctx.settings
     with ctx.sessions.begin() as session:
-        allowed = authorized(session, admins=settings.admins, now=now, command=Command(
-            actor_id=admin_id, text="/sweep_confirm", request_key=f"sweep_confirm:{admin_id}"))
+        command = Command(actor_id=admin_id, text="/sweep_confirm",
+                          request_key=f"sweep_confirm:{admin_id}")
+        allowed = authorized(session, command=command, admins=settings.admins,
+                             action="sweep_confirm", now=now)
     if not allowed:
         log.warning("sweep_confirm_refused", admin_id=admin_id)
         return Confirmation("not an admin")

@@ -160,18 +160,18 @@ def set_my_commands(call: MethodCall) -> object:
     commands = call.params.json_value("commands", what="commands")
     if not isinstance(commands, list) or not all(_is_command(c) for c in commands):
         raise bad_request("can't parse commands JSON object")
-    call.bot.commands[_commands_key(call.params)] = cast(Entities, commands)
+    call.bot.commands[_commands_key(call)] = cast(Entities, commands)
     return True
 
 
 @method("getMyCommands")
 def get_my_commands(call: MethodCall) -> object:
-    return call.bot.commands.get(_commands_key(call.params), [])
+    return call.bot.commands.get(_commands_key(call), [])
 
 
 @method("deleteMyCommands")
 def delete_my_commands(call: MethodCall) -> object:
-    call.bot.commands.pop(_commands_key(call.params), None)
+    call.bot.commands.pop(_commands_key(call), None)
     return True
 
 
@@ -307,6 +307,17 @@ def _is_command(value: object) -> bool:
     )
 
 
-def _commands_key(params: Params) -> tuple[str, str]:
+def _commands_key(call: MethodCall) -> tuple[str, str]:
+    """The stored menu a scope names; a chat scope must name a chat the bot can see, as on
+    the official server ("chat not found" for a person who never met the bot)."""
+    params = call.params
     scope = params.json_value("scope", what="bot command scope") or {"type": "default"}
+    if isinstance(scope, dict) and "chat_id" in scope:
+        chat_id = scope["chat_id"]
+        person = call.world.users.get(chat_id) if isinstance(chat_id, int) else None
+        known = chat_id in call.world.channels or (
+            isinstance(chat_id, int) and chat_id > 0 and person is not None
+            and not person.is_bot)
+        if not known:
+            raise bad_request(errors.CHAT_NOT_FOUND)
     return json.dumps(scope, sort_keys=True), params.text("language_code")

@@ -9,6 +9,7 @@ import pytest
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import (
     BotCommand,
+    BotCommandScopeChat,
     BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -210,6 +211,26 @@ def test_commands_are_stored_per_scope_and_language(telegram_sandbox: TelegramSa
             assert await bot.get_my_commands(language_code="ru") == []
             assert await bot.delete_my_commands()
             assert await bot.get_my_commands() == []
+
+    asyncio.run(scenario())
+
+
+def test_a_chat_menu_needs_a_chat_the_bot_knows(telegram_sandbox: TelegramSandbox) -> None:
+    """setMyCommands for one private chat: stored for a person the bot knows; "chat not found"
+    for an id nobody has, as the official server answers."""
+    subscriber(telegram_sandbox, 6)
+    commands = [BotCommand(command="history", description="/history")]
+
+    async def scenario() -> None:
+        async with bot_on(telegram_sandbox) as bot:
+            assert await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=6))
+            assert [c.command for c in await bot.get_my_commands(
+                scope=BotCommandScopeChat(chat_id=6))] == ["history"]
+            assert await bot.get_my_commands() == []
+            with pytest.raises(TelegramBadRequest, match="chat not found"):
+                await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=66_666))
+            with pytest.raises(TelegramBadRequest, match="chat not found"):
+                await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=66_666))
 
     asyncio.run(scenario())
 
