@@ -136,7 +136,7 @@ def _running(session: Session) -> AuditRun | None:
 def start(session: Session, *, command: Command, settings: Settings, now: datetime) -> Outcome:
     """Start a run, or say how far the running one got (and restart it if it stalled)."""
     if not authorized(session, command=command, admins=settings.admins, action="audit",
-                          now=now):
+                      now=now):
         return Outcome()
     reply = claim_reply(session, command=command, now=now)
     if reply is None:  # redelivered: the first delivery answered
