@@ -64,8 +64,9 @@ async def test_myplan_lists_each_chat_with_its_own_resend_button(
                               paid_through=news_until) in reply
     assert f"Chat {LOUNGE}: expired" in reply
     labels = [b.text for row in harness.last_markup().inline_keyboard for b in row]
+    # Paid time on a plan with another on sale: the bundle's /myplan offers a switch too.
     assert labels == [texts.RENEW_BUTTON, texts.resend_invite_to("Main channel"),
-                      texts.resend_invite_to(f"Chat {NEWS}")]
+                      texts.resend_invite_to(f"Chat {NEWS}"), texts.SWITCH_BUTTON]
 
     query_id = await harness.press(ANN, button(harness, texts.resend_invite_to(f"Chat {NEWS}")))
     assert harness.tasks == [(task_names.RESEND_INVITE, [ANN, query_id, NEWS])]
