@@ -1,20 +1,23 @@
-"""Middlewares: inject the bot's dependencies; FSM state where it is needed; gate on accepted
-terms; admins only."""
+"""Middlewares: inject the bot's dependencies; FSM state where it is needed; the sender's
+language; gate on accepted terms; admins only."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot_frontend import queries
 from bot_frontend.db import read
 from bot_frontend.producer import Tasks
 from infra import task_names, texts
+from infra.i18n import resolve, use_language
 from infra.settings import Settings
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -107,3 +110,47 @@ class AdminOnly(BaseMiddleware):
                          admin_command(actor_id=user_id, text=text, request_key=key),
                          user_id, "admin_refused")
         return None
+
+
+class Language(BaseMiddleware):
+    """Every update is answered in its sender's language (infra.i18n.resolve).
+
+    The language chosen with /language is read once per user and kept for `ttl` seconds (a
+    primary-key read, in a thread, for a user's first update in that time); the user's own
+    choice is remembered at once (`remember`), so the answer to /language is already in it.
+    Without a choice, the update's own language_code decides: no read is needed for it.
+    """
+
+    MAX_USERS = 50_000
+
+    def __init__(self, *, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic,
+                 ) -> None:
+        self._ttl, self._clock = ttl, clock
+        self._chosen: dict[int, tuple[str | None, float]] = {}
+
+    def remember(self, user_id: int, language: str | None) -> None:
+        if len(self._chosen) >= self.MAX_USERS:
+            self._chosen.clear()
+        self._chosen[user_id] = (language, self._clock() + self._ttl)
+
+    async def chosen(self, sessions: sessionmaker[Session], user_id: int) -> str | None:
+        kept = self._chosen.get(user_id)
+        if kept is not None and kept[1] > self._clock():
+            return kept[0]
+        try:
+            language = await read(sessions, queries.chosen_language, user_id=user_id)
+        except SQLAlchemyError:  # the database is away: Telegram's language_code still serves
+            return None
+        self.remember(user_id, language)
+        return language
+
+    async def __call__(self, handler: Handler, event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        user = data.get("event_from_user")
+        # A join request says nothing to anyone here, and must pass while the database is away.
+        if user is None or (isinstance(event, Update) and event.chat_join_request is not None):
+            return await handler(event, data)
+        data["languages"] = self
+        chosen = await self.chosen(data["sessions"], user.id)
+        with use_language(resolve(chosen=chosen, telegram_code=user.language_code)):
+            return await handler(event, data)

@@ -68,6 +68,14 @@ _ACCESS_WITH_PLAN = (
     .where(_access.user_id == bindparam("user_id"), _access.chat_id == bindparam("chat_id")))
 
 
+_CHOSEN_LANGUAGE = select(_user.language).where(_user.id == bindparam("user_id"))
+
+
+def chosen_language(session: Session, *, user_id: int) -> str | None:
+    """The language the user chose with /language; None if none (or no user row)."""
+    return session.execute(_CHOSEN_LANGUAGE, {"user_id": user_id}).scalar()
+
+
 def user_state(session: Session, *, user_id: int) -> UserState | None:
     row = session.execute(_USER_STATE, {"user_id": user_id}).first()
     if row is None:

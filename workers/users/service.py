@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from infra import texts
 from infra.db import insert_ignore
+from infra.i18n import SUPPORTED
 from models import outbox
 from models.domain import access as rules
 from models.history import record_history
@@ -94,6 +95,16 @@ def register(session: Session, *, profile: Profile, referrer_id: int | None,
         record_history(session, user_id=user_id, action="referred", source="user", now=now,
                        details={"referrer_id": referrer_id})
     return attached
+
+
+def set_language(session: Session, *, profile: Profile, language: str, now: datetime) -> bool:
+    """Store the language the user chose with /language; False (nothing stored) if it is not
+    one the catalogues speak."""
+    if language not in SUPPORTED:
+        return False
+    upsert_user(session, profile=profile, now=now)
+    session.execute(update(User).where(User.id == profile.user_id).values(language=language))
+    return True
 
 
 def accept_terms(session: Session, *, profile: Profile, now: datetime) -> None:
