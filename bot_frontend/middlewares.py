@@ -3,14 +3,13 @@ language; gate on accepted terms; admins only."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.fsm.middleware import FSMContextMiddleware
-from aiogram.types import CallbackQuery, Message, TelegramObject, Update
-from sqlalchemy.exc import SQLAlchemyError
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot_frontend import queries
@@ -62,10 +61,14 @@ class TermsAccepted(BaseMiddleware):
         sessions: sessionmaker[Session] = data["sessions"]
         state = None if user is None else await read(sessions, queries.user_state,
                                                      user_id=user.id)
-        if state is not None and state.terms_accepted:
-            return await handler(event, data)
-        if isinstance(event, Message):
-            await event.answer(texts.ACCEPT_TERMS_FIRST)
+        languages: Language | None = data.get("languages")
+        # The read shows the language the user chose: the handler speaks it.
+        with (languages.speak(user, state.language) if languages and user and state
+              else nullcontext()):
+            if state is not None and state.terms_accepted:
+                return await handler(event, data)
+            if isinstance(event, Message):
+                await event.answer(texts.ACCEPT_TERMS_FIRST)
         return None
 
 
@@ -112,45 +115,38 @@ class AdminOnly(BaseMiddleware):
         return None
 
 
+
 class Language(BaseMiddleware):
     """Every update is answered in its sender's language (infra.i18n.resolve).
 
-    The language chosen with /language is read once per user and kept for `ttl` seconds (a
-    primary-key read, in a thread, for a user's first update in that time); the user's own
-    choice is remembered at once (`remember`), so the answer to /language is already in it.
-    Without a choice, the update's own language_code decides: no read is needed for it.
+    It makes no read of its own, so a rush of updates pays nothing for languages: the language
+    chosen with /language comes with the user row the handlers read anyway
+    (`queries.UserState.language`, read by /start, the plan menu and TermsAccepted), which
+    `speak` remembers per user. Until a read has shown a user's choice, the update's own
+    language_code decides.
     """
 
-    MAX_USERS = 50_000
+    MAX_USERS = 100_000
 
-    def __init__(self, *, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic,
-                 ) -> None:
-        self._ttl, self._clock = ttl, clock
-        self._chosen: dict[int, tuple[str | None, float]] = {}
+    def __init__(self) -> None:
+        self._chosen: dict[int, str | None] = {}
 
     def remember(self, user_id: int, language: str | None) -> None:
-        if len(self._chosen) >= self.MAX_USERS:
+        if len(self._chosen) >= self.MAX_USERS and user_id not in self._chosen:
             self._chosen.clear()
-        self._chosen[user_id] = (language, self._clock() + self._ttl)
+        self._chosen[user_id] = language
 
-    async def chosen(self, sessions: sessionmaker[Session], user_id: int) -> str | None:
-        kept = self._chosen.get(user_id)
-        if kept is not None and kept[1] > self._clock():
-            return kept[0]
-        try:
-            language = await read(sessions, queries.chosen_language, user_id=user_id)
-        except SQLAlchemyError:  # the database is away: Telegram's language_code still serves
-            return None
-        self.remember(user_id, language)
-        return language
+    def speak(self, user: User, chosen: str | None) -> AbstractContextManager[str]:
+        """After a read of `user`'s row: remember their choice, and speak it in the block."""
+        self.remember(user.id, chosen)
+        return use_language(resolve(chosen=chosen, telegram_code=user.language_code))
 
     async def __call__(self, handler: Handler, event: TelegramObject,
                        data: dict[str, Any]) -> Any:
         user = data.get("event_from_user")
-        # A join request says nothing to anyone here, and must pass while the database is away.
-        if user is None or (isinstance(event, Update) and event.chat_join_request is not None):
-            return await handler(event, data)
         data["languages"] = self
-        chosen = await self.chosen(data["sessions"], user.id)
-        with use_language(resolve(chosen=chosen, telegram_code=user.language_code)):
+        if user is None:
+            return await handler(event, data)
+        with use_language(resolve(chosen=self._chosen.get(user.id),
+                                  telegram_code=user.language_code)):
             return await handler(event, data)

@@ -64,11 +64,31 @@ async def test_language_buttons_store_the_choice_and_answer_in_it(
 
 async def test_a_stored_choice_wins_over_telegrams_language(
         harness: BotHarness, session_factory: sessionmaker[Session]) -> None:
-    """users.language "en" (chosen earlier) beats language_code "ru": the answer is English."""
+    """users.language "en" (chosen earlier) beats language_code "ru" as soon as a read of the
+    user's row shows it: /start's plans, /myplan, and then /help (which reads nothing)."""
     add_user(session_factory, ANN, language="en")
-    russian(harness, ANN)
+    add_user(session_factory, BOB, language="en")
+    russian(harness, ANN, BOB)
+    await harness.send(ANN, "/start")
+    assert harness.last_reply() == texts.choose_plan(trial_days=3)
     await harness.send(ANN, "/help")
     assert harness.last_reply() == texts.HELP
+    await harness.send(BOB, "/myplan")
+    assert harness.last_reply().startswith("Status: no subscription")
+    await harness.send(BOB, "/help")
+    assert harness.last_reply() == texts.HELP
+
+
+async def test_the_language_rides_on_the_reads_the_bot_makes_anyway(
+        harness: BotHarness, session_factory: sessionmaker[Session],
+        reads: list[int]) -> None:
+    """Languages cost no read: /help reads nothing, /myplan its usual two (terms, status)."""
+    add_user(session_factory, ANN, language="ru")
+    reads.clear()
+    await harness.send(ANN, "/help")
+    assert reads == []
+    await harness.send(ANN, "/myplan")
+    assert len(reads) == 2 and harness.last_reply().startswith("Статус: нет подписки")
 
 
 async def test_an_admin_is_answered_in_the_admins_language(

@@ -247,8 +247,10 @@ def _not_let_in(session: Session, *, ctx: WorkerContext, user_id: int, chat_id: 
         refused = texts.join_refused(paid_through=paid_through)
     effects = message(session, key=f"join_refused:{period}", chat_id=user_id, now=now,
                       text=refused)
-    alert = texts.join_refused_alert(user_id=user_id, error=error or "", history_id=entry.id)
     for admin in sorted(ctx.settings.admins):
+        with speaking_to(session, admin):
+            alert = texts.join_refused_alert(user_id=user_id, error=error or "",
+                                             history_id=entry.id)
         effects += message(session, key=f"join_refused_alert:{admin}:{period}",
                            chat_id=admin, text=alert, now=now)
     return effects

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 
 import structlog
 from sqlalchemy import func, select, update
@@ -61,11 +62,15 @@ class Settlement:
 
 
 def _alert_admins(
-    session: Session, *, admins: frozenset[int], key: str, text: str, now: datetime
+    session: Session, *, admins: frozenset[int], key: str, text: Callable[[], str],
+    now: datetime,
 ) -> Effects:
+    """`text` is built for each admin, in their language."""
     effects: Effects = []
     for admin in sorted(admins):
-        effects += queue_message(session, key=f"{key}:admin:{admin}", chat_id=admin, text=text,
+        with speaking_to(session, admin):
+            said = text()
+        effects += queue_message(session, key=f"{key}:admin:{admin}", chat_id=admin, text=said,
                                  now=now)
     return effects
 
@@ -186,7 +191,7 @@ def unknown_invoice(
         details={"uuid": uuid, **(details or {})},
     )
     effects = _alert_admins(session, admins=admins, key=f"alert:unknown:{uuid}",
-                            text=texts.alert_unknown_invoice(uuid=uuid), now=now)
+                            text=partial(texts.alert_unknown_invoice, uuid=uuid), now=now)
     return Settlement(Outcome.UNKNOWN_INVOICE, effects=effects)
 
 
@@ -210,8 +215,8 @@ def settle_invoice(
         )
         effects = _alert_admins(
             session, admins=admins, key=f"alert:mismatch:{invoice.id}:{state.uuid}",
-            text=texts.alert_mismatch(uuid=state.uuid, user_id=invoice.user_id,
-                                      expected=mismatch[0], got=mismatch[1]),
+            text=partial(texts.alert_mismatch, uuid=state.uuid, user_id=invoice.user_id,
+                         expected=mismatch[0], got=mismatch[1]),
             now=now,
         )
         return Settlement(Outcome.MISMATCH, invoice.id, effects)
@@ -314,8 +319,8 @@ def _tell_partial_expired(
                             chat_id=invoice.user_id, now=now, text=told)
     return effects + _alert_admins(
         session, admins=admins, key=f"alert:partial_expired:{invoice.id}", now=now,
-        text=texts.alert_partial_expired(uuid=invoice.uuid or "?", user_id=invoice.user_id,
-                                         paid=paid, amount=invoice.amount_usd),
+        text=partial(texts.alert_partial_expired, uuid=invoice.uuid or "?",
+                     user_id=invoice.user_id, paid=paid, amount=invoice.amount_usd),
     )
 
 
@@ -343,8 +348,8 @@ def give_up_event(
                  "error": error[:500]},
     )
     return _alert_admins(session, admins=admins, key=f"alert:given_up:event:{event_id}",
-                         text=texts.alert_event_given_up(uuid=uuid, attempts=attempts,
-                                                         error=error),
+                         text=partial(texts.alert_event_given_up, uuid=uuid, attempts=attempts,
+                                      error=error),
                          now=now)
 
 
@@ -424,7 +429,7 @@ def tell_checkout_refused(
         digest = hashlib.sha256(error.encode()).hexdigest()[:16]
         effects += _alert_admins(
             session, admins=admins, key=f"alert:checkout:{digest}:{now:%Y%m%d%H}", now=now,
-            text=texts.alert_checkout_failed(user_id=user_id, error=error),
+            text=partial(texts.alert_checkout_failed, user_id=user_id, error=error),
         )
     return effects
 

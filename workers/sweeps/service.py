@@ -333,10 +333,11 @@ def _hold(session: Session, *, settings: Settings, verdict: Verdict, now: dateti
                      reason=verdict.reason, status="held", created_at=now)
     session.add(hold)
     session.flush()
-    text = texts.sweep_held(hold_id=hold.id, due=verdict.removable, members=verdict.members,
-                            reason=verdict.reason)
     effects: Effects = []
     for admin in sorted(settings.admins):
+        with speaking_to(session, admin):
+            text = texts.sweep_held(hold_id=hold.id, due=verdict.removable,
+                                    members=verdict.members, reason=verdict.reason)
         effects += message(session, key=f"sweep_hold:{hold.id}:{admin}", chat_id=admin,
                            text=text, now=now)
     log.warning("sweep_held", hold_id=hold.id, due=verdict.removable, members=verdict.members,
@@ -549,9 +550,10 @@ def confirm_hold(ctx: WorkerContext, *, admin_id: int, now: datetime,
     if summary.interrupted is None:
         with ctx.sessions.begin() as session:
             removed, expired = _sweep_totals(session, since=confirmed_at)
-            summary.effects += message(
-                session, key=f"sweep_confirmed:{hold_id}", chat_id=admin_id, now=now,
-                text=texts.sweep_confirmed(hold_id=hold_id, removed=removed, expired=expired))
+            with speaking_to(session, admin_id):
+                text = texts.sweep_confirmed(hold_id=hold_id, removed=removed, expired=expired)
+            summary.effects += message(session, key=f"sweep_confirmed:{hold_id}",
+                                       chat_id=admin_id, now=now, text=text)
     log.warning("sweep_hold_confirmed", hold_id=hold_id, admin_id=admin_id, outcome=outcome,
                 removed=summary.removed)
     return Confirmation(outcome, summary)
