@@ -16,15 +16,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_datetime as _babel_datetime
+from babel.dates import parse_pattern
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency
 from babel.support import Translations
 
 SUPPORTED = ("en", "ru")
@@ -89,11 +88,25 @@ def ngettext(singular: str, plural: str, number: int) -> str:
     return translations(current()).ngettext(singular, plural, number)
 
 
+@cache
+def _locale(code: str) -> Locale:
+    return Locale.parse(code)
+
+
 def format_moment(moment: datetime, pattern: str) -> str:
-    """`moment` (aware, UTC) written with a CLDR `pattern`, month names in the current language."""
-    return _babel_datetime(moment, pattern, locale=Locale.parse(current()))
+    """`moment` (UTC) written with a CLDR `pattern`, month names in the current language; its
+    fields are written as they are, as strftime did (the callers hold UTC times)."""
+    return str(parse_pattern(pattern).apply(moment, _locale(current())))
 
 
 def format_usd(amount: Decimal) -> str:
     """An amount in dollars as the current language writes money: "$12.50", "12,50 $"."""
-    return format_currency(amount, "USD", locale=current(), group_separator=False)
+    return _usd(current(), amount)
+
+
+# Babel takes some 20-60 µs to write an amount; the bot writes the same few plan prices on
+# every plan menu, so each (language, amount) is written once per process.
+@lru_cache(maxsize=4096)
+def _usd(code: str, amount: Decimal) -> str:
+    pattern = _locale(code).currency_formats["standard"]
+    return str(pattern.apply(amount, _locale(code), currency="USD", group_separator=False))
