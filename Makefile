@@ -7,7 +7,7 @@ PY := $(BIN)/python
 MUTATE_CHILDREN ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help run test migrate lint bench fuzz chaos mutate clean
+.PHONY: help run test migrate lint bench fuzz chaos mutate i18n clean
 
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -54,6 +54,14 @@ mutate: $(VENV)/.dev-installed ## mutation testing of the rules and use cases; p
 	$(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
 	@echo "Survivors (\`$(BIN)/mutmut show NAME\` shows one; docs/mutation-survivors.md explains the known ones):"
 	@$(BIN)/mutmut results | grep -F ': survived' || echo "  none"
+
+i18n: $(VENV)/.runtime-installed ## gather new texts into the catalogues (infra/locales); then translate the empty msgstr
+	$(BIN)/pybabel extract -F infra/locales/babel.cfg -k N_ --add-comments=Translators: \
+		--no-location --sort-output -w 100 --project=tg-channel-engine \
+		-o infra/locales/messages.pot .
+	$(BIN)/pybabel update -i infra/locales/messages.pot -d infra/locales -D messages \
+		--ignore-obsolete -w 100
+	@echo "Translate every empty or fuzzy msgstr; tests/infra/test_i18n_catalogue.py fails until then."
 
 clean: ## remove the virtualenv and caches (keeps var/, your data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,7 @@ from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefaul
 from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot_frontend.middlewares import Dependencies, StateWhereNeeded
+from bot_frontend.middlewares import Dependencies, Language, StateWhereNeeded
 from bot_frontend.producer import TaskProducer, Tasks
 from bot_frontend.routers import (
     admin_access,
@@ -22,6 +22,7 @@ from bot_frontend.routers import (
     broadcast,
     errors,
     join,
+    language,
     myplan,
     payout,
     promo,
@@ -29,7 +30,7 @@ from bot_frontend.routers import (
     start,
 )
 from bot_frontend.spool import SpoolRelay
-from infra import texts
+from infra import i18n, texts
 from infra.logging import get_logger
 from infra.settings import Settings
 from models.domain import roles
@@ -64,6 +65,7 @@ def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
     dp.update.outer_middleware(StateWhereNeeded(dp.fsm))
     tasks = Tasks(producer, relay=relay)
     dp.update.outer_middleware(Dependencies(settings=settings, sessions=sessions, tasks=tasks))
+    dp.update.outer_middleware(Language())
     # Every filter is an aiogram Filter (`MagicData(F.event...)`, `StateFilter(...)`), never a
     # bare `F...` or State: aiogram runs a plain callable through asyncio.to_thread, a thread
     # hop for each update that reaches it, which a rush of updates pays in GIL hand-offs
@@ -71,25 +73,31 @@ def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
     # Commands before the payout conversation: a command typed mid-conversation is obeyed
     # rather than taken for a wallet address or an amount.
     dp.include_routers(*(module.create_router() for module in (
-        errors, join, start, myplan, referral, admin_access, admin_referrals, admin_stats,
-        admin_promos, admin_audit, admin_staff, payout, promo, broadcast)))
+        errors, join, start, myplan, referral, language, admin_access, admin_referrals,
+        admin_stats, admin_promos, admin_audit, admin_staff, payout, promo, broadcast)))
     return dp
 
 
 async def set_commands(bot: Bot, settings: Settings) -> None:
-    """Everyone sees the subscriber commands; each ADMIN_IDS owner also sees theirs.
+    """Everyone sees the subscriber commands; each ADMIN_IDS owner also sees theirs. English is
+    the default list; each other language's list is set for Telegram's users of that language.
 
     A role granted with /role sets that member's menu from the worker (staff.refresh_menu);
     Telegram keeps it across restarts of the bot.
     """
-    public = [BotCommand(command=name, description=description)
-              for name, description in texts.COMMAND_DESCRIPTIONS.items()]
-    await bot.set_my_commands(public, scope=BotCommandScopeDefault())
-    admin = public + [BotCommand(command=name, description=f"/{name}")
-                      for name in roles.commands_of(roles.Role.OWNER)]
-    for admin_id in sorted(settings.admins):
-        try:
-            await bot.set_my_commands(admin, scope=BotCommandScopeChat(chat_id=admin_id))
-        except TelegramAPIError as error:
-            # An admin who never opened the bot has no chat yet; the commands still work.
-            log.warning("admin_commands_not_set", admin_id=admin_id, error=str(error))
+    for code in i18n.SUPPORTED:
+        language_code = None if code == i18n.DEFAULT else code
+        with i18n.use_language(code):
+            public = [BotCommand(command=name, description=description)
+                      for name, description in texts.COMMAND_DESCRIPTIONS.items()]
+        await bot.set_my_commands(public, scope=BotCommandScopeDefault(),
+                                  language_code=language_code)
+        admin = public + [BotCommand(command=name, description=f"/{name}")
+                          for name in roles.commands_of(roles.Role.OWNER)]
+        for admin_id in sorted(settings.admins):
+            try:
+                await bot.set_my_commands(admin, scope=BotCommandScopeChat(chat_id=admin_id),
+                                          language_code=language_code)
+            except TelegramAPIError as error:
+                # An admin who never opened the bot has no chat yet; the commands still work.
+                log.warning("admin_commands_not_set", admin_id=admin_id, error=str(error))

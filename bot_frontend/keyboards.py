@@ -6,7 +6,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot_frontend.queries import OpenPayout, PlanOffer
-from infra import buttons, texts
+from infra import buttons, i18n, texts
 from models.domain.ledger import PayoutNetwork
 from models.domain.segments import Segment
 
@@ -62,12 +62,22 @@ class EnterPromo(CallbackData, prefix="promo"):
     """"I have a code" on the plan menu: asks for a promo or gift code."""
 
 
+class ChooseLanguage(CallbackData, prefix="lang"):
+    code: str
+
+
 def _rows(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[row for row in rows if row])
 
 
 def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def languages() -> InlineKeyboardMarkup:
+    """One button per supported language, each named in its own language."""
+    return _rows([_button(i18n.NATIVE_NAMES[code], ChooseLanguage(code=code))
+                  for code in i18n.SUPPORTED])
 
 
 def accept_terms() -> InlineKeyboardMarkup:

@@ -1,9 +1,10 @@
-"""Middlewares: inject the bot's dependencies; FSM state where it is needed; gate on accepted
-terms; staff only, by role."""
+"""Middlewares: inject the bot's dependencies; FSM state where it is needed; the sender's
+language; gate on accepted terms; staff only, by role."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -11,13 +12,14 @@ from aiogram.dispatcher.flags import get_flag
 from aiogram.filters import CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.middleware import FSMContextMiddleware
-from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot_frontend import queries
 from bot_frontend.db import read
 from bot_frontend.producer import Tasks
 from infra import task_names, texts
+from infra.i18n import resolve, use_language
 from infra.settings import Settings
 from models import staff
 from models.domain import roles
@@ -64,10 +66,14 @@ class TermsAccepted(BaseMiddleware):
         sessions: sessionmaker[Session] = data["sessions"]
         state = None if user is None else await read(sessions, queries.user_state,
                                                      user_id=user.id)
-        if state is not None and state.terms_accepted:
-            return await handler(event, data)
-        if isinstance(event, Message):
-            await event.answer(texts.ACCEPT_TERMS_FIRST)
+        languages: Language | None = data.get("languages")
+        # The read shows the language the user chose: the handler speaks it.
+        with (languages.speak(user, state.language) if languages and user and state
+              else nullcontext()):
+            if state is not None and state.terms_accepted:
+                return await handler(event, data)
+            if isinstance(event, Message):
+                await event.answer(texts.ACCEPT_TERMS_FIRST)
         return None
 
 
@@ -140,3 +146,40 @@ class AdminOnly(BaseMiddleware):
                          admin_command(actor_id=user_id, text=text, request_key=key),
                          user_id, "admin_refused", roles.refusal_details(role, action))
         return None
+
+
+
+class Language(BaseMiddleware):
+    """Every update is answered in its sender's language (infra.i18n.resolve).
+
+    It makes no read of its own, so a rush of updates pays nothing for languages: the language
+    chosen with /language comes with the user row the handlers read anyway
+    (`queries.UserState.language`, read by /start, the plan menu and TermsAccepted), which
+    `speak` remembers per user. Until a read has shown a user's choice, the update's own
+    language_code decides.
+    """
+
+    MAX_USERS = 100_000
+
+    def __init__(self) -> None:
+        self._chosen: dict[int, str | None] = {}
+
+    def remember(self, user_id: int, language: str | None) -> None:
+        if len(self._chosen) >= self.MAX_USERS and user_id not in self._chosen:
+            self._chosen.clear()
+        self._chosen[user_id] = language
+
+    def speak(self, user: User, chosen: str | None) -> AbstractContextManager[str]:
+        """After a read of `user`'s row: remember their choice, and speak it in the block."""
+        self.remember(user.id, chosen)
+        return use_language(resolve(chosen=chosen, telegram_code=user.language_code))
+
+    async def __call__(self, handler: Handler, event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        user = data.get("event_from_user")
+        data["languages"] = self
+        if user is None:
+            return await handler(event, data)
+        with use_language(resolve(chosen=self._chosen.get(user.id),
+                                  telegram_code=user.language_code)):
+            return await handler(event, data)

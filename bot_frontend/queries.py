@@ -36,6 +36,8 @@ class UserState:
     trial_used: bool
     # What we last recorded of the Telegram profile, in PROFILE_FIELDS order.
     names: tuple[str | None, ...] = ()
+    # The language chosen with /language (None: Telegram's language_code decides).
+    language: str | None = None
 
 
 # The reads behind every /start and plan tap are statements built once, on the tables, with
@@ -50,6 +52,7 @@ PROFILE_FIELDS = ("username", "first_name", "last_name", "language_code")
 
 _USER_STATE = select(
     _user.terms_accepted_at, _user.trial_used_at, *(_user[name] for name in PROFILE_FIELDS),
+    _user.language,
 ).where(_user.id == bindparam("user_id"))
 
 _PLANS_ON_SALE = (select(_plan.code, _plan.title, _plan.days, _plan.price_usd)
@@ -74,9 +77,9 @@ def user_state(session: Session, *, user_id: int) -> UserState | None:
     row = session.execute(_USER_STATE, {"user_id": user_id}).first()
     if row is None:
         return None
-    terms_accepted_at, trial_used_at, *names = row
+    terms_accepted_at, trial_used_at, *names, language = row
     return UserState(terms_accepted=terms_accepted_at is not None,
-                     trial_used=trial_used_at is not None, names=tuple(names))
+                     trial_used=trial_used_at is not None, names=tuple(names), language=language)
 
 
 def user_exists(session: Session, *, user_id: int) -> bool:

@@ -25,6 +25,7 @@ SEND_BULK_MESSAGE = "notifications.send_bulk_message"
 # default queue: database-only use cases started by the bot
 ACCEPT_TERMS = "users.accept_terms"
 REGISTER_USER = "users.register"
+SET_LANGUAGE = "users.set_language"
 REQUEST_PAYOUT = "referrals.request_payout"
 DECIDE_PAYOUT = "referrals.decide_payout"
 

@@ -14,6 +14,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from infra import texts
+from infra.i18n import resolve, use_language
 from infra.logging import get_logger
 
 log = get_logger("bot_frontend")
@@ -24,10 +25,14 @@ async def redis_unavailable(event: ErrorEvent) -> None:
     log.error("redis_unavailable", error=str(failure), error_type=type(failure).__name__,
               task_not_queued=isinstance(failure, OperationalError))
     update = event.update
-    if update.message is not None:
-        await update.message.answer(texts.TRY_AGAIN_LATER)
-    elif update.callback_query is not None:
-        await update.callback_query.answer(texts.TRY_AGAIN_LATER, show_alert=True)
+    # The failure may come before the Language middleware ran: Telegram's language_code serves.
+    sender = (update.message or update.callback_query)
+    code = sender.from_user.language_code if sender and sender.from_user else None
+    with use_language(resolve(chosen=None, telegram_code=code)):
+        if update.message is not None:
+            await update.message.answer(texts.TRY_AGAIN_LATER)
+        elif update.callback_query is not None:
+            await update.callback_query.answer(texts.TRY_AGAIN_LATER, show_alert=True)
 
 
 def create_router() -> Router:

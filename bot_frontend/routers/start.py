@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot_frontend import keyboards, queries
 from bot_frontend.db import read
+from bot_frontend.middlewares import Language
 from bot_frontend.producer import Tasks
 from infra import buttons, task_names, texts
 from infra.settings import Settings
@@ -65,16 +66,27 @@ def menu(settings: Settings, state: queries.UserState | None,
 
 
 async def plan_menu(sessions: sessionmaker[Session], settings: Settings, *,
-                    user_id: int) -> tuple[str, InlineKeyboardMarkup]:
-    return menu(settings, *await read(sessions, queries.menu_facts, user_id=user_id))
+                    languages: Language, user: User) -> tuple[str, InlineKeyboardMarkup]:
+    known, offers = await read(sessions, queries.menu_facts, user_id=user.id)
+    with languages.speak(user, known.language if known else None):
+        return menu(settings, known, offers)
 
 
 async def start(message: Message, command: CommandObject, *, tasks: Tasks,
                 sessions: sessionmaker[Session], settings: Settings,
-                state: FSMContext) -> None:
+                state: FSMContext, languages: Language) -> None:
     user = message.from_user
     assert user is not None
     known, offers = await read(sessions, queries.menu_facts, user_id=user.id)
+    with languages.speak(user, known.language if known else None):
+        await _welcome(message, command, user, known, offers, tasks=tasks, settings=settings,
+                       state=state)
+
+
+async def _welcome(message: Message, command: CommandObject, user: User,
+                   known: queries.UserState | None, offers: list[queries.PlanOffer], *,
+                   tasks: Tasks, settings: Settings, state: FSMContext) -> None:
+    """/start's answer: the terms for a newcomer, else the code's check or the plans."""
     referrer, code = referrer_from(command.args), promo_from(command.args)
     # A returning user whose profile we hold as it is has nothing to record: under a rush of
     # /start taps that is one task (and one worker transaction) less per tap. The worker
@@ -94,14 +106,16 @@ async def start(message: Message, command: CommandObject, *, tasks: Tasks,
     await message.answer(text, reply_markup=markup)
 
 
-async def accept_terms(callback: CallbackQuery, tasks: Tasks, sessions: sessionmaker[Session],
-                       settings: Settings, state: FSMContext) -> None:
+async def accept_terms(callback: CallbackQuery, *, tasks: Tasks,
+                       sessions: sessionmaker[Session], settings: Settings, state: FSMContext,
+                       languages: Language) -> None:
     await tasks.send(task_names.ACCEPT_TERMS, profile(callback.from_user))
     code = (await state.get_data()).get(PENDING_PROMO)
     if code is not None:
         await state.update_data({PENDING_PROMO: None})
         await redeem(tasks, callback.from_user, code, request_key=f"terms:{callback.id}")
-    text, markup = await plan_menu(sessions, settings, user_id=callback.from_user.id)
+    text, markup = await plan_menu(sessions, settings, languages=languages,
+                                   user=callback.from_user)
     await callback.answer()
     if isinstance(callback.message, Message):
         # The terms stay readable (without their button); the plans come as a new message.
@@ -110,8 +124,9 @@ async def accept_terms(callback: CallbackQuery, tasks: Tasks, sessions: sessionm
 
 
 async def show_plans(callback: CallbackQuery, sessions: sessionmaker[Session],
-                     settings: Settings) -> None:
-    text, markup = await plan_menu(sessions, settings, user_id=callback.from_user.id)
+                     settings: Settings, languages: Language) -> None:
+    text, markup = await plan_menu(sessions, settings, languages=languages,
+                                   user=callback.from_user)
     await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.answer(text, reply_markup=markup)

@@ -47,6 +47,8 @@ class User(Base):
     first_name: Mapped[str | None] = mapped_column(String(255))
     last_name: Mapped[str | None] = mapped_column(String(255))
     language_code: Mapped[str | None] = mapped_column(String(16))
+    # Chosen with /language; NULL means "follow language_code" (see infra.i18n.resolve).
+    language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
     terms_accepted_at: Mapped[datetime | None]
     trial_used_at: Mapped[datetime | None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,9 @@ import fakeredis
 import pytest
 from aiogram import Bot
 from aiogram.fsm.storage.redis import RedisStorage
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import Pool
 
 from bot_frontend.app import build_dispatcher
 from bot_frontend.db import read_only_sessions
@@ -67,3 +69,18 @@ def add_user(sessions: sessionmaker[Session], user_id: int, *, accepted: bool = 
     with sessions.begin() as session:
         session.add(User(id=user_id, first_name=f"user{user_id}", created_at=now,
                          terms_accepted_at=now if accepted else None, **values))
+
+
+@pytest.fixture
+def reads() -> Iterator[list[int]]:
+    """Every database connection checked out while the test runs (one per read)."""
+    checked_out: list[int] = []
+
+    def count(*_: Any) -> None:
+        checked_out.append(1)
+
+    event.listen(Pool, "checkout", count)
+    try:
+        yield checked_out
+    finally:
+        event.remove(Pool, "checkout", count)

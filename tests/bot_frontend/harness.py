@@ -129,10 +129,12 @@ class BotHarness:
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     # What the dispatcher returned for the last press (aiogram's UNHANDLED when no handler).
     last_result: Any = None
+    # The language_code Telegram reports per user; "en" for anyone not listed.
+    language_codes: dict[int, str] = field(default_factory=dict)
 
     def _user(self, user_id: int) -> User:
         return User(id=user_id, is_bot=False, first_name=f"user{user_id}",
-                    username=f"u{user_id}", language_code="en")
+                    username=f"u{user_id}", language_code=self.language_codes.get(user_id, "en"))
 
     def _message(self, user_id: int, text: str, group: int | None = None) -> Message:
         chat = (Chat(id=user_id, type="private") if group is None

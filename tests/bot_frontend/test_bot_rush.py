@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 from aiogram.fsm.storage.base import StorageKey
-from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import Pool
 
 from bot_frontend.app import FSM_REDIS_CONNECTIONS, fsm_storage
 from infra import task_names
@@ -21,21 +18,6 @@ from tests.bot_frontend.harness import BotHarness
 
 pytestmark = pytest.mark.anyio
 ANN = 601
-
-
-@pytest.fixture
-def reads() -> Iterator[list[int]]:
-    """Every database connection checked out while the test runs (one per read)."""
-    checked_out: list[int] = []
-
-    def count(*_: Any) -> None:
-        checked_out.append(1)
-
-    event.listen(Pool, "checkout", count)
-    try:
-        yield checked_out
-    finally:
-        event.remove(Pool, "checkout", count)
 
 
 async def test_start_and_a_plan_tap_each_read_the_database_once(

@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from infra import texts
+from infra.i18n import use_language
 from infra.logging import get_logger
 from infra.telegram import (
     TelegramAlreadyDone,
@@ -43,6 +44,7 @@ from models.schema import Access, InviteLink, Invoice, PlanChat
 from workers.access.service import as_rule
 from workers.context import WorkerContext
 from workers.dispatch import dispatch
+from workers.languages import language_of, speaking_to
 from workers.notifications.service import keyboard
 
 log = get_logger("workers.access")
@@ -130,6 +132,20 @@ def grant_access(ctx: WorkerContext, effect: Effect) -> dict[str, Any]:
     """Make sure the user can get in: a confirmation if they are in, else their invite link."""
     payload = effect.payload
     user_id, chat_id = int(payload["user_id"]), int(payload["chat_id"])
+    with ctx.sessions.begin() as session:
+        access = _covered(session, user_id=user_id, chat_id=chat_id, now=_now(), ctx=ctx)
+        paid_through = access.paid_through if access else None
+        link = _usable_link(session, user_id=user_id, chat_id=chat_id) if access else None
+        link_url = link.link if link else None
+        language = language_of(session, user_id)
+    with use_language(language):
+        return _send_invite(ctx, payload, user_id=user_id, chat_id=chat_id,
+                            paid_through=paid_through, link_url=link_url)
+
+
+def _send_invite(ctx: WorkerContext, payload: dict[str, Any], *, user_id: int, chat_id: int,
+                 paid_through: datetime | None, link_url: str | None) -> dict[str, Any]:
+    """grant_access's messages, in the recipient's language."""
     # The first grant of a payment also confirms the payment: one message, not two.
     announce = bool(payload.get("announce_payment"))
     extra_days = int(payload.get("extra_days") or 0)
@@ -137,11 +153,6 @@ def grant_access(ctx: WorkerContext, effect: Effect) -> dict[str, Any]:
     def said(text: str) -> str:
         return texts.after_payment(text, extra_days=extra_days) if announce else text
 
-    with ctx.sessions.begin() as session:
-        access = _covered(session, user_id=user_id, chat_id=chat_id, now=_now(), ctx=ctx)
-        paid_through = access.paid_through if access else None
-        link = _usable_link(session, user_id=user_id, chat_id=chat_id) if access else None
-        link_url = link.link if link else None
     if paid_through is None:
         if announce:  # nothing to grant, but the money was received
             ctx.telegram.send_message(chat_id=user_id,
@@ -232,10 +243,14 @@ def _not_let_in(session: Session, *, ctx: WorkerContext, user_id: int, chat_id: 
         Access.user_id == user_id, Access.chat_id == chat_id)).one()
     assert paid_through is not None  # the verdict approved: access covers now
     period = f"{user_id}:{chat_id}:{paid_through.isoformat()}"
+    with speaking_to(session, user_id):
+        refused = texts.join_refused(paid_through=paid_through)
     effects = message(session, key=f"join_refused:{period}", chat_id=user_id, now=now,
-                      text=texts.join_refused(paid_through=paid_through))
-    alert = texts.join_refused_alert(user_id=user_id, error=error or "", history_id=entry.id)
+                      text=refused)
     for admin in sorted(ctx.settings.admins):
+        with speaking_to(session, admin):
+            alert = texts.join_refused_alert(user_id=user_id, error=error or "",
+                                             history_id=entry.id)
         effects += message(session, key=f"join_refused_alert:{admin}:{period}",
                            chat_id=admin, text=alert, now=now)
     return effects

@@ -54,6 +54,7 @@ from models.schema import (
 from models.staff import role_of
 from workers.access.service import as_rule, extend_access, locked_access, store
 from workers.context import WorkerContext
+from workers.languages import speaking_to
 from workers.promos import service as promos
 from workers.users.service import grant
 
@@ -256,9 +257,11 @@ def kick_refused(session: Session, *, command: Command, kick: Kick, error: str,
                        action=REMOVAL_REFUSED, source="admin", now=now,
                        actor_id=command.actor_id, command=command.text, before=kick.through,
                        details={"error": error, "method": method})
+    with speaking_to(session, command.actor_id):
+        text = texts.admin_kick_refused(user_id=kick.user_id, error=error)
     return outbox.queue_message(
         session, key=f"admin_kick_refused:{command.request_key}", chat_id=command.actor_id,
-        text=texts.admin_kick_refused(user_id=kick.user_id, error=error), now=now)
+        text=text, now=now)
 
 
 def set_trial_used(session: Session, *, command: Command, user_id: int, used: bool,

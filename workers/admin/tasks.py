@@ -24,6 +24,7 @@ from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.admin import service
 from workers.context import WorkerContext, context
 from workers.dispatch import dispatch
+from workers.languages import speaking_to
 from workers.retrying import DB_RETRYING
 
 log = get_logger("workers.admin")
@@ -44,7 +45,8 @@ def run_admin_command(command: service.Command,
                                   action=action, now=now):
             log.warning("admin_task_refused", actor_id=command.actor_id, command=command.text)
             return service.Done()
-        done = use_case(session, now)
+        with speaking_to(session, command.actor_id):  # the answer is in the admin's language
+            done = use_case(session, now)
     dispatch(done.effects)
     return done
 
@@ -115,7 +117,8 @@ def remove_referrer(command: dict[str, Any], user_id: int) -> None:
 
 
 def _send_export(task: Task, *, command: service.Command, name: str, action: str,
-                 filename: str, caption: str, build: Callable[[Session, datetime], bytes]) -> str:
+                 filename: str, caption: Callable[[], str],
+                 build: Callable[[Session, datetime], bytes]) -> str:
     """`name` is the command's (what its role is checked for), `action` the history's."""
     ctx = context()
     with ctx.sessions.begin() as session:
@@ -127,9 +130,11 @@ def _send_export(task: Task, *, command: service.Command, name: str, action: str
         data = build(session, now)
         service.audit(session, command=command, user_id=command.actor_id, action=action,
                       now=now)
+        with speaking_to(session, command.actor_id):
+            said = caption()
     try:
         ctx.telegram.send_document(chat_id=command.actor_id, filename=filename, data=data,
-                                   caption=caption)
+                                   caption=said)
     except TelegramTransient as failure:
         raise task.retry(countdown=retry_countdown(failure, task.request.retries,
                                                    cap=MAX_COUNTDOWN)) from None
@@ -141,7 +146,7 @@ def export_users(self: Task, command: dict[str, Any]) -> str:
     settings = context().settings
     return _send_export(
         self, command=service.Command(**command), name="export", action="admin_export_users",
-        filename="users.csv", caption=texts.EXPORT_USERS_CAPTION,
+        filename="users.csv", caption=lambda: texts.EXPORT_USERS_CAPTION,
         build=lambda session, now: service.users_csv(
             session, chat_id=settings.channel, grace=settings.grace, now=now),
     )
@@ -152,6 +157,6 @@ def export_referrers(self: Task, command: dict[str, Any]) -> str:
     return _send_export(
         self, command=service.Command(**command), name="export_refree",
         action="admin_export_referrers",
-        filename="referrers.csv", caption=texts.EXPORT_REFERRERS_CAPTION,
+        filename="referrers.csv", caption=lambda: texts.EXPORT_REFERRERS_CAPTION,
         build=lambda session, now: service.referrers_csv(session),
     )

@@ -61,6 +61,7 @@ from models.schema import Broadcast, BroadcastRecipient, User
 from models.types import UTCDateTime
 from workers.admin.service import Command, audit, authorized
 from workers.context import WorkerContext
+from workers.languages import speaking_to
 
 log = get_logger("workers.broadcasts")
 
@@ -400,9 +401,10 @@ def _finish(session: Session, broadcast_id: int, *, now: datetime) -> Effects:
     assert admin_id is not None
     progress = queries.progress(session, broadcast_id)
     log.info("broadcast_done", broadcast_id=broadcast_id, **_counts(progress))
-    return outbox.queue_message(
-        session, key=f"broadcast_done:{broadcast_id}", chat_id=admin_id, now=now,
-        text=texts.broadcast_finished(broadcast_id=broadcast_id, progress=progress))
+    with speaking_to(session, admin_id):
+        text = texts.broadcast_finished(broadcast_id=broadcast_id, progress=progress)
+    return outbox.queue_message(session, key=f"broadcast_done:{broadcast_id}", chat_id=admin_id,
+                                now=now, text=text)
 
 
 def _counts(progress: rules.Progress) -> dict[str, Any]:

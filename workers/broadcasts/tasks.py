@@ -17,6 +17,7 @@ from workers.admin.service import Command
 from workers.broadcasts import service
 from workers.context import WorkerContext, context
 from workers.dispatch import dispatch
+from workers.languages import speaking_to
 from workers.retrying import DB_RETRYING
 
 log = get_logger("workers.broadcasts")
@@ -42,7 +43,7 @@ def start(command: dict[str, Any], draft: dict[str, Any]) -> int | None:
         log.error("broadcast_refused", actor_id=cmd.actor_id, error=str(bad))
         return None
     settings = ctx.settings
-    with ctx.sessions.begin() as session:
+    with ctx.sessions.begin() as session, speaking_to(session, cmd.actor_id):
         outcome = service.start(session, command=cmd, draft=confirmed, admins=settings.admins,
                                 chat_id=settings.channel, grace=settings.grace, now=_now())
     _carry_on(ctx, outcome)
@@ -51,18 +52,18 @@ def start(command: dict[str, Any], draft: dict[str, Any]) -> int | None:
 
 @shared_task(name=task_names.BROADCAST_STOP, **DB_RETRYING)
 def stop(command: dict[str, Any], broadcast_id: int) -> None:
-    ctx = context()
-    with ctx.sessions.begin() as session:
-        outcome = service.stop(session, command=Command(**command), broadcast_id=broadcast_id,
+    ctx, cmd = context(), Command(**command)
+    with ctx.sessions.begin() as session, speaking_to(session, cmd.actor_id):
+        outcome = service.stop(session, command=cmd, broadcast_id=broadcast_id,
                                admins=ctx.settings.admins, now=_now())
     _carry_on(ctx, outcome)
 
 
 @shared_task(name=task_names.BROADCAST_RESUME, **DB_RETRYING)
 def resume(command: dict[str, Any], broadcast_id: int) -> int | None:
-    ctx = context()
-    with ctx.sessions.begin() as session:
-        outcome = service.resume(session, command=Command(**command), broadcast_id=broadcast_id,
+    ctx, cmd = context(), Command(**command)
+    with ctx.sessions.begin() as session, speaking_to(session, cmd.actor_id):
+        outcome = service.resume(session, command=cmd, broadcast_id=broadcast_id,
                                  admins=ctx.settings.admins, now=_now())
     _carry_on(ctx, outcome)
     return outcome.run

@@ -10,6 +10,7 @@ CryptoCloud refusing (then the admins are told too).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -112,9 +113,10 @@ def _start(
     except service.UnknownUser as refused:
         if retries < USER_RETRIES:
             return Run("waiting for the user", _backoff(retries))
-        return _refuse(ctx, user_id, request_key, texts.ACCOUNT_NOT_FOUND, str(refused))
+        return _refuse(ctx, user_id, request_key, lambda: texts.ACCOUNT_NOT_FOUND, str(refused))
     except service.PlanGone as refused:
-        return _refuse(ctx, user_id, request_key, texts.CHECKOUT_PLAN_GONE, str(refused))
+        return _refuse(ctx, user_id, request_key, lambda: texts.CHECKOUT_PLAN_GONE,
+                       str(refused))
 
 
 def _provide(
@@ -127,9 +129,10 @@ def _provide(
         if retries < PROVIDER_RETRIES:
             return Run("provider unavailable",
                                _backoff(retries, base=5.0, at_least=error.retry_after or 0))
-        return _refuse(ctx, user_id, request_key, texts.CHECKOUT_FAILED, str(error))
+        return _refuse(ctx, user_id, request_key, lambda: texts.CHECKOUT_FAILED, str(error))
     except CryptoCloudError as error:  # refused, moved, or an answer we cannot read
-        return _refuse(ctx, user_id, request_key, texts.CHECKOUT_FAILED, str(error), alert=True)
+        return _refuse(ctx, user_id, request_key, lambda: texts.CHECKOUT_FAILED, str(error),
+                       alert=True)
     return None
 
 
@@ -163,7 +166,7 @@ def _cancel_quietly(ctx: WorkerContext, uuid: str) -> None:
 
 
 def _refuse(
-    ctx: WorkerContext, user_id: int, request_key: str, text: str, reason: str, *,
+    ctx: WorkerContext, user_id: int, request_key: str, text: Callable[[], str], reason: str, *,
     alert: bool = False,
 ) -> Run:
     with ctx.sessions.begin() as session:

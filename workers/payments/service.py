@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 
 import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from infra import buttons, texts
+from infra import texts
 from infra.cryptocloud import InvoiceState
 from infra.db import insert_ignore
 from models import outbox
@@ -30,6 +32,7 @@ from models.history import record_history
 from models.outbox import Effects, queue_message
 from models.schema import CommissionEntry, Invoice, Plan, PlanChat, Referral, Referrer, User
 from workers.access.service import extend_access
+from workers.languages import speaking_to
 from workers.promos import service as promos
 from workers.switches import service as switches
 
@@ -38,7 +41,7 @@ UNKNOWN_USER = 0
 OPEN_STATUSES = (InvoiceStatus.CREATED.value, InvoiceStatus.PARTIAL.value)
 # An open invoice closer than this to its expiry is not offered again: the user needs time.
 REUSE_MARGIN = timedelta(minutes=5)
-PLANS_BUTTONS = [[{"text": texts.PLANS_BUTTON, "data": buttons.SHOW_PLANS}]]
+plans_buttons = promos.plans_buttons
 
 
 class Outcome(StrEnum):
@@ -60,11 +63,15 @@ class Settlement:
 
 
 def _alert_admins(
-    session: Session, *, admins: frozenset[int], key: str, text: str, now: datetime
+    session: Session, *, admins: frozenset[int], key: str, text: Callable[[], str],
+    now: datetime,
 ) -> Effects:
+    """`text` is built for each admin, in their language."""
     effects: Effects = []
     for admin in sorted(admins):
-        effects += queue_message(session, key=f"{key}:admin:{admin}", chat_id=admin, text=text,
+        with speaking_to(session, admin):
+            said = text()
+        effects += queue_message(session, key=f"{key}:admin:{admin}", chat_id=admin, text=said,
                                  now=now)
     return effects
 
@@ -157,8 +164,10 @@ def _activate(
     chats = session.scalars(select(PlanChat.chat_id).where(PlanChat.plan_id == plan.id)
                             .order_by(PlanChat.chat_id)).all()
     if not chats:
+        with speaking_to(session, invoice.user_id):
+            paid_text = texts.payment_received(extra_days=extra_days)
         effects += queue_message(session, key=f"paid:{invoice.id}", chat_id=invoice.user_id,
-                                 now=now, text=texts.payment_received(extra_days=extra_days))
+                                 now=now, text=paid_text)
     for index, chat_id in enumerate(chats):
         change = extend_access(
             session, user_id=invoice.user_id, chat_id=chat_id, days=plan.days + extra_days,
@@ -191,7 +200,7 @@ def unknown_invoice(
         details={"uuid": uuid, **(details or {})},
     )
     effects = _alert_admins(session, admins=admins, key=f"alert:unknown:{uuid}",
-                            text=texts.alert_unknown_invoice(uuid=uuid), now=now)
+                            text=partial(texts.alert_unknown_invoice, uuid=uuid), now=now)
     return Settlement(Outcome.UNKNOWN_INVOICE, effects=effects)
 
 
@@ -215,8 +224,8 @@ def settle_invoice(
         )
         effects = _alert_admins(
             session, admins=admins, key=f"alert:mismatch:{invoice.id}:{state.uuid}",
-            text=texts.alert_mismatch(uuid=state.uuid, user_id=invoice.user_id,
-                                      expected=mismatch[0], got=mismatch[1]),
+            text=partial(texts.alert_mismatch, uuid=state.uuid, user_id=invoice.user_id,
+                         expected=mismatch[0], got=mismatch[1]),
             now=now,
         )
         return Settlement(Outcome.MISMATCH, invoice.id, effects)
@@ -279,11 +288,12 @@ def _tell_remainder(
     )
     left = (time_left(expires_at=invoice.expires_at, now=now) if invoice.expires_at
             else timedelta(0))
-    return queue_message(
-        session, key=f"partial:{invoice.id}:{paid}", chat_id=invoice.user_id, now=now,
-        text=texts.partial_payment(remainder=remainder.remainder_usd, time_left=left),
-        buttons=_pay_button(invoice),
-    )
+    with speaking_to(session, invoice.user_id):
+        return queue_message(
+            session, key=f"partial:{invoice.id}:{paid}", chat_id=invoice.user_id, now=now,
+            text=texts.partial_payment(remainder=remainder.remainder_usd, time_left=left),
+            buttons=_pay_button(invoice),
+        )
 
 
 def _tell_expired_unpaid(session: Session, *, invoice: Invoice, now: datetime) -> Effects:
@@ -294,11 +304,14 @@ def _tell_expired_unpaid(session: Session, *, invoice: Invoice, now: datetime) -
                                                     Invoice.id > invoice.id).limit(1))
     if newer is not None:
         return []
-    if invoice.switch_from_plan_id is not None:
+    with speaking_to(session, invoice.user_id):
+        if invoice.switch_from_plan_id is not None:
+            return queue_message(session, key=f"invoice_canceled:{invoice.id}",
+                                 chat_id=invoice.user_id, text=texts.SWITCH_INVOICE_EXPIRED,
+                                 now=now)
         return queue_message(session, key=f"invoice_canceled:{invoice.id}",
-                             chat_id=invoice.user_id, text=texts.SWITCH_INVOICE_EXPIRED, now=now)
-    return queue_message(session, key=f"invoice_canceled:{invoice.id}", chat_id=invoice.user_id,
-                         text=texts.invoice_canceled(), now=now, buttons=PLANS_BUTTONS)
+                             chat_id=invoice.user_id, text=texts.invoice_canceled(), now=now,
+                             buttons=plans_buttons())
 
 
 def _tell_partial_expired(
@@ -313,14 +326,14 @@ def _tell_partial_expired(
         now=now, invoice_id=invoice.id,
         details={"paid_usd": str(paid), "amount_usd": str(invoice.amount_usd)},
     )
-    effects = queue_message(
-        session, key=f"partial_expired:{invoice.id}", chat_id=invoice.user_id, now=now,
-        text=texts.partial_expired(paid=paid, amount=invoice.amount_usd),
-    )
+    with speaking_to(session, invoice.user_id):
+        told = texts.partial_expired(paid=paid, amount=invoice.amount_usd)
+    effects = queue_message(session, key=f"partial_expired:{invoice.id}",
+                            chat_id=invoice.user_id, now=now, text=told)
     return effects + _alert_admins(
         session, admins=admins, key=f"alert:partial_expired:{invoice.id}", now=now,
-        text=texts.alert_partial_expired(uuid=invoice.uuid or "?", user_id=invoice.user_id,
-                                         paid=paid, amount=invoice.amount_usd),
+        text=partial(texts.alert_partial_expired, uuid=invoice.uuid or "?",
+                     user_id=invoice.user_id, paid=paid, amount=invoice.amount_usd),
     )
 
 
@@ -348,8 +361,8 @@ def give_up_event(
                  "error": error[:500]},
     )
     return _alert_admins(session, admins=admins, key=f"alert:given_up:event:{event_id}",
-                         text=texts.alert_event_given_up(uuid=uuid, attempts=attempts,
-                                                         error=error),
+                         text=partial(texts.alert_event_given_up, uuid=uuid, attempts=attempts,
+                                      error=error),
                          now=now)
 
 
@@ -417,18 +430,21 @@ def start_checkout(
 
 
 def tell_checkout_refused(
-    session: Session, *, user_id: int, request_key: str, text: str, now: datetime,
+    session: Session, *, user_id: int, request_key: str, text: Callable[[], str], now: datetime,
     admins: frozenset[int] = frozenset(), error: str | None = None,
 ) -> Effects:
-    """The subscriber who tapped learns why no pay link comes; with `error`, admins learn it too
-    (once an hour per distinct error, so a provider refusing everyone is one alert, not many)."""
+    """The subscriber who tapped learns why no pay link comes (`text` is built in their
+    language); with `error`, admins learn it too (once an hour per distinct error, so a provider
+    refusing everyone is one alert, not many)."""
+    with speaking_to(session, user_id):
+        told = text()
     effects = queue_message(session, key=f"checkout_refused:{request_key}", chat_id=user_id,
-                            text=text, now=now)
+                            text=told, now=now)
     if error is not None:
         digest = hashlib.sha256(error.encode()).hexdigest()[:16]
         effects += _alert_admins(
             session, admins=admins, key=f"alert:checkout:{digest}:{now:%Y%m%d%H}", now=now,
-            text=texts.alert_checkout_failed(user_id=user_id, error=error),
+            text=partial(texts.alert_checkout_failed, user_id=user_id, error=error),
         )
     return effects
 
@@ -455,15 +471,15 @@ def send_pay_link(
     plan = session.get_one(Plan, invoice.plan_id)
     if invoice.pay_link is None:
         return []
-    text = (texts.pay_invoice(plan_title=plan.title, amount=invoice.amount_usd,
-                              expires_at=invoice.expires_at)
-            if invoice.switch_from_plan_id is None
-            else switches.pay_link_text(session, invoice=invoice))
-    return queue_message(
-        session, key=f"paylink:{invoice.id}:{request_key}", chat_id=invoice.user_id, now=now,
-        text=text,
-        buttons=_pay_button(invoice),
-    )
+    with speaking_to(session, invoice.user_id):
+        text = (texts.pay_invoice(plan_title=plan.title, amount=invoice.amount_usd,
+                                  expires_at=invoice.expires_at)
+                if invoice.switch_from_plan_id is None
+                else switches.pay_link_text(session, invoice=invoice))
+        return queue_message(
+            session, key=f"paylink:{invoice.id}:{request_key}", chat_id=invoice.user_id,
+            now=now, text=text, buttons=_pay_button(invoice),
+        )
 
 
 # Fallback poll ----------------------------------------------------------------------------

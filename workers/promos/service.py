@@ -31,20 +31,27 @@ from models.history import record_history
 from models.outbox import Effects, queue_message
 from models.schema import Invoice, PromoCode, PromoRedemption, TelegramEffect
 from workers.access.service import extend_access
+from workers.languages import speaking_to
 from workers.users.service import grant, has_paid, known_user
 
 log = get_logger("workers.promos")
 
-PLANS_BUTTONS = [[{"text": texts.PLANS_BUTTON, "data": buttons.SHOW_PLANS}]]
 LIVE = PromoCode.deleted_at.is_(None)
-REFUSAL_TEXTS = {
-    rules.RedeemRefusal.UNKNOWN: texts.PROMO_UNKNOWN,
-    rules.RedeemRefusal.PAUSED: texts.PROMO_PAUSED,
-    rules.RedeemRefusal.EXPIRED: texts.PROMO_EXPIRED,
-    rules.RedeemRefusal.USED_UP: texts.PROMO_USED_UP,
-    rules.RedeemRefusal.NEW_ONLY: texts.PROMO_NEW_ONLY,
-    rules.RedeemRefusal.ALREADY_USED: texts.PROMO_ALREADY_USED,
-}
+
+
+def plans_buttons() -> list[list[dict[str, str]]]:
+    """The "See the plans" button, labelled in the language of the moment."""
+    return [[{"text": texts.PLANS_BUTTON, "data": buttons.SHOW_PLANS}]]
+
+
+def refusal_text(reason: rules.RedeemRefusal) -> str:
+    """Why a code was not redeemed, in the language of the moment."""
+    return {rules.RedeemRefusal.UNKNOWN: texts.PROMO_UNKNOWN,
+            rules.RedeemRefusal.PAUSED: texts.PROMO_PAUSED,
+            rules.RedeemRefusal.EXPIRED: texts.PROMO_EXPIRED,
+            rules.RedeemRefusal.USED_UP: texts.PROMO_USED_UP,
+            rules.RedeemRefusal.NEW_ONLY: texts.PROMO_NEW_ONLY,
+            rules.RedeemRefusal.ALREADY_USED: texts.PROMO_ALREADY_USED}[reason]
 
 
 def locked_code(session: Session, code: str) -> PromoCode | None:
@@ -112,8 +119,9 @@ def _refuse(session: Session, *, user_id: int, code: str, reason: rules.RedeemRe
             key: str, now: datetime) -> Effects:
     record_history(session, user_id=user_id, action="promo_refused", source="user", now=now,
                    details={"code": code, "reason": reason.value})
-    return queue_message(session, key=key, chat_id=user_id, now=now,
-                         text=texts.promo_refused(code=code, text=REFUSAL_TEXTS[reason]))
+    with speaking_to(session, user_id):
+        text = texts.promo_refused(code=code, text=refusal_text(reason))
+    return queue_message(session, key=key, chat_id=user_id, now=now, text=text)
 
 
 def redeem(session: Session, *, user: int | dict[str, Any], code: str, request_key: str,
@@ -169,11 +177,13 @@ def redeem(session: Session, *, user: int | dict[str, Any], code: str, request_k
     record_history(session, user_id=user_id, action="promo_redeemed", source="user", now=now,
                    details={"code": name, "redemption_id": redemption.id,
                             **offer_details(promo.offer)})
-    return queue_message(session, key=key, chat_id=user_id, now=now, buttons=PLANS_BUTTONS,
-                         text=texts.promo_discount_applied(
-                             code=name, offer=describe(promo.offer),
-                             plans=sorted(promo.plans) if promo.plans else None,
-                             until=rules.last_valid_day(promo.ends_at)))
+    with speaking_to(session, user_id):
+        return queue_message(session, key=key, chat_id=user_id, now=now,
+                             buttons=plans_buttons(),
+                             text=texts.promo_discount_applied(
+                                 code=name, offer=describe(promo.offer),
+                                 plans=sorted(promo.plans) if promo.plans else None,
+                                 until=rules.last_valid_day(promo.ends_at)))
 
 
 def _give(session: Session, *, promo: rules.Promo, redemption_id: int, user_id: int,
@@ -186,9 +196,9 @@ def _give(session: Session, *, promo: rules.Promo, redemption_id: int, user_id: 
                            command=f"promo {promo.code}",
                            details={"code": promo.code, "days": days,
                                     "redemption_id": redemption_id})
-    reply = queue_message(session, key=key, chat_id=user_id, now=now,
-                          text=texts.promo_gift_applied(code=promo.code, days=days,
-                                                        paid_through=change.after))
+    with speaking_to(session, user_id):
+        text = texts.promo_gift_applied(code=promo.code, days=days, paid_through=change.after)
+    reply = queue_message(session, key=key, chat_id=user_id, now=now, text=text)
     return reply + grant(session, key=f"grant:promo:{redemption_id}", user_id=user_id,
                          chat_id=chat_id, access_id=change.access_id, now=now)
 

@@ -10,9 +10,11 @@ alert names them, and a decision records those that hold when it is made.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy import exists, select, text, update
 from sqlalchemy.orm import Session
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 from infra import texts
 from infra.db import insert_ignore
 from infra.hashing import keccak256
+from infra.i18n import DEFAULT, use_language
 from models.domain import ledger, payout_risk
 from models.history import record_history
 from models.outbox import Effects
@@ -27,15 +30,18 @@ from models.outbox import queue_message as message
 from models.payout_risk import payout_flags
 from models.schema import CommissionEntry, PayoutRequest, Referrer, TelegramEffect
 from workers.admin.service import Command, authorized, ledger_entries
+from workers.languages import speaking_to
 
 NOT_A_REFERRER = "not_a_referrer"
 BAD_WALLET = "bad_wallet"
 
 
 def _refused(session: Session, *, user_id: int, request_key: str, reason: str,
-             now: datetime, text: str | None = None) -> Effects:
+             now: datetime, text: Callable[[], str] | None = None) -> Effects:
+    with speaking_to(session, user_id):
+        told = text() if text else texts.payout_refused(reason=reason)
     return message(session, key=f"payout_refused:{request_key}", chat_id=user_id,
-                   text=text or texts.payout_refused(reason=reason), now=now)
+                   text=told, now=now)
 
 
 def request_payout(session: Session, *, user_id: int, network: str, wallet: str,
@@ -73,9 +79,8 @@ def request_payout(session: Session, *, user_id: int, network: str, wallet: str,
             return []
         return _refused(session, user_id=user_id, request_key=request_key,
                         reason=refused.reason.value, now=now,
-                        text=texts.payout_refused_amount(reason=refused.reason.value,
-                                                         asked=amount, minimum=minimum,
-                                                         available=available))
+                        text=partial(texts.payout_refused_amount, reason=refused.reason.value,
+                                     asked=amount, minimum=minimum, available=available))
     inserted = insert_ignore(
         session, PayoutRequest,
         {"referrer_id": user_id, "amount": amount, "network": network, "wallet": address,
@@ -92,12 +97,15 @@ def request_payout(session: Session, *, user_id: int, network: str, wallet: str,
     record_history(session, user_id=user_id, action="payout_requested", source="user", now=now,
                    details={"request_id": request_id, "amount_usd": str(amount),
                             "network": network, **_flag_details(flags)})
+    with speaking_to(session, user_id):
+        received = texts.payout_received(amount=amount)
     effects = message(session, key=f"payout_received:{request_key}", chat_id=user_id,
-                      text=texts.payout_received(amount=amount), now=now)
-    alert = texts.payout_request_alert(request_id=request_id, referrer_id=user_id, amount=amount)
-    if flags:
-        alert += texts.payout_alert_flagged(flags=flags)
+                      text=received, now=now)
     for admin in sorted(admins):
+        with speaking_to(session, admin):
+            alert = texts.payout_request_alert(request_id=request_id, referrer_id=user_id,
+                                               amount=amount)
+            alert += texts.payout_alert_flagged(flags=flags) if flags else ""
         effects += message(session, key=f"payout_alert:{request_id}:{admin}", chat_id=admin,
                            text=alert, now=now)
     return effects
@@ -107,8 +115,9 @@ def _flag_details(flags: tuple[payout_risk.RiskFlag, ...]) -> dict[str, list[str
     """The flags as a history row keeps them: their kinds and, in plain words, their evidence."""
     if not flags:
         return {}
-    return {"flags": [flag.kind.value for flag in flags],
-            "flag_reasons": [texts.payout_flag(flag) for flag in flags]}
+    with use_language(DEFAULT):  # the history speaks one language, whoever is answered
+        return {"flags": [flag.kind.value for flag in flags],
+                "flag_reasons": [texts.payout_flag(flag) for flag in flags]}
 
 
 def _already_sent(session: Session, *, request_key: str) -> bool:
@@ -140,9 +149,11 @@ def decide_payout(session: Session, *, request_id: int, approve: bool, actor_id:
         .execution_options(synchronize_session=False)
     )
     if not closed.rowcount:  # type: ignore[attr-defined]
+        with speaking_to(session, actor_id):
+            already = texts.payout_already_decided(request_id=request_id)
         return Decision(False, message(
             session, key=f"payout_already_decided:{request_id}:{actor_id}", chat_id=actor_id,
-            text=texts.payout_already_decided(request_id=request_id), now=now))
+            text=already, now=now))
     request = session.get_one(PayoutRequest, request_id)
     # The flags that hold now, which /payouts showed the admin a moment ago: a flagged request
     # is decided like any other, and the decision records them.
@@ -158,13 +169,16 @@ def decide_payout(session: Session, *, request_id: int, approve: bool, actor_id:
                    source="admin", now=now, actor_id=actor_id, command=command,
                    details={"request_id": request_id, "amount_usd": str(request.amount),
                             **_flag_details(flags)})
-    told = (texts.payout_approved(amount=request.amount, network=request.network,
-                                  wallet=request.wallet)
-            if approve else texts.payout_rejected(amount=request.amount))
+    with speaking_to(session, request.referrer_id):
+        told = (texts.payout_approved(amount=request.amount, network=request.network,
+                                      wallet=request.wallet)
+                if approve else texts.payout_rejected(amount=request.amount))
     effects = message(session, key=f"payout_decided:{request_id}", chat_id=request.referrer_id,
                       text=told, now=now)
-    decided = (texts.payout_decided_flagged(request_id=request_id, approved=approve, flags=flags)
-               if flags else texts.payout_decided(request_id=request_id, approved=approve))
+    with speaking_to(session, actor_id):
+        decided = (texts.payout_decided_flagged(request_id=request_id, approved=approve,
+                                                flags=flags)
+                   if flags else texts.payout_decided(request_id=request_id, approved=approve))
     effects += message(session, key=f"payout_decided_admin:{request_id}", chat_id=actor_id,
                        text=decided, now=now)
     return Decision(True, effects)

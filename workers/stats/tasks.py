@@ -14,6 +14,7 @@ from infra.telegram import TelegramTransient, retry_countdown
 from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.admin.service import Command
 from workers.context import context
+from workers.languages import speaking_to_user
 from workers.retrying import DB_RETRYING
 from workers.stats import service
 
@@ -29,22 +30,23 @@ def report(self: Task, command: dict[str, Any], day: str | None = None,
     """`day` is the admin's YYYY-MM-DD or None (now); a retry pins `as_of` and `chart_sent`, so
     it reports on the same moment and does not send the chart twice."""
     ctx, cmd = context(), Command(**command)
-    try:
-        built = service.build(ctx, command=cmd, day=day, pinned=as_of, now=datetime.now(UTC))
-    except SoftTimeLimitExceeded:
-        ctx.telegram.send_message(chat_id=cmd.actor_id, text=texts.STATS_TOO_SLOW)
-        return "too slow"
-    if built is None:
-        return "not sent"
-    try:
-        if not chart_sent:
-            service.send_chart(ctx, command=cmd, built=built)
-            chart_sent = True
-        service.send_figures(ctx, command=cmd, built=built)
-    except TelegramTransient as failure:
-        raise self.retry(
-            kwargs={"command": command, "day": day, "as_of": built.as_of.isoformat(),
-                    "chart_sent": chart_sent},
-            countdown=retry_countdown(failure, self.request.retries, cap=MAX_COUNTDOWN),
-        ) from None
-    return built.as_of.isoformat()
+    with speaking_to_user(ctx.sessions, cmd.actor_id):  # the admin's language
+        try:
+            built = service.build(ctx, command=cmd, day=day, pinned=as_of, now=datetime.now(UTC))
+        except SoftTimeLimitExceeded:
+            ctx.telegram.send_message(chat_id=cmd.actor_id, text=texts.STATS_TOO_SLOW)
+            return "too slow"
+        if built is None:
+            return "not sent"
+        try:
+            if not chart_sent:
+                service.send_chart(ctx, command=cmd, built=built)
+                chart_sent = True
+            service.send_figures(ctx, command=cmd, built=built)
+        except TelegramTransient as failure:
+            raise self.retry(
+                kwargs={"command": command, "day": day, "as_of": built.as_of.isoformat(),
+                        "chart_sent": chart_sent},
+                countdown=retry_countdown(failure, self.request.retries, cap=MAX_COUNTDOWN),
+            ) from None
+        return built.as_of.isoformat()

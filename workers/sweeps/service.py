@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from infra import buttons, texts
 from infra.db import insert_ignore_rows
+from infra.i18n import use_language
 from infra.logging import get_logger
 from infra.settings import Settings
 from infra.telegram import (
@@ -66,6 +67,7 @@ from workers.admin.service import (
     authorized,
 )
 from workers.context import WorkerContext
+from workers.languages import languages_of, speaking_to
 from workers.users.service import grant
 
 log = get_logger("workers.sweeps")
@@ -76,7 +78,11 @@ UNSWEPT = (*RUNNING, rules.AccessStatus.GRACE.value)
 EXPIRED = rules.AccessStatus.EXPIRED.value
 PROTECTED_STATUSES = frozenset({"creator", "administrator"})
 EXPIRY_ACTIONS = ("expired_removed", "expired", "expired_kept")
-RENEW_BUTTONS = [[{"text": texts.RENEW_BUTTON, "data": buttons.SHOW_PLANS}]]
+
+
+def renew_buttons() -> list[list[dict[str, str]]]:
+    """The "Renew" button, labelled in the language of the moment."""
+    return [[{"text": texts.RENEW_BUTTON, "data": buttons.SHOW_PLANS}]]
 # Rows per keyset page: the sweep and the reminders never hold more than one page in memory,
 # and a reminder page is one batched insert per table and one commit.
 PAGE_SIZE = 500
@@ -346,10 +352,11 @@ def _hold(session: Session, *, settings: Settings, verdict: Verdict, now: dateti
                      reason=verdict.reason, status="held", created_at=now)
     session.add(hold)
     session.flush()
-    text = texts.sweep_held(hold_id=hold.id, due=verdict.removable, members=verdict.members,
-                            reason=verdict.reason)
     effects: Effects = []
     for admin in sorted(settings.admins):
+        with speaking_to(session, admin):
+            text = texts.sweep_held(hold_id=hold.id, due=verdict.removable,
+                                    members=verdict.members, reason=verdict.reason)
         effects += message(session, key=f"sweep_hold:{hold.id}:{admin}", chat_id=admin,
                            text=text, now=now)
     log.warning("sweep_held", hold_id=hold.id, due=verdict.removable, members=verdict.members,
@@ -496,10 +503,11 @@ def _expire_one(ctx: WorkerContext, due: Due, *, now: datetime, summary: SweepSu
             return
         summary.removed += kicked
         assert row.paid_through is not None  # due rows have paid time by the query
-        summary.effects += message(
-            session, key=f"sweep_expired:{row.id}:{row.paid_through.isoformat()}",
-            chat_id=row.user_id, text=texts.access_expired(paid_through=row.paid_through),
-            buttons=RENEW_BUTTONS, now=now, bulk=True)
+        with speaking_to(session, row.user_id):
+            summary.effects += message(
+                session, key=f"sweep_expired:{row.id}:{row.paid_through.isoformat()}",
+                chat_id=row.user_id, text=texts.access_expired(paid_through=row.paid_through),
+                buttons=renew_buttons(), now=now, bulk=True)
     bound.info("sweep_expired", removed=kicked, paid_through=due.paid_through.isoformat())
 
 
@@ -565,9 +573,10 @@ def confirm_hold(ctx: WorkerContext, *, admin_id: int, now: datetime,
     if summary.interrupted is None:
         with ctx.sessions.begin() as session:
             removed, expired = _sweep_totals(session, since=confirmed_at)
-            summary.effects += message(
-                session, key=f"sweep_confirmed:{hold_id}", chat_id=admin_id, now=now,
-                text=texts.sweep_confirmed(hold_id=hold_id, removed=removed, expired=expired))
+            with speaking_to(session, admin_id):
+                text = texts.sweep_confirmed(hold_id=hold_id, removed=removed, expired=expired)
+            summary.effects += message(session, key=f"sweep_confirmed:{hold_id}",
+                                       chat_id=admin_id, now=now, text=text)
     log.warning("sweep_hold_confirmed", hold_id=hold_id, admin_id=admin_id, outcome=outcome,
                 removed=summary.removed)
     return Confirmation(outcome, summary)
@@ -654,6 +663,15 @@ def reminder_query(*, chat_id: int, now: datetime, horizon: datetime,
             .limit(limit))
 
 
+def _reminder(access_id: int, user_id: int, paid_through: datetime, days_before: int, *,
+              language: str) -> Message:
+    with use_language(language):
+        return Message(key=f"reminder:{access_id}:{days_before}:{paid_through.isoformat()}",
+                       chat_id=user_id, buttons=renew_buttons(),
+                       text=texts.renewal_reminder(paid_through=paid_through,
+                                                   days_before=days_before))
+
+
 def remind_page(session: Session, *, chat_id: int, reminder_days: tuple[int, ...],
                 now: datetime, after: tuple[datetime, int] | None,
                 ) -> tuple[Effects, tuple[datetime, int] | None]:
@@ -683,10 +701,9 @@ def remind_page(session: Session, *, chat_id: int, reminder_days: tuple[int, ...
         conflict=["access_id", "days_before", "period_end"], returning=["access_id"])
     new = sorted({row.access_id for row in written} & wanted.keys(),
                  key=lambda access_id: (wanted[access_id][1], access_id))
+    languages = languages_of(session, {wanted[access_id][0] for access_id in new})
     effects = queue_messages(session, [
-        Message(key=f"reminder:{access_id}:{days_before}:{paid_through.isoformat()}",
-                chat_id=user_id, buttons=RENEW_BUTTONS,
-                text=texts.renewal_reminder(paid_through=paid_through, days_before=days_before))
+        _reminder(access_id, user_id, paid_through, days_before, language=languages[user_id])
         for access_id in new
         for user_id, paid_through, days_before in [wanted[access_id]]], now=now, bulk=True)
     last = (rows[-1].paid_through, rows[-1].id) if len(rows) == PAGE_SIZE else None

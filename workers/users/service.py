@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from infra import texts
 from infra.db import insert_ignore
+from infra.i18n import SUPPORTED
 from models import outbox
 from models.domain import access as rules
 from models.history import record_history
@@ -23,12 +24,14 @@ from models.outbox import Effects
 from models.outbox import queue_message as message
 from models.schema import Invoice, Referral, TelegramEffect, User
 from workers.access.service import as_rule, locked_access, store
+from workers.languages import speaking_to
 
-TRIAL_REFUSAL_TEXTS = {
-    rules.TrialRefusal.ALREADY_USED: texts.TRIAL_ALREADY_USED,
-    rules.TrialRefusal.HAS_ACCESS: texts.TRIAL_HAS_ACCESS,
-    rules.TrialRefusal.DISABLED: texts.TRIAL_DISABLED,
-}
+
+def trial_refusal_text(reason: rules.TrialRefusal) -> str:
+    """Why no trial, in the language of the moment."""
+    return {rules.TrialRefusal.ALREADY_USED: texts.TRIAL_ALREADY_USED,
+            rules.TrialRefusal.HAS_ACCESS: texts.TRIAL_HAS_ACCESS,
+            rules.TrialRefusal.DISABLED: texts.TRIAL_DISABLED}[reason]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +97,16 @@ def register(session: Session, *, profile: Profile, referrer_id: int | None,
     return attached
 
 
+def set_language(session: Session, *, profile: Profile, language: str, now: datetime) -> bool:
+    """Store the language the user chose with /language; False (nothing stored) if it is not
+    one the catalogues speak."""
+    if language not in SUPPORTED:
+        return False
+    upsert_user(session, profile=profile, now=now)
+    session.execute(update(User).where(User.id == profile.user_id).values(language=language))
+    return True
+
+
 def accept_terms(session: Session, *, profile: Profile, now: datetime) -> None:
     upsert_user(session, profile=profile, now=now)
     session.execute(update(User).where(User.id == profile.user_id,
@@ -129,8 +142,10 @@ def start_trial(session: Session, *, user_id: int, chat_id: int, days: int, requ
         new = rules.start_trial(trial_used_at=user.trial_used_at, days=days, now=now,
                                 current=as_rule(row))
     except rules.TrialUnavailable as refused:
+        with speaking_to(session, user_id):
+            text = trial_refusal_text(refused.reason)
         return message(session, key=f"trial_refused:{request_key}", chat_id=user_id,
-                       text=TRIAL_REFUSAL_TEXTS[refused.reason], now=now)
+                       text=text, now=now)
     before = row.paid_through
     store(row, new, now=now)
     user.trial_used_at = now
@@ -150,7 +165,9 @@ def resend_invite(session: Session, *, user_id: int, chat_id: int, request_key: 
                        text=texts.ACCOUNT_NOT_FOUND, now=now)
     row = locked_access(session, user_id=user_id, chat_id=chat_id, now=now)
     if not rules.is_covered(as_rule(row), now=now, grace=grace):
+        with speaking_to(session, user_id):
+            text = texts.NO_ACCESS_FOR_INVITE
         return message(session, key=f"resend_refused:{request_key}", chat_id=user_id,
-                       text=texts.NO_ACCESS_FOR_INVITE, now=now)
+                       text=text, now=now)
     return grant(session, key=f"grant:resend:{user_id}:{chat_id}:{request_key}",
                  user_id=user_id, chat_id=chat_id, access_id=row.id, now=now)

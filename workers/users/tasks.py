@@ -26,6 +26,13 @@ def register(profile: dict[str, Any], referrer_id: int | None = None) -> bool:
                                 referrer_id=referrer_id, now=_now())
 
 
+@shared_task(name=task_names.SET_LANGUAGE, **DB_RETRYING)
+def set_language(profile: dict[str, Any], language: str) -> bool:
+    with context().sessions.begin() as session:
+        return service.set_language(session, profile=service.Profile(**profile),
+                                    language=language, now=_now())
+
+
 @shared_task(name=task_names.ACCEPT_TERMS, **DB_RETRYING)
 def accept_terms(profile: dict[str, Any]) -> None:
     with context().sessions.begin() as session:

@@ -1,7 +1,7 @@
 """Staff roles: the role an owner granted each staff member from the bot.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Created: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0009"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

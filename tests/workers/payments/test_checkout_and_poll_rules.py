@@ -161,7 +161,7 @@ def test_a_refused_checkout_tells_the_subscriber_and_alerts_admins_once_an_hour(
     def refuse(key: str, error: str | None, now: datetime) -> list[Any]:
         with sessions.begin() as session:
             return service.tell_checkout_refused(session, user_id=SUBSCRIBER, request_key=key,
-                                                 text="Sorry", now=now, admins=ADMINS,
+                                                 text=lambda: "Sorry", now=now, admins=ADMINS,
                                                  error=error)
 
     assert len(refuse("tap-1", "HTTP 400 bad", T0)) == 3

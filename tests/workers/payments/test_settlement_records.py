@@ -332,7 +332,7 @@ def test_an_expired_invoice_without_money_is_closed_and_the_subscriber_told_once
     assert settlement.invoice_id == invoice_id
     [(key, method, chat, request)] = effects(sessions)
     assert (key, method, chat) == (f"invoice_canceled:{invoice_id}", "sendMessage", SUBSCRIBER)
-    assert request["buttons"] == service.PLANS_BUTTONS
+    assert request["buttons"] == service.plans_buttons()
     assert history(sessions, "payment_partial_expired") == []
 
 

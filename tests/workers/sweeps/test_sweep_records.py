@@ -61,7 +61,7 @@ def test_an_expiry_is_recorded_with_the_standing_it_was_judged_on(ctx: Pipeline)
     [(key, chat, request)] = outbox(ctx)
     assert (key, chat) == (f"sweep_expired:{access.id}:{paid_through.isoformat()}", ANN)
     assert request["text"].startswith("Your access to the channel ended on ")
-    assert request["buttons"] == service.RENEW_BUTTONS
+    assert request["buttons"] == service.renew_buttons()
 
 
 def test_a_held_run_records_the_hold_and_alerts_each_admin_once(ctx: Pipeline) -> None:
@@ -189,4 +189,4 @@ def test_a_reminder_is_written_with_its_period_and_the_renew_button(ctx: Pipelin
     [(key, chat, request)] = outbox(ctx)
     assert (key, chat) == (f"reminder:{access.id}:1:{paid_through.isoformat()}", ANN)
     assert request["text"].startswith("Your access ends in less than 1 day, on ")
-    assert request["buttons"] == service.RENEW_BUTTONS
+    assert request["buttons"] == service.renew_buttons()

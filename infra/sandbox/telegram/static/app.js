@@ -381,6 +381,9 @@ function wire() {
     const body = { first_name: $("new-user-name").value };
     if ($("new-user-username").value.trim()) body.username = $("new-user-username").value.trim();
     if ($("new-user-id").value.trim()) body.id = Number($("new-user-id").value.trim());
+    if ($("new-user-language").value.trim()) {
+      body.language_code = $("new-user-language").value.trim();
+    }
     const user = await act(api("POST", "/control/users", body), (u) => `Created user ${u.id}`);
     if (user) { event.target.reset(); selectUser(user.id); }
   });

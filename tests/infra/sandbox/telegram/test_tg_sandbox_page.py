@@ -45,6 +45,7 @@ def test_a_person_talks_to_the_bot_and_presses_a_button(
             page.goto(telegram_sandbox.base_url + "/")
             page.get_by_test_id("new-user-name").fill("Ann")
             page.get_by_test_id("new-user-username").fill("ann_buyer")
+            page.get_by_test_id("new-user-language").fill("ru-RU")
             page.get_by_test_id("create-user").click()
             expect(page.get_by_test_id("chat-header")).to_contain_text("as Ann")
             page.get_by_test_id("message-input").fill("/start")
@@ -54,6 +55,7 @@ def test_a_person_talks_to_the_bot_and_presses_a_button(
             (update,) = api.post("/getUpdates").json()["result"]
             user_id = update["message"]["from"]["id"]
             assert update["message"]["text"] == "/start"
+            assert update["message"]["from"]["language_code"] == "ru-RU"
             link = api.post("/createChatInviteLink",
                             data={"chat_id": telegram_sandbox.world.channel_id}).json()["result"]
             keyboard = {"inline_keyboard": [
