@@ -57,3 +57,9 @@ BROADCAST_START = "broadcasts.start"
 BROADCAST_STOP = "broadcasts.stop"
 BROADCAST_RESUME = "broadcasts.resume"
 BROADCAST_SEND_PAGE = "broadcasts.send_page"
+
+# Telegram Stars: the invoice a Stars plan button asks for and the payment Telegram reports
+# (payments queue), and the admin's /refund (default queue, like the other admin commands)
+STARS_CHECKOUT = "payments.stars_checkout"
+STARS_PAYMENT = "payments.stars_payment"
+ADMIN_STARS_REFUND = "admin.stars_refund"

@@ -857,3 +857,92 @@ def broadcast_status_line(*, broadcast_id: int, status: str, segment: str, days:
                           created_at: datetime, progress: Any) -> str:
     return (f"#{broadcast_id} {status}, {segment_name(segment, days)}, {when(created_at)}: "
             f"{_broadcast_counts(progress)}")
+
+
+# Telegram Stars (issue 15) ----------------------------------------------------------------
+
+def stars(amount: int) -> str:
+    return count(amount, "Star")
+
+
+def stars_plan_button(*, title: str, price_stars: int) -> str:
+    return f"⭐ {title}: {stars(price_stars)}"
+
+
+def stars_invoice_title(*, plan_title: str) -> str:
+    return plan_title[:32]
+
+
+def stars_invoice_description(*, plan_title: str, days: int, promo_held: bool) -> str:
+    note = (" Promo codes apply to crypto payments only; yours stays for them."
+            if promo_held else "")
+    return f"{plan_title}: {count(days, 'day')} of access to the channel.{note}"[:255]
+
+
+def stars_price_label(*, days: int) -> str:
+    return count(days, "day")
+
+
+STARS_CHECKOUT_STARTED = "Your Stars invoice is on its way."
+STARS_NOT_SOLD = "That plan is not sold for Stars. Send /start to see the current plans."
+STARS_PAYMENT_RECEIVED = "Payment received, thank you! Your access is on its way."
+# Shown by Telegram in the payment window when we answer a pre-checkout query with "no".
+STARS_CHECKOUT_REFUSALS = {
+    "unknown_invoice": "This invoice is not ours any more. Send /start for a new one.",
+    "not_yours": "This invoice was made for someone else. Send /start for your own.",
+    "not_open": "This invoice is already paid or closed. Send /start for a new one.",
+    "expired": "This invoice has expired. Send /start for a new one.",
+    "plan_gone": "This plan is no longer on sale. Send /start to see the current plans.",
+    "price_changed": "The price has changed. Send /start for a new invoice.",
+}
+STARS_CHECKOUT_UNAVAILABLE = "We cannot take payments this minute. Please try again shortly."
+PAYSUPPORT = (
+    "Questions about a payment? Write to the channel's admins here, with the date and the "
+    "amount; refunds of Telegram Stars payments are made with Telegram's own refund."
+)
+COMMAND_DESCRIPTIONS["paysupport"] = "Help with a payment"
+USAGE_REFUND = "Usage: /refund <user_id> (refunds their latest Telegram Stars payment)"
+
+
+def stars_refunded(*, amount: int, days: int) -> str:
+    return (f"Your payment of {stars(amount)} was refunded; the {count(days, 'day')} it bought "
+            "were taken back.")
+
+
+def admin_refund_done(*, user_id: int, amount: int, days: int, removed: bool,
+                      commission: str | None) -> str:
+    out = " They no longer have access and are being removed." if removed else ""
+    reversed_ = f" {commission}" if commission else ""
+    return (f"Refunded {stars(amount)} to user {user_id}; {count(days, 'day')} taken back."
+            f"{out}{reversed_}")
+
+
+def commission_reversed(*, referrer_id: int, amount: Decimal) -> str:
+    return f"The referrer {referrer_id}'s commission of {usd(amount)} was reversed."
+
+
+def commission_kept(*, referrer_id: int, amount: Decimal) -> str:
+    return (f"The referrer {referrer_id}'s commission of {usd(amount)} was already paid out "
+            "and was kept.")
+
+
+def admin_refund_none(*, user_id: int) -> str:
+    return f"User {user_id} has no Telegram Stars payment to refund."
+
+
+def admin_refund_already(*, user_id: int) -> str:
+    return f"User {user_id}'s Stars payments are already refunded."
+
+
+def admin_refund_refused(*, user_id: int, error: str) -> str:
+    return f"Telegram refused the refund for user {user_id}: {error}"
+
+
+def admin_refund_busy(*, user_id: int) -> str:
+    return (f"A refund for user {user_id} is already under way; try again in a few minutes "
+            "if no answer comes.")
+
+
+def alert_stars_unmatched(*, charge_id: str, user_id: int, reason: str) -> str:
+    return (f"A Telegram Stars payment by user {user_id} (charge {charge_id}) could not be "
+            f"applied: {reason}. No access was granted; refund it with /refund {user_id}.")

@@ -40,6 +40,7 @@ from models.schema.payments import (
     PAYMENT_EVENT_SOURCES,
     Invoice,
     PaymentEvent,
+    StarPayment,
 )
 from models.schema.promos import (
     PROMO_KINDS,
@@ -95,6 +96,7 @@ __all__ = [
     "Referrer",
     "RenewalReminder",
     "ScheduledRun",
+    "StarPayment",
     "SweepHold",
     "TaskAttempt",
     "TelegramEffect",

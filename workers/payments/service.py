@@ -58,7 +58,7 @@ class Settlement:
     effects: Effects = field(default_factory=list)
 
 
-def _alert_admins(
+def alert_admins(
     session: Session, *, admins: frozenset[int], key: str, text: str, now: datetime
 ) -> Effects:
     effects: Effects = []
@@ -103,6 +103,7 @@ def _credit_commission(
     amount = money.commission(amount_paid_usd=paid, pct=referrer.pct)
     if amount <= 0:
         return
+    stars = _stars_details(invoice)
     credited = insert_ignore(
         session, CommissionEntry,
         {"referrer_id": referrer.user_id, "kind": "credit", "amount": amount,
@@ -114,11 +115,19 @@ def _credit_commission(
             session, user_id=referrer.user_id, action="commission_credited", source="payment",
             now=now, invoice_id=invoice.id,
             details={"amount_usd": str(amount), "pct": str(referrer.pct),
-                     "referred_user_id": invoice.user_id},
+                     "referred_user_id": invoice.user_id, **stars},
         )
 
 
-def _activate(
+def _stars_details(invoice: Invoice) -> dict[str, object]:
+    """A Stars payment's own terms: the Stars paid and the USD per Star it was valued at (the
+    ledger is in USD, README "Telegram Stars")."""
+    if invoice.amount_stars is None:
+        return {}
+    return {"stars": invoice.amount_stars, "usd_per_star": invoice.stars_usd_rate}
+
+
+def activate(
     session: Session, *, invoice: Invoice, paid: Decimal, now: datetime
 ) -> Effects:
     """Grant the plan's days once; later calls for the same invoice change nothing."""
@@ -156,7 +165,7 @@ def _activate(
             now=now, plan_id=plan.id, action="payment_activated", source="payment",
             invoice_id=invoice.id,
             details={"plan": plan.code, "paid_usd": str(paid), "extra_days": extra_days,
-                     **promo},
+                     **promo, **_stars_details(invoice)},
         )
         effect_id = outbox.add_effect(
             session, key=f"grant:invoice:{invoice.id}:{chat_id}", method=outbox.GRANT_ACCESS,
@@ -181,7 +190,7 @@ def unknown_invoice(
         session, user_id=UNKNOWN_USER, action="payment_unknown", source="payment", now=now,
         details={"uuid": uuid, **(details or {})},
     )
-    effects = _alert_admins(session, admins=admins, key=f"alert:unknown:{uuid}",
+    effects = alert_admins(session, admins=admins, key=f"alert:unknown:{uuid}",
                             text=texts.alert_unknown_invoice(uuid=uuid), now=now)
     return Settlement(Outcome.UNKNOWN_INVOICE, effects=effects)
 
@@ -204,7 +213,7 @@ def settle_invoice(
             now=now, invoice_id=invoice.id,
             details={"ours": mismatch[0], "cryptocloud": mismatch[1], "status": state.status},
         )
-        effects = _alert_admins(
+        effects = alert_admins(
             session, admins=admins, key=f"alert:mismatch:{invoice.id}:{state.uuid}",
             text=texts.alert_mismatch(uuid=state.uuid, user_id=invoice.user_id,
                                       expected=mismatch[0], got=mismatch[1]),
@@ -255,7 +264,7 @@ def _moved(
     if invoice.status == InvoiceStatus.PARTIAL:
         return Settlement(Outcome.PARTIAL, invoice.id,
                           _tell_remainder(session, invoice=invoice, paid=paid, now=now))
-    return Settlement(Outcome.ACTIVATED, invoice.id, _activate(session, invoice=invoice,
+    return Settlement(Outcome.ACTIVATED, invoice.id, activate(session, invoice=invoice,
                                                                  paid=paid, now=now))
 
 
@@ -305,7 +314,7 @@ def _tell_partial_expired(
         session, key=f"partial_expired:{invoice.id}", chat_id=invoice.user_id, now=now,
         text=texts.partial_expired(paid=paid, amount=invoice.amount_usd),
     )
-    return effects + _alert_admins(
+    return effects + alert_admins(
         session, admins=admins, key=f"alert:partial_expired:{invoice.id}", now=now,
         text=texts.alert_partial_expired(uuid=invoice.uuid or "?", user_id=invoice.user_id,
                                          paid=paid, amount=invoice.amount_usd),
@@ -335,7 +344,7 @@ def give_up_event(
         details={"uuid": uuid, "event_id": event_id, "attempts": attempts,
                  "error": error[:500]},
     )
-    return _alert_admins(session, admins=admins, key=f"alert:given_up:event:{event_id}",
+    return alert_admins(session, admins=admins, key=f"alert:given_up:event:{event_id}",
                          text=texts.alert_event_given_up(uuid=uuid, attempts=attempts,
                                                          error=error),
                          now=now)
@@ -412,7 +421,7 @@ def tell_checkout_refused(
                             text=text, now=now)
     if error is not None:
         digest = hashlib.sha256(error.encode()).hexdigest()[:16]
-        effects += _alert_admins(
+        effects += alert_admins(
             session, admins=admins, key=f"alert:checkout:{digest}:{now:%Y%m%d%H}", now=now,
             text=texts.alert_checkout_failed(user_id=user_id, error=error),
         )
