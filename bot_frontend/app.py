@@ -16,6 +16,7 @@ from bot_frontend.routers import (
     admin_access,
     admin_promos,
     admin_referrals,
+    admin_stars,
     admin_stats,
     broadcast,
     errors,
@@ -24,6 +25,7 @@ from bot_frontend.routers import (
     payout,
     promo,
     referral,
+    stars,
     start,
 )
 from bot_frontend.spool import SpoolRelay
@@ -51,7 +53,7 @@ def fsm_storage(settings: Settings) -> RedisStorage:
 ADMIN_COMMANDS = ("activate", "edit", "export", "refree_add", "refree_remove", "export_refree",
                   "history", "payouts", "sweep_confirm", "stats",
                   "promo_add", "promos", "promo_off", "promo_on", "promo_delete",
-                  "broadcast", "broadcast_status")
+                  "broadcast", "broadcast_status", "refund")
 
 
 def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
@@ -70,8 +72,8 @@ def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
     # Commands before the payout conversation: a command typed mid-conversation is obeyed
     # rather than taken for a wallet address or an amount.
     dp.include_routers(*(module.create_router() for module in (
-        errors, join, start, myplan, referral, admin_access, admin_referrals, admin_stats,
-        admin_promos, payout, promo, broadcast)))
+        errors, join, stars, start, myplan, referral, admin_access, admin_referrals, admin_stats,
+        admin_promos, admin_stars, payout, promo, broadcast)))
     return dp
 
 
