@@ -81,7 +81,8 @@ ADMIN_COMMANDS = [f"/activate {ANN} 30", f"/edit {ANN} remove", "/export",
                   f"/refree_add {ANN} 10", f"/refree_remove {ANN}", "/export_refree",
                   f"/history {ANN}", "/payouts", "/sweep_confirm", "/stats",
                   "/broadcast", "/broadcast_status", "/promo_add SPRING 20%", "/promos",
-                  "/promo_off SPRING", "/promo_on SPRING", "/promo_delete SPRING"]
+                  "/promo_off SPRING", "/promo_on SPRING", "/promo_delete SPRING",
+                  f"/refund {ANN}"]
 ADMIN_BUTTONS = ["payout_decide:5:1", "payout_decide:5:0",
                  "bcast_stop:5", "bcast_resume:5"]
 
@@ -189,6 +190,7 @@ FORGED_TASKS: list[tuple[str, tuple[Any, ...]]] = [
     (task_names.ADMIN_PROMO_ADD, (forged("/promo_add"), "SPRING 20%")),
     (task_names.ADMIN_PROMO_SET_ACTIVE, (forged("/promo_off"), "SPRING", False)),
     (task_names.ADMIN_PROMO_DELETE, (forged("/promo_delete"), "SPRING")),
+    (task_names.ADMIN_STARS_REFUND, (forged("/refund"), ANN)),
 ]
 
 
