@@ -15,7 +15,7 @@ from models.domain.money import to_money
 
 MAX_PLAN_DAYS = 3650
 MAX_PLAN_STARS = 10000
-_FORMAT = "code:days:price_usd[/stars][:title]"
+_FORMAT = "code:days:price_usd[:title]"
 _CODE = re.compile(r"[a-z0-9_-]{1,32}")
 _DAYS = re.compile(r"[0-9]+")
 # Strict on purpose: Decimal() and int() also accept "1e2", "1_0", "NaN" and non-ASCII digits.
@@ -132,7 +132,8 @@ def catalog_changes(stored: list[StoredPlan], wanted: tuple[PlanSpec, ...],
         plan = by_code.get(spec.code)
         if plan is None:
             days = f"{spec.days} day{'' if spec.days == 1 else 's'}"
-            changes.append(f"plan {spec.code!r}: new ({days}, ${spec.price_usd}, "
+            stars = "" if spec.price_stars is None else f" or {spec.price_stars} Stars"
+            changes.append(f"plan {spec.code!r}: new ({days}, ${spec.price_usd}{stars}, "
                            f"{spec.title!r})")
             continue
         for name, old, new in (("days", plan.days, spec.days),
