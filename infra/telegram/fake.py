@@ -176,7 +176,7 @@ class FakeTelegramGateway(TelegramPort):
                                               message="Bad Request: STARS_INVOICE_INVALID"))
         if not 1 <= len(method.payload.encode()) <= 128:
             raise classify(TelegramBadRequest(method=method,
-                                              message="Bad Request: PAYLOAD_INVALID"))
+                                              message="Bad Request: INVOICE_PAYLOAD_INVALID"))
         invoice = Invoice(title=method.title, description=method.description,
                           start_parameter="", currency=method.currency,
                           total_amount=method.prices[0].amount)
