@@ -29,6 +29,7 @@ from models.domain.invoices import InvoiceStatus, grants_access, next_status, ti
 from models.history import record_history
 from models.outbox import Effects, queue_message
 from models.schema import CommissionEntry, Invoice, Plan, PlanChat, Referral, Referrer, User
+from models.schema.payments import CRYPTOCLOUD
 from workers.access.service import extend_access
 from workers.promos import service as promos
 
@@ -390,6 +391,8 @@ def start_checkout(
         select(Invoice)
         .where(Invoice.user_id == user_id, Invoice.plan_id == plan.id,
                Invoice.status == InvoiceStatus.CREATED.value,
+               # A Stars invoice of the same plan is paid in the bot, never at CryptoCloud.
+               Invoice.method == CRYPTOCLOUD,
                # Reused only at the price it would have now: a code redeemed since (or one
                # no longer valid) opens a new invoice at the new price.
                Invoice.promo_redemption_id.is_not_distinct_from(redemption_id))

@@ -106,6 +106,19 @@ def test_stars_button_sends_one_xtr_invoice_valued_at_the_rate(stars_pipeline: P
     assert not sent[0].provider_token
 
 
+def test_a_crypto_checkout_never_reuses_an_open_stars_invoice(stars_pipeline: Pipeline) -> None:
+    """Stars invoice open, then the crypto button: a CryptoCloud invoice of its own at $10."""
+    stars_invoice = stars_checkout(stars_pipeline)
+    stars_pipeline.send(task_names.CHECKOUT, profile(), "month", "tap-crypto")
+    stars_pipeline.drain()
+    with stars_pipeline.sessions() as session:
+        crypto = session.scalars(select(Invoice).where(Invoice.method == "cryptocloud")).one()
+    assert crypto.id != stars_invoice.id and crypto.amount_usd == Decimal("10.00")
+    assert crypto.uuid is not None
+    with stars_pipeline.sessions() as session:
+        assert session.get_one(Invoice, stars_invoice.id).uuid is None
+
+
 def test_plan_without_stars_price_is_refused_with_a_message(
     db_url: str, engine: Any, session_factory: sessionmaker[Session]
 ) -> None:
