@@ -152,3 +152,44 @@ async def _chat(sandbox: TelegramSandbox) -> list[dict[str, object]]:
         answer = (await client.get(f"/control/users/{ANN}/chat")).json()
     messages: list[dict[str, object]] = answer["result"]["messages"]
     return [m for m in messages if m["invoice"] is not None]
+
+
+@pytest.mark.browser
+def test_the_page_pays_an_invoice_with_its_pay_button(telegram_sandbox: TelegramSandbox) -> None:
+    """On the page: the invoice shows "Pay 250 Stars"; pressing it asks the bot; "paid" shows."""
+    from test_tg_sandbox_page import CHROMIUM_ARGS, _chromium
+
+    executable = _chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    api = httpx.Client(base_url=f"{telegram_sandbox.base_url}/bot{telegram_sandbox.token}")
+    with api, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 760})
+            page.goto(telegram_sandbox.base_url + "/")
+            page.get_by_test_id("new-user-name").fill("Ann")
+            page.get_by_test_id("create-user").click()
+            page.get_by_test_id("message-input").fill("/start")
+            page.get_by_test_id("send-button").click()
+            expect(page.locator('[data-direction="user_to_bot"]')).to_contain_text("/start")
+            (update,) = api.post("/getUpdates").json()["result"]
+            user_id = update["message"]["from"]["id"]
+            api.post("/sendInvoice", json={
+                "chat_id": user_id, "title": "1 month", "description": "30 days",
+                "payload": "xtr_page", "currency": "XTR",
+                "prices": [{"label": "30 days", "amount": 250}]}).raise_for_status()
+
+            page.get_by_test_id("pay-button").filter(has_text="Pay 250 Stars").click()
+            offset = update["update_id"] + 1
+            (asked,) = api.post("/getUpdates", data={"offset": offset, "timeout": 5}).json()[
+                "result"]
+            query = asked["pre_checkout_query"]
+            assert (query["invoice_payload"], query["total_amount"]) == ("xtr_page", 250)
+            api.post("/answerPreCheckoutQuery", data={
+                "pre_checkout_query_id": query["id"], "ok": "true"}).raise_for_status()
+            expect(page.get_by_test_id("payment-state")).to_have_text("paid", timeout=5000)
+            expect(page.get_by_test_id("successful-payment")).to_contain_text("250")
+            expect(page.get_by_test_id("pay-button")).to_have_count(0)
+        finally:
+            browser.close()
