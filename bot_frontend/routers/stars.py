@@ -22,6 +22,7 @@ from bot_frontend.producer import Tasks
 from bot_frontend.routers.start import profile
 from infra import task_names, texts
 from infra.logging import get_logger
+from infra.settings import Settings
 from models.domain import stars as rules
 
 log = get_logger("bot_frontend")
@@ -52,17 +53,19 @@ async def pre_checkout(query: PreCheckoutQuery, sessions: sessionmaker[Session])
     await query.answer(ok=False, error_message=texts.STARS_CHECKOUT_REFUSALS[refusal.value])
 
 
-async def paid(message: Message, tasks: Tasks) -> None:
+async def paid(message: Message, tasks: Tasks, settings: Settings) -> None:
     payment = message.successful_payment
     assert payment is not None and message.from_user is not None  # the filter's guarantee
+    fields = {"user_id": message.from_user.id, "charge_id": payment.telegram_payment_charge_id,
+              "payload": payment.invoice_payload, "currency": payment.currency,
+              "total_amount": payment.total_amount}
+    seal = rules.payment_seal(key=settings.telegram_token.get_secret_value().encode(),
+                              user_id=message.from_user.id,
+                              charge_id=payment.telegram_payment_charge_id,
+                              payload=payment.invoice_payload, currency=payment.currency,
+                              total_amount=payment.total_amount)
     await tasks.send_durably(task_names.STARS_PAYMENT, {
-        "user_id": message.from_user.id,
-        "charge_id": payment.telegram_payment_charge_id,
-        "provider_charge_id": payment.provider_payment_charge_id,
-        "payload": payment.invoice_payload,
-        "currency": payment.currency,
-        "total_amount": payment.total_amount,
-    })
+        **fields, "provider_charge_id": payment.provider_payment_charge_id, "seal": seal})
     await message.answer(texts.STARS_PAYMENT_RECEIVED)
 
 

@@ -6,6 +6,8 @@ ledger stays in USD, and a Stars payment is valued at the operator's STARS_USD_R
 to the cent once, here. Every function takes `now`; nothing here reads a clock.
 """
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,6 +34,26 @@ def value_usd(*, stars: int, usd_per_star: Decimal) -> Decimal:
     if not usd_per_star > 0:
         raise ValueError(f"usd_per_star must be above 0, got {usd_per_star}")
     return max(to_money(stars * usd_per_star), CENT)
+
+
+def payment_seal(*, key: bytes, user_id: int, charge_id: str, payload: str, currency: str,
+                 total_amount: int) -> str:
+    """The bot's seal on a payment it received from Telegram (HMAC-SHA256 under the bot token).
+
+    A Stars charge cannot be checked with Telegram afterwards as a CryptoCloud invoice can, so
+    the worker trusts a payment task only with this seal: whatever can publish to the broker
+    without the bot token cannot forge one.
+    """
+    message = "\n".join((str(user_id), charge_id, payload, currency, str(total_amount)))
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def seal_holds(seal: object, *, key: bytes, user_id: int, charge_id: str, payload: str,
+               currency: str, total_amount: int) -> bool:
+    """Whether `seal` is the bot's seal on these payment fields (see `payment_seal`)."""
+    expected = payment_seal(key=key, user_id=user_id, charge_id=charge_id, payload=payload,
+                            currency=currency, total_amount=total_amount)
+    return isinstance(seal, str) and hmac.compare_digest(seal, expected)
 
 
 class CheckoutRefusal(StrEnum):

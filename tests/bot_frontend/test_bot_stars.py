@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names, texts
 from infra.settings import Settings, load_settings
+from models.domain.stars import payment_seal
 from models.schema import Invoice, Plan
 from tests.bot_frontend.conftest import ADMIN, add_user
 from tests.bot_frontend.harness import BotHarness, RedisDown
@@ -103,12 +104,17 @@ async def test_pre_checkout_is_answered_while_redis_is_down(
     assert answer.ok is True
 
 
-async def test_successful_payment_is_queued_with_its_charge_id(harness: BotHarness) -> None:
-    """The payment becomes one Stars payment task carrying Telegram's charge id."""
+async def test_successful_payment_is_queued_with_its_charge_id_and_sealed(
+    harness: BotHarness, settings: Settings,
+) -> None:
+    """The payment becomes one Stars payment task with Telegram's charge id, under the bot's
+    seal (what the worker checks it came from the bot)."""
     await harness.successful_payment(PAYER, "xtr_1", total_amount=STARS, charge_id="stx1")
+    seal = payment_seal(key=settings.telegram_token.get_secret_value().encode(), user_id=PAYER,
+                        charge_id="stx1", payload="xtr_1", currency="XTR", total_amount=STARS)
     assert harness.tasks == [(task_names.STARS_PAYMENT, [{
         "user_id": PAYER, "charge_id": "stx1", "provider_charge_id": "", "payload": "xtr_1",
-        "currency": "XTR", "total_amount": STARS}])]
+        "currency": "XTR", "total_amount": STARS, "seal": seal}])]
     assert harness.last_reply() == texts.STARS_PAYMENT_RECEIVED
 
 

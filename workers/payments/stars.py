@@ -122,13 +122,27 @@ class Payment:
     payload: str
     currency: str
     total_amount: int
+    seal: str | None = None
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Payment:
         return cls(user_id=int(raw["user_id"]), charge_id=str(raw["charge_id"]),
                    provider_charge_id=raw.get("provider_charge_id"),
                    payload=str(raw["payload"]), currency=str(raw["currency"]),
-                   total_amount=int(raw["total_amount"]))
+                   total_amount=int(raw["total_amount"]), seal=raw.get("seal"))
+
+    def sealed_by(self, key: bytes) -> bool:
+        """Whether the bot (holding the bot token) sent it, not merely someone on the broker."""
+        return rules.seal_holds(self.seal, key=key, user_id=self.user_id,
+                                charge_id=self.charge_id, payload=self.payload,
+                                currency=self.currency, total_amount=self.total_amount)
+
+
+def refuse_forged(session: Session, *, payment: Payment, now: datetime) -> None:
+    """A payment task without the bot's seal: recorded on the user it names, nothing granted."""
+    record_history(session, user_id=payment.user_id, action="stars_payment_forged",
+                   source="payment", now=now,
+                   details={"charge_id": payment.charge_id[:255], "payload": payment.payload[:128]})
 
 
 def record_payment(session: Session, *, payment: Payment, now: datetime) -> inbox.InboxEntry:
@@ -144,7 +158,7 @@ def record_payment(session: Session, *, payment: Payment, now: datetime) -> inbo
     return inbox.record_payment_event(
         session, invoice_uuid=f"{EVENT_PREFIX}{star_id}", reported_status="paid",
         source="postback", provider=STARS, now=now,
-        payload=json.dumps(payment.__dict__, sort_keys=True))
+        payload=json.dumps({**payment.__dict__, "seal": None}, sort_keys=True))
 
 
 def settle_payment(

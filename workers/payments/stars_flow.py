@@ -95,6 +95,11 @@ def _send(ctx: WorkerContext, invoice: stars.StarsInvoice, *, plan_code: str,
 def receive(ctx: WorkerContext, raw: dict[str, Any]) -> Run:
     """Record a `successful_payment` in the inbox, then settle it (now, or by the relay)."""
     payment = stars.Payment.parse(raw)
+    if not payment.sealed_by(ctx.settings.telegram_token.get_secret_value().encode()):
+        with ctx.sessions.begin() as session:
+            stars.refuse_forged(session, payment=payment, now=_now())
+        log.error("stars_payment_forged", user_id=payment.user_id)
+        return Run("forged")
     with ctx.sessions.begin() as session:
         entry = stars.record_payment(session, payment=payment, now=_now())
     if not entry.needs_processing:

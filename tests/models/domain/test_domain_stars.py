@@ -13,6 +13,8 @@ from models.domain.stars import (
     CheckoutRefusal,
     InvoiceFacts,
     checkout_refusal,
+    payment_seal,
+    seal_holds,
     take_back,
     value_usd,
 )
@@ -101,3 +103,16 @@ def test_a_refund_that_leaves_no_time_removes_now(left: int) -> None:
                              removed_at=None), days=30, now=NOW)
     assert (after.paid_through, after.removed_at) == (NOW, NOW)
     assert status_at(after, now=NOW, grace=timedelta(days=3)) is AccessStatus.REMOVED
+
+
+def test_the_seal_covers_every_field_and_the_key() -> None:
+    """A seal holds for the fields and key it was made with; any change breaks it."""
+    fields = {"user_id": 7, "charge_id": "stx1", "payload": "xtr_7", "currency": "XTR",
+              "total_amount": 500}
+    seal = payment_seal(key=b"k", **fields)  # type: ignore[arg-type]
+    assert seal_holds(seal, key=b"k", **fields)  # type: ignore[arg-type]
+    assert not seal_holds(seal, key=b"other", **fields)  # type: ignore[arg-type]
+    assert not seal_holds(None, key=b"k", **fields)  # type: ignore[arg-type]
+    for name, changed in (("user_id", 8), ("charge_id", "stx2"), ("payload", "xtr_8"),
+                          ("currency", "USD"), ("total_amount", 1)):
+        assert not seal_holds(seal, key=b"k", **{**fields, name: changed})  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from infra import task_names, texts
 from infra.migrate import seed_plans
+from models.domain.stars import payment_seal
 from models.schema import (
     AccessHistory,
     CommissionEntry,
@@ -66,10 +67,19 @@ def pay(ctx: Pipeline, invoice: Invoice, *, charge: str = "stxCHARGE1", times: i
     """Telegram charges the invoice and delivers `successful_payment` `times` times."""
     ctx.telegram.star_charges[charge] = SUBSCRIBER
     for _ in range(times):
-        ctx.send(task_names.STARS_PAYMENT, {
-            "user_id": SUBSCRIBER, "charge_id": charge, "provider_charge_id": None,
-            "payload": invoice.order_id, "currency": "XTR", "total_amount": amount})
+        ctx.send(task_names.STARS_PAYMENT, sealed(ctx, charge=charge, payload=invoice.order_id,
+                                                  amount=amount))
         ctx.drain()
+
+
+def sealed(ctx: Pipeline, *, charge: str, payload: str, amount: int = STARS) -> dict[str, Any]:
+    """The payment task as the bot sends it: Telegram's fields and the bot's seal on them."""
+    fields = {"user_id": SUBSCRIBER, "charge_id": charge, "payload": payload,
+              "currency": "XTR", "total_amount": amount}
+    seal = payment_seal(key=ctx.settings.telegram_token.get_secret_value().encode(),
+                        user_id=SUBSCRIBER, charge_id=charge, payload=payload, currency="XTR",
+                        total_amount=amount)
+    return {**fields, "provider_charge_id": None, "seal": seal}
 
 
 def refund(ctx: Pipeline, key: str) -> None:
@@ -162,13 +172,30 @@ def test_duplicate_successful_payment_activates_invites_and_credits_once(
 def test_payment_for_an_unknown_payload_grants_nothing_and_alerts(stars_pipeline: Pipeline) -> None:
     """A charge whose payload names no Stars invoice: no access, a history row, an admin alert."""
     stars_pipeline.telegram.star_charges["stxODD"] = SUBSCRIBER
-    stars_pipeline.send(task_names.STARS_PAYMENT, {
-        "user_id": SUBSCRIBER, "charge_id": "stxODD", "provider_charge_id": None,
-        "payload": "not-ours", "currency": "XTR", "total_amount": STARS})
+    stars_pipeline.send(task_names.STARS_PAYMENT,
+                        sealed(stars_pipeline, charge="stxODD", payload="not-ours"))
     stars_pipeline.drain()
     assert access_of(stars_pipeline) is None
     assert len(history(stars_pipeline, "stars_payment_unmatched")) == 1
     assert any("stxODD" in text for text in texts_to(stars_pipeline, ADMIN))
+
+
+@pytest.mark.parametrize("seal", [None, "0" * 64, "tampered"])
+def test_a_payment_task_without_the_bots_seal_grants_nothing(
+    stars_pipeline: Pipeline, seal: str | None,
+) -> None:
+    """Whatever can publish to the broker cannot forge a payment: unsealed or altered, refused."""
+    invoice = stars_checkout(stars_pipeline)
+    task = sealed(stars_pipeline, charge="stxFORGED", payload=invoice.order_id)
+    if seal == "tampered":
+        task["total_amount"] = 1  # the seal no longer covers what the task says
+    else:
+        task["seal"] = seal
+    stars_pipeline.send(task_names.STARS_PAYMENT, task)
+    stars_pipeline.drain()
+    assert access_of(stars_pipeline) is None
+    assert count(stars_pipeline, StarPayment) == 0
+    assert len(history(stars_pipeline, "stars_payment_forged")) == 1
 
 
 def test_second_charge_of_a_paid_invoice_is_not_activated_again(stars_pipeline: Pipeline) -> None:
