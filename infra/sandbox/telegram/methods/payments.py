@@ -89,11 +89,11 @@ def answer_pre_checkout_query(call: MethodCall) -> object:
         invoice_message.payment_state = f"refused: {error_message}"
         world.touch()
         return True
-    _charge(world, chat, invoice_message)
+    charge(world, chat, invoice_message)
     return True
 
 
-def _charge(world: TelegramWorld, chat: PrivateChat, invoice_message: MessageRecord) -> None:
+def charge(world: TelegramWorld, chat: PrivateChat, invoice_message: MessageRecord) -> None:
     """Take the Stars and tell the bot, once or (with the switch on) twice."""
     invoice = invoice_message.invoice or {}
     amount = int(str(invoice.get("total_amount", 0)))

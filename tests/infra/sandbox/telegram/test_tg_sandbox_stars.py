@@ -193,3 +193,27 @@ def test_the_page_pays_an_invoice_with_its_pay_button(telegram_sandbox: Telegram
             expect(page.get_by_test_id("pay-button")).to_have_count(0)
         finally:
             browser.close()
+
+
+def test_invoices_charges_and_refunds_survive_a_restart() -> None:
+    """A snapshot keeps the invoice's state, the charge and its refund: no refund twice after."""
+    from infra.sandbox.telegram.methods import payments
+    from infra.sandbox.telegram.persistence import restore, snapshot
+    from infra.sandbox.telegram.world import TelegramWorld
+
+    world = TelegramWorld()
+    ann = people.create_user(world, first_name="Ann")
+    chat = world.private_chat(world.default_bot.id, ann.id)
+    sent = world.add_message(chat, sender_id=world.default_bot.id, from_bot=True)
+    sent.invoice = {"title": "t", "description": "d", "payload": "p", "currency": "XTR",
+                    "total_amount": 250}
+    query = people.pay_invoice(world, user_id=ann.id, message_id=sent.message_id)
+    query.answered = True
+    payments.charge(world, chat, sent)
+    (charge,) = world.star_charges.values()
+    charge.refunded = True
+    copy = TelegramWorld()
+    restore(copy, snapshot(world))
+    assert snapshot(copy)["private_chats"] == snapshot(world)["private_chats"]
+    assert copy.star_charges[charge.charge_id].refunded is True
+    assert copy.pre_checkouts[query.id].answered is True
