@@ -18,6 +18,7 @@ from bot_frontend.routers import (
     admin_promos,
     admin_referrals,
     admin_staff,
+    admin_stars,
     admin_stats,
     broadcast,
     errors,
@@ -27,6 +28,7 @@ from bot_frontend.routers import (
     payout,
     promo,
     referral,
+    stars,
     start,
 )
 from bot_frontend.spool import SpoolRelay
@@ -73,8 +75,9 @@ def build_dispatcher(*, settings: Settings, sessions: sessionmaker[Session],
     # Commands before the payout conversation: a command typed mid-conversation is obeyed
     # rather than taken for a wallet address or an amount.
     dp.include_routers(*(module.create_router() for module in (
-        errors, join, start, myplan, referral, language, admin_access, admin_referrals,
-        admin_stats, admin_promos, admin_audit, admin_staff, payout, promo, broadcast)))
+        errors, join, stars, start, myplan, referral, language, admin_access, admin_referrals,
+        admin_stats, admin_promos, admin_audit, admin_staff, admin_stars, payout, promo,
+        broadcast)))
     return dp
 
 

@@ -19,6 +19,12 @@ class ChoosePlan(CallbackData, prefix="plan"):
     code: str
 
 
+class ChooseStars(CallbackData, prefix="stars"):
+    """A plan bought with Telegram Stars: the bot asks for a Stars invoice."""
+
+    code: str
+
+
 class StartTrial(CallbackData, prefix="trial"):
     pass
 
@@ -91,8 +97,17 @@ def _plan_text(offer: PlanOffer) -> str:
                                         price=offer.price_usd, full=offer.full_price_usd)
 
 
+def _stars_button(offer: PlanOffer) -> list[InlineKeyboardButton]:
+    if offer.price_stars is None:
+        return []
+    return [_button(texts.stars_plan_button(title=offer.title, price_stars=offer.price_stars),
+                    ChooseStars(code=offer.code))]
+
+
 def plans(offers: list[PlanOffer], *, trial_days: int | None) -> InlineKeyboardMarkup:
-    rows = [[_button(_plan_text(offer), ChoosePlan(code=offer.code))] for offer in offers]
+    # A plan sold for Stars too offers both ways to pay, side by side.
+    rows = [[_button(_plan_text(offer), ChoosePlan(code=offer.code)), *_stars_button(offer)]
+            for offer in offers]
     if trial_days:
         rows.append([_button(texts.trial_button(days=trial_days), StartTrial())])
     rows.append([_button(texts.PROMO_BUTTON, EnterPromo())])

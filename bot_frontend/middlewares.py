@@ -41,10 +41,12 @@ class Dependencies(BaseMiddleware):
 
 
 class StateWhereNeeded(BaseMiddleware):
-    """aiogram's FSM middleware for every update but join requests, which have no conversation.
+    """aiogram's FSM middleware for every update but those with no conversation that must be
+    served while Redis is down: join requests and Stars payments.
 
-    Reading FSM state needs Redis. A join request must reach its handler, and through it the
-    spool, while Redis (the broker and the FSM storage) is down, or it would be lost.
+    Reading FSM state needs Redis. A join request and a `successful_payment` must reach their
+    handler, and through it the spool, while Redis (the broker and the FSM storage) is down, or
+    they would be lost; a pre-checkout query must be answered within 10 seconds regardless.
     """
 
     def __init__(self, fsm: FSMContextMiddleware) -> None:
@@ -52,7 +54,9 @@ class StateWhereNeeded(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject,
                        data: dict[str, Any]) -> Any:
-        if isinstance(event, Update) and event.chat_join_request is not None:
+        if isinstance(event, Update) and (
+                event.chat_join_request is not None or event.pre_checkout_query is not None
+                or (event.message is not None and event.message.successful_payment is not None)):
             return await handler(event, data)
         return await self._fsm(handler, event, data)
 

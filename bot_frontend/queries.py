@@ -13,6 +13,7 @@ from models import promos as promo_reads
 from models.domain import access as rules
 from models.domain import ledger, payout_risk
 from models.domain import promo as promo_rules
+from models.domain import stars as stars_rules
 from models.payout_risk import payout_flags
 from models.schema import (
     Access,
@@ -55,7 +56,8 @@ _USER_STATE = select(
     _user.language,
 ).where(_user.id == bindparam("user_id"))
 
-_PLANS_ON_SALE = (select(_plan.code, _plan.title, _plan.days, _plan.price_usd)
+_PLANS_ON_SALE = (select(_plan.code, _plan.title, _plan.days, _plan.price_usd,
+                         _plan.price_stars)
                   .where(_plan.active.is_(True)).order_by(_plan.id))
 
 _OPEN_INVOICE = select(exists().where(
@@ -96,10 +98,13 @@ class PlanOffer:
     # then the discounted price, the one checkout invoices).
     promo_code: str | None = None
     full_price_usd: Decimal | None = None
+    # The price in Telegram Stars, when the plan is also sold for Stars (never discounted).
+    price_stars: int | None = None
 
 
 def plans_on_sale(session: Session) -> list[PlanOffer]:
-    return [PlanOffer(*row) for row in session.execute(_PLANS_ON_SALE)]
+    return [PlanOffer(code, title, days, price, price_stars=stars)
+            for code, title, days, price, stars in session.execute(_PLANS_ON_SALE)]
 
 
 def with_discounts(session: Session, offers: list[PlanOffer], *, user_id: int,
@@ -271,3 +276,24 @@ def open_payouts(session: Session) -> list[OpenPayout]:
                        row.created_at,
                        payout_flags(session, referrer_id=row.referrer_id, wallet=row.wallet))
             for row in rows]
+
+
+# Telegram Stars: the pre-checkout query is answered from this one read, within Telegram's 10 s.
+_STARS_INVOICE = (
+    select(_invoice.user_id, _invoice.method, _invoice.status, _invoice.amount_stars,
+           _invoice.expires_at, _plan.active)
+    .select_from(Invoice.__table__.join(Plan.__table__, _plan.id == _invoice.plan_id))
+    .where(_invoice.order_id == bindparam("order_id")))
+
+
+def stars_invoice(session: Session, *, order_id: str) -> stars_rules.InvoiceFacts | None:
+    """What a pre-checkout query's payload (our order id) names, or None for no invoice."""
+    row = session.execute(_STARS_INVOICE, {"order_id": order_id}).first()
+    if row is None:
+        return None
+    user_id, method, status, amount_stars, expires_at, active = row
+    if expires_at is not None and expires_at.tzinfo is None:  # SQLite drops the offset
+        expires_at = expires_at.replace(tzinfo=UTC)
+    return stars_rules.InvoiceFacts(user_id=user_id, method=method, status=status,
+                                    amount_stars=amount_stars, expires_at=expires_at,
+                                    plan_on_sale=bool(active))

@@ -180,6 +180,11 @@ class Settings(BaseSettings):
     payout_min_usd: Decimal = Field(default=DEFAULT_PAYOUT_MINIMUM, gt=0, le=1_000_000,
                                     decimal_places=2, allow_inf_nan=False)
 
+    # Telegram Stars: what one Star is worth in USD, the value a Stars payment gets in the USD
+    # ledger (commissions, exports). The default is what a developer receives per Star.
+    stars_usd_rate: Decimal = Field(default=Decimal("0.013"), gt=0, le=1000, max_digits=12,
+                                    decimal_places=6, allow_inf_nan=False)
+
     @model_validator(mode="before")
     @classmethod
     def _empty_means_unset(cls, values: Any) -> Any:

@@ -72,3 +72,9 @@ SWITCH_PLAN = "payments.switch_plan"
 ADMIN_SET_ROLE = "admin.set_role"
 ADMIN_RESEND_INVITE = "admin.resend_invite"
 REFRESH_STAFF_MENU = "admin.refresh_staff_menu"
+
+# Telegram Stars: the invoice a Stars plan button asks for and the payment Telegram reports
+# (payments queue), and the admin's /refund (default queue, like the other admin commands)
+STARS_CHECKOUT = "payments.stars_checkout"
+STARS_PAYMENT = "payments.stars_payment"
+ADMIN_STARS_REFUND = "admin.stars_refund"

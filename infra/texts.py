@@ -386,6 +386,7 @@ COMMAND_DESCRIPTIONS = Deferred({
     "myplan": N_("My subscription"),
     "referral": N_("My referral link and balance"),
     "language": N_("Language"),
+    "paysupport": N_("Help with a payment"),
     "help": N_("Help"),
 })
 
@@ -1218,6 +1219,101 @@ def resend_sent(*, user_id: int) -> str:
 
 def resend_no_access(*, user_id: int) -> str:
     return f"User {user_id} has no live access, so there is no invite to resend."
+
+# Telegram Stars (issue 15) ----------------------------------------------------------------
+
+def stars(amount: int) -> str:
+    return ngettext("{count} Star", "{count} Stars", amount).format(count=amount)
+
+
+def stars_plan_button(*, title: str, price_stars: int) -> str:
+    return _("⭐ {title}: {price}").format(title=title, price=stars(price_stars))
+
+
+def stars_invoice_title(*, plan_title: str) -> str:
+    return plan_title[:32]
+
+
+def stars_invoice_description(*, plan_title: str, days: int, promo_held: bool) -> str:
+    note = (_(" Promo codes apply to crypto payments only; yours stays for them.")
+            if promo_held else "")
+    return (_("{plan}: {days} of access to the channel.").format(plan=plan_title,
+                                                                  days=day_count(days))
+            + note)[:255]
+
+
+def stars_price_label(*, days: int) -> str:
+    return day_count(days)
+
+
+STARS_CHECKOUT_STARTED = N_("Your Stars invoice is on its way.")
+STARS_NOT_SOLD = N_("That plan is not sold for Stars. Send /start to see the current plans.")
+STARS_PAYMENT_RECEIVED = N_("Payment received, thank you! Your access is on its way.")
+# Shown by Telegram in the payment window when we answer a pre-checkout query with "no".
+STARS_CHECKOUT_REFUSALS = Deferred({
+    "unknown_invoice": N_("This invoice is not ours any more. Send /start for a new one."),
+    "not_yours": N_("This invoice was made for someone else. Send /start for your own."),
+    "not_open": N_("This invoice is already paid or closed. Send /start for a new one."),
+    "expired": N_("This invoice has expired. Send /start for a new one."),
+    "plan_gone": N_("This plan is no longer on sale. Send /start to see the current plans."),
+    "price_changed": N_("The price has changed. Send /start for a new invoice."),
+})
+STARS_CHECKOUT_UNAVAILABLE = N_("We cannot take payments this minute. Please try again shortly.")
+PAYSUPPORT = N_(
+    "Questions about a payment? Write to the channel's admins here, with the date and the "
+    "amount; refunds of Telegram Stars payments are made with Telegram's own refund."
+)
+USAGE_REFUND = N_("Usage: /refund <user_id> (refunds their latest Telegram Stars payment)")
+
+
+def stars_refunded(*, amount: int, days: int) -> str:
+    return ngettext(
+        "Your payment of {stars} was refunded; the {count} day it bought was taken back.",
+        "Your payment of {stars} was refunded; the {count} days it bought were taken back.",
+        days).format(stars=stars(amount), count=days)
+
+
+def admin_refund_done(*, user_id: int, amount: int, days: int, removed: bool,
+                      commission: str | None) -> str:
+    out = _(" They no longer have access and are being removed.") if removed else ""
+    reversed_ = f" {commission}" if commission else ""
+    return (_("Refunded {stars} to user {user_id}; {days} taken back.").format(
+        stars=stars(amount), user_id=user_id, days=day_count(days)) + out + reversed_)
+
+
+def commission_reversed(*, referrer_id: int, amount: Decimal) -> str:
+    return _("The referrer {referrer_id}'s commission of {amount} was reversed.").format(
+        referrer_id=referrer_id, amount=usd(amount))
+
+
+def commission_kept(*, referrer_id: int, amount: Decimal) -> str:
+    return _("The referrer {referrer_id}'s commission of {amount} was already paid out and "
+             "was kept.").format(referrer_id=referrer_id, amount=usd(amount))
+
+
+def admin_refund_none(*, user_id: int) -> str:
+    return _("User {user_id} has no Telegram Stars payment to refund.").format(user_id=user_id)
+
+
+def admin_refund_already(*, user_id: int) -> str:
+    return _("User {user_id}'s Stars payments are already refunded.").format(user_id=user_id)
+
+
+def admin_refund_refused(*, user_id: int, error: str) -> str:
+    return _("Telegram refused the refund for user {user_id}: {error}").format(
+        user_id=user_id, error=error)
+
+
+def admin_refund_busy(*, user_id: int) -> str:
+    return _("A refund for user {user_id} is already under way; try again in a few minutes "
+             "if no answer comes.").format(user_id=user_id)
+
+
+def alert_stars_unmatched(*, charge_id: str, user_id: int, reason: str) -> str:
+    return _("A Telegram Stars payment by user {user_id} (charge {charge_id}) could not be "
+             "applied: {reason}. No access was granted; refund it with /refund {user_id}."
+             ).format(user_id=user_id, charge_id=charge_id, reason=reason)
+
 
 # Language (/language) -----------------------------------------------------------------------
 

@@ -42,7 +42,8 @@ def stored_plans(session: Session) -> list[StoredPlan]:
         chats[plan_id].add(chat_id)
     return [
         StoredPlan(code=plan.code, days=plan.days, price_usd=plan.price_usd, title=plan.title,
-                   active=plan.active, chats=frozenset(chats[plan.id]))
+                   active=plan.active, chats=frozenset(chats[plan.id]),
+                   price_stars=plan.price_stars)
         for plan in session.scalars(select(Plan).order_by(Plan.id))
     ]
 
@@ -70,6 +71,7 @@ def reconcile(session: Session, *, plans: tuple[PlanSpec, ...], chat_id: int,
             session.add(plan)
         plan.title, plan.days, plan.price_usd, plan.active = (
             spec.title, spec.days, spec.price_usd, True)
+        plan.price_stars = spec.price_stars
     for code, plan in rows.items():
         if code not in wanted:
             plan.active = False

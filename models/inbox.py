@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models.schema import PaymentEvent
+from models.schema.payments import CRYPTOCLOUD
 
 # Failed attempts (not counting an unreachable or lagging provider) before an event is given up.
 MAX_EVENT_ATTEMPTS = 5
@@ -63,6 +64,7 @@ def record_payment_event(
     source: str,
     payload: str,
     now: datetime,
+    provider: str = CRYPTOCLOUD,
 ) -> InboxEntry:
     """Insert the event unless (invoice, status) is already there; return the stored row.
 
@@ -76,6 +78,7 @@ def record_payment_event(
         "source": source,
         "payload": payload,
         "received_at": now,
+        "provider": provider,
     }).scalar()
     if new_id is not None:  # the common case answers in one round trip
         return InboxEntry(id=int(new_id), is_new=True, processed=False)

@@ -48,6 +48,7 @@ _ALREADY_DONE = (
     "hide_requester_missing",  # join request already approved/declined, or withdrawn
     "user_already_participant",  # approving someone who is already in the channel
     "message is not modified",  # an edit that an earlier attempt already applied
+    "charge_already_refunded",  # refundStarPayment of a charge an earlier attempt refunded
 )
 
 # Descriptions meaning "no such user here" (telegram.md §1 and §3, errors of safe-looking calls).

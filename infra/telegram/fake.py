@@ -21,8 +21,10 @@ from aiogram.methods import (
     DeclineChatJoinRequest,
     DeleteMyCommands,
     GetChatMember,
+    RefundStarPayment,
     RevokeChatInviteLink,
     SendDocument,
+    SendInvoice,
     SendMessage,
     SendPhoto,
     SetMyCommands,
@@ -38,6 +40,7 @@ from aiogram.types import (
     ChatMemberLeft,
     ChatMemberMember,
     Document,
+    Invoice,
     Message,
     PhotoSize,
     User,
@@ -66,6 +69,10 @@ class FakeTelegramGateway(TelegramPort):
         self.closed = False
         self._failures: defaultdict[str, deque[TelegramFailure | str]] = defaultdict(deque)
         self._next_id = 0
+        # Stars charges Telegram knows (charge id -> payer), and those refunded: a refund of
+        # an unknown charge, of someone else's, or a second one fails as Telegram's does.
+        self.star_charges: dict[str, int] = {}
+        self.refunded: set[str] = set()
 
     def fail_next(self, method: str, failure: TelegramFailure, *, times: int = 1) -> None:
         """Make the next `times` calls of `method` (API name: "sendMessage") raise `failure`."""
@@ -167,7 +174,33 @@ class FakeTelegramGateway(TelegramPort):
                 return True
             case GetChatMember(chat_id=int(chat_id), user_id=user_id):
                 return _member(self.members.get((chat_id, user_id), "left"), user_id)
+            case SendInvoice(chat_id=int(chat_id)):
+                return self._invoice(method, chat_id, now)
+            case RefundStarPayment(user_id=user_id, telegram_payment_charge_id=charge):
+                return self._refund(method, user_id, charge)
         raise NotImplementedError(f"FakeTelegramGateway does not answer {method.__api_method__}")
+
+
+    def _invoice(self, method: SendInvoice, chat_id: int, now: datetime) -> Message:
+        if method.currency != "XTR" or len(method.prices) != 1:
+            raise classify(TelegramBadRequest(method=method,
+                                              message="Bad Request: STARS_INVOICE_INVALID"))
+        if not 1 <= len(method.payload.encode()) <= 128:
+            raise classify(TelegramBadRequest(method=method,
+                                              message="Bad Request: INVOICE_PAYLOAD_INVALID"))
+        invoice = Invoice(title=method.title, description=method.description,
+                          start_parameter="", currency=method.currency,
+                          total_amount=method.prices[0].amount)
+        return Message(message_id=self._next_id, date=now, chat=_chat(chat_id), invoice=invoice)
+
+    def _refund(self, method: RefundStarPayment, user_id: int, charge: str) -> bool:
+        refused = ("Bad Request: CHARGE_ALREADY_REFUNDED" if charge in self.refunded
+                   else "Bad Request: CHARGE_NOT_FOUND"
+                   if self.star_charges.get(charge) != user_id else None)
+        if refused is not None:
+            raise classify(TelegramBadRequest(method=method, message=refused))
+        self.refunded.add(charge)
+        return True
 
 
 def _chat(chat_id: int) -> Chat:

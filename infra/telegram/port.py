@@ -19,8 +19,10 @@ from aiogram.methods import (
     DeclineChatJoinRequest,
     DeleteMyCommands,
     GetChatMember,
+    RefundStarPayment,
     RevokeChatInviteLink,
     SendDocument,
+    SendInvoice,
     SendMessage,
     SendPhoto,
     SetMyCommands,
@@ -33,6 +35,7 @@ from aiogram.types import (
     BufferedInputFile,
     ChatInviteLink,
     ChatMemberRestricted,
+    LabeledPrice,
     Message,
     ReplyMarkupUnion,
     ResultChatMemberUnion,
@@ -165,6 +168,21 @@ class TelegramPort(ABC):
         return self.call(
             UnbanChatMember(chat_id=chat_id, user_id=user_id, only_if_banned=only_if_banned)
         )
+
+    def send_stars_invoice(
+        self, *, chat_id: int, title: str, description: str, payload: str, label: str,
+        amount: int,
+    ) -> Message:
+        """An invoice in Telegram Stars: currency XTR, one price, no provider token; `payload`
+        (ours, 1-128 bytes) comes back in the pre-checkout query and the payment."""
+        return self.call(SendInvoice(chat_id=chat_id, title=title, description=description,
+                                     payload=payload, currency="XTR",
+                                     prices=[LabeledPrice(label=label, amount=amount)]))
+
+    def refund_star_payment(self, *, user_id: int, charge_id: str) -> bool:
+        """Give a Stars payment back; a second refund of a charge is a 400
+        (CHARGE_ALREADY_REFUNDED, classified `TelegramAlreadyDone`)."""
+        return self.call(RefundStarPayment(user_id=user_id, telegram_payment_charge_id=charge_id))
 
     def get_chat_member(self, *, chat_id: int, user_id: int,
                         lane: Lane = Lane.INTERACTIVE) -> ResultChatMemberUnion:

@@ -1,8 +1,10 @@
 """The plan catalogue: what can be bought, and the parser of the operator's PLANS setting.
 
-The setting is `code:days:price_usd[:title]`, comma-separated, for example
-`month:30:10.00:1 month,year:365:100:1 year`. A bad setting stops start-up with one line that
-names the bad entry and says what is wrong with it, so the operator can fix it without a trace.
+The setting is `code:days:price_usd[/stars][:title]`, comma-separated, for example
+`month:30:10.00:1 month,year:365:100/5000:1 year`. The optional `/stars` after the USD price
+also sells the plan for that many Telegram Stars (1 to 10000, Telegram's limit). A bad setting
+stops start-up with one line that names the bad entry and says what is wrong with it, so the
+operator can fix it without a trace.
 """
 
 import re
@@ -13,21 +15,25 @@ from decimal import Decimal
 from models.domain.money import to_money
 
 MAX_PLAN_DAYS = 3650
+MAX_PLAN_STARS = 10000
 _FORMAT = "code:days:price_usd[:title]"
 _CODE = re.compile(r"[a-z0-9_-]{1,32}")
 _DAYS = re.compile(r"[0-9]+")
 # Strict on purpose: Decimal() and int() also accept "1e2", "1_0", "NaN" and non-ASCII digits.
 _PRICE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_STARS = re.compile(r"[0-9]{1,6}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PlanSpec:
-    """One plan on sale: `days` of access for `price_usd`, shown to users as `title`."""
+    """One plan on sale: `days` of access for `price_usd` (or `price_stars` Telegram Stars, when
+    set), shown to users as `title`."""
 
     code: str
     days: int
     price_usd: Decimal
     title: str
+    price_stars: int | None = None
 
 
 def parse_plans(text: str) -> tuple[PlanSpec, ...]:
@@ -52,11 +58,14 @@ def parse_plans(text: str) -> tuple[PlanSpec, ...]:
 
 
 def _parse_entry(entry: str) -> PlanSpec:
-    """Parse one `code:days:price_usd[:title]` entry; a title may itself contain colons."""
+    """Parse one `code:days:price_usd[/stars][:title]` entry; a title may contain colons."""
     fields = [field.strip() for field in entry.split(":", 3)]
     if len(fields) < 3:
         raise ValueError(f"entry {entry!r}: expected {_FORMAT}, got {len(fields)} field(s)")
     code, days_text, price_text = fields[:3]
+    price_text, slash, stars_text = price_text.partition("/")
+    price_stars = _stars(entry, stars_text.strip()) if slash else None
+    price_text = price_text.strip()
     if not _CODE.fullmatch(code):
         raise ValueError(
             f"entry {entry!r}: code must be 1-32 characters of a-z 0-9 _ -, got {code!r}"
@@ -78,7 +87,16 @@ def _parse_entry(entry: str) -> PlanSpec:
             f"entry {entry!r}: price_usd must have at most 2 decimals, got {price_text!r}"
         )
     title = fields[3] if len(fields) == 4 and fields[3] else default_title(days)
-    return PlanSpec(code=code, days=days, price_usd=to_money(price), title=title)
+    return PlanSpec(code=code, days=days, price_usd=to_money(price), title=title,
+                    price_stars=price_stars)
+
+
+def _stars(entry: str, text: str) -> int:
+    """The Stars price after the slash: a whole number Telegram accepts in one invoice."""
+    if not _STARS.fullmatch(text) or not 1 <= int(text) <= MAX_PLAN_STARS:
+        raise ValueError(f"entry {entry!r}: the Stars price after '/' must be a whole number "
+                         f"of Stars from 1 to {MAX_PLAN_STARS}, got {text!r}")
+    return int(text)
 
 
 def default_title(days: int) -> str:
@@ -96,6 +114,7 @@ class StoredPlan:
     title: str
     active: bool
     chats: frozenset[int]
+    price_stars: int | None = None
 
 
 def catalog_changes(stored: list[StoredPlan], wanted: tuple[PlanSpec, ...],
@@ -115,12 +134,14 @@ def catalog_changes(stored: list[StoredPlan], wanted: tuple[PlanSpec, ...],
         plan = by_code.get(spec.code)
         if plan is None:
             days = f"{spec.days} day{'' if spec.days == 1 else 's'}"
-            changes.append(f"plan {spec.code!r}: new ({days}, ${spec.price_usd}, "
+            stars = "" if spec.price_stars is None else f" or {spec.price_stars} Stars"
+            changes.append(f"plan {spec.code!r}: new ({days}, ${spec.price_usd}{stars}, "
                            f"{spec.title!r})")
             continue
         for name, old, new in (("days", plan.days, spec.days),
                                ("price_usd", plan.price_usd, spec.price_usd),
-                               ("title", plan.title, spec.title)):
+                               ("title", plan.title, spec.title),
+                               ("price_stars", plan.price_stars, spec.price_stars)):
             if old != new:
                 changes.append(f"plan {spec.code!r}: {name} {old!r} -> {new!r}")
         if not plan.active:

@@ -58,13 +58,15 @@ ALLOWED: Mapping[str, frozenset[Role]] = {
     "payout_decide": OWNERS,
     "export": OWNERS,
     "sweep_confirm": OWNERS,
+    "refund": OWNERS,  # Telegram Stars: money back
 }
 
 # The admin commands in the order a staff member's menu lists them (buttons are not commands).
 COMMANDS = ("activate", "edit", "export", "refree_add", "refree_remove", "export_refree",
             "history", "payouts", "sweep_confirm", "stats",
             "promo_add", "promos", "promo_off", "promo_on", "promo_delete",
-            "broadcast", "broadcast_status", "audit", "user", "resend", "role", "roles")
+            "broadcast", "broadcast_status", "audit", "refund", "user", "resend", "role",
+            "roles")
 
 # The order roles are named in, most powerful first.
 RANK = (Role.OWNER, Role.MANAGER, Role.SUPPORT)

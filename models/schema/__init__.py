@@ -48,6 +48,7 @@ from models.schema.payments import (
     PAYMENT_EVENT_SOURCES,
     Invoice,
     PaymentEvent,
+    StarPayment,
 )
 from models.schema.promos import (
     PROMO_KINDS,
@@ -112,6 +113,7 @@ __all__ = [
     "RenewalReminder",
     "ScheduledRun",
     "StaffRole",
+    "StarPayment",
     "SweepHold",
     "TaskAttempt",
     "TelegramEffect",

@@ -72,6 +72,8 @@ class Plan(Base):
     price_usd: Mapped[Decimal] = mapped_column(Money)
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    # The price in Telegram Stars; NULL: the plan is not sold for Stars.
+    price_stars: Mapped[int | None] = mapped_column(Integer)
 
 
 class PlanChat(Base):

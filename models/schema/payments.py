@@ -26,6 +26,8 @@ from models.types import Money
 
 INVOICE_STATUSES = ("created", "paid", "partial", "overpaid", "canceled")
 PAYMENT_EVENT_SOURCES = ("postback", "poll", "manual")
+# Invoice methods and inbox providers.
+CRYPTOCLOUD, STARS = "cryptocloud", "stars"
 
 
 class Invoice(Base):
@@ -70,6 +72,13 @@ class Invoice(Base):
     # value of it the quote credited. NULL for an ordinary purchase. No foreign key, as above.
     switch_from_plan_id: Mapped[int | None]
     switch_credit_usd: Mapped[Decimal | None] = mapped_column(Money)
+    # Who collects it: CryptoCloud (a pay link) or Telegram Stars (an invoice message in the
+    # bot). A Stars invoice's price is `amount_stars`; `amount_usd` is what it is worth at
+    # `stars_usd_rate` (USD per Star, as decimal text) when it was opened.
+    method: Mapped[str] = mapped_column(String(16), default=CRYPTOCLOUD,
+                                        server_default=CRYPTOCLOUD)
+    amount_stars: Mapped[int | None]
+    stars_usd_rate: Mapped[str | None] = mapped_column(String(16))
 
 
 class PaymentEvent(Base):
@@ -96,3 +105,32 @@ class PaymentEvent(Base):
     processed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Which provider the event is about: `invoice_uuid` is CryptoCloud's invoice id, or for
+    # `stars` the key `star-<star_payments.id>` of the Telegram charge.
+    provider: Mapped[str] = mapped_column(String(16), default=CRYPTOCLOUD,
+                                          server_default=CRYPTOCLOUD)
+
+
+class StarPayment(Base):
+    """One Telegram Stars charge (a `successful_payment`), however often it is delivered, and
+    its refund: claimed once (`refund_claimed_at`), done once (`refunded_at`)."""
+
+    __tablename__ = "star_payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # telegram_payment_charge_id: Telegram's idempotency key, and what a refund names.
+    charge_id: Mapped[str] = mapped_column(String(255), unique=True)
+    provider_charge_id: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    # Ours: the invoice's order_id, sent as the invoice payload.
+    invoice_payload: Mapped[str] = mapped_column(String(128))
+    amount_stars: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(8))
+    received_at: Mapped[datetime] = mapped_column(default=now_utc)
+    refund_claimed_at: Mapped[datetime | None]
+    # The admin command (its request key) that claimed the refund: a redelivered /refund
+    # carries on with this charge instead of refunding the user's next one.
+    refund_request: Mapped[str | None] = mapped_column(String(255))
+    refunded_at: Mapped[datetime | None]
+    refunded_by: Mapped[int | None] = mapped_column(BigInteger)
+    refund_error: Mapped[str | None] = mapped_column(Text)

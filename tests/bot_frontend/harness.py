@@ -19,6 +19,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.methods import (
     AnswerCallbackQuery,
+    AnswerPreCheckoutQuery,
     EditMessageText,
     GetMe,
     SendMessage,
@@ -31,6 +32,8 @@ from aiogram.types import (
     ChatJoinRequest,
     InlineKeyboardMarkup,
     Message,
+    PreCheckoutQuery,
+    SuccessfulPayment,
     Update,
     User,
 )
@@ -168,6 +171,29 @@ class BotHarness:
                                   date=datetime.now(UTC), invite_link=invite)
         await self.dp.feed_update(self.bot, Update(update_id=next(self._update_ids),
                                                    chat_join_request=request))
+
+    async def pre_checkout(self, user_id: int, payload: str, *, total_amount: int,
+                           currency: str = "XTR") -> AnswerPreCheckoutQuery:
+        """Telegram asks whether to charge `user_id` for the invoice `payload`; the answer."""
+        query = PreCheckoutQuery(id=f"pcq{next(self._ids)}", from_user=self._user(user_id),
+                                 currency=currency, total_amount=total_amount,
+                                 invoice_payload=payload)
+        await self.dp.feed_update(self.bot, Update(update_id=next(self._update_ids),
+                                                   pre_checkout_query=query))
+        answers = [m for m in self.session.requests if isinstance(m, AnswerPreCheckoutQuery)
+                   and m.pre_checkout_query_id == query.id]
+        assert len(answers) == 1, "a pre-checkout query is answered exactly once"
+        return answers[0]
+
+    async def successful_payment(self, user_id: int, payload: str, *, total_amount: int,
+                                 charge_id: str, currency: str = "XTR") -> None:
+        """Telegram reports the charge in a service message from the payer."""
+        message = self._message(user_id, "").model_copy(update={
+            "text": None, "successful_payment": SuccessfulPayment(
+                currency=currency, total_amount=total_amount, invoice_payload=payload,
+                telegram_payment_charge_id=charge_id, provider_payment_charge_id="")})
+        await self.dp.feed_update(self.bot, Update(update_id=next(self._update_ids),
+                                                   message=message))
 
     # What the bot did -------------------------------------------------------------------
 

@@ -91,7 +91,8 @@ ADMIN_COMMANDS = [f"/activate {ANN} 30", f"/edit {ANN} remove", "/export",
                   "/broadcast", "/broadcast_status", "/promo_add SPRING 20%", "/promos",
                   "/promo_off SPRING", "/promo_on SPRING", "/promo_delete SPRING",
                   "/audit", "/audit fix", "/audit fix confirm",
-                  f"/role {ANN} support", "/roles", f"/user {ANN}", f"/resend {ANN}"]
+                  f"/role {ANN} support", "/roles", f"/user {ANN}", f"/resend {ANN}",
+                  f"/refund {ANN}"]
 ADMIN_BUTTONS = ["payout_decide:5:1", "payout_decide:5:0",
                  "bcast_stop:5", "bcast_resume:5"]
 # The task an allowed command or button queues (the others are reads the bot answers).
@@ -291,6 +292,7 @@ FORGED_TASKS: list[tuple[str, tuple[Any, ...]]] = [
     (task_names.AUDIT_FIX, (forged("/audit fix confirm"), True)),
     (task_names.ADMIN_SET_ROLE, (forged("/role"), ANN, "owner")),
     (task_names.ADMIN_RESEND_INVITE, (forged("/resend"), ANN)),
+    (task_names.ADMIN_STARS_REFUND, (forged("/refund"), ANN)),
 ]
 
 

@@ -41,7 +41,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _backoff(retries: int, *, base: float = RETRY_BASE_SECONDS, at_least: float = 0.0) -> float:
+def backoff(retries: int, *, base: float = RETRY_BASE_SECONDS, at_least: float = 0.0) -> float:
     return float(min(RETRY_CAP_SECONDS, max(base * 2**retries, at_least)))
 
 
@@ -112,10 +112,10 @@ def _start(
                                           now=_now())
     except service.UnknownUser as refused:
         if retries < USER_RETRIES:
-            return Run("waiting for the user", _backoff(retries))
-        return _refuse(ctx, user_id, request_key, lambda: texts.ACCOUNT_NOT_FOUND, str(refused))
+            return Run("waiting for the user", backoff(retries))
+        return refuse(ctx, user_id, request_key, lambda: texts.ACCOUNT_NOT_FOUND, str(refused))
     except service.PlanGone as refused:
-        return _refuse(ctx, user_id, request_key, lambda: texts.CHECKOUT_PLAN_GONE,
+        return refuse(ctx, user_id, request_key, lambda: texts.CHECKOUT_PLAN_GONE,
                        str(refused))
 
 
@@ -128,10 +128,10 @@ def _provide(
     except CryptoCloudUnavailable as error:
         if retries < PROVIDER_RETRIES:
             return Run("provider unavailable",
-                               _backoff(retries, base=5.0, at_least=error.retry_after or 0))
-        return _refuse(ctx, user_id, request_key, lambda: texts.CHECKOUT_FAILED, str(error))
+                                backoff(retries, base=5.0, at_least=error.retry_after or 0))
+        return refuse(ctx, user_id, request_key, lambda: texts.CHECKOUT_FAILED, str(error))
     except CryptoCloudError as error:  # refused, moved, or an answer we cannot read
-        return _refuse(ctx, user_id, request_key, lambda: texts.CHECKOUT_FAILED, str(error),
+        return refuse(ctx, user_id, request_key, lambda: texts.CHECKOUT_FAILED, str(error),
                        alert=True)
     return None
 
@@ -165,7 +165,7 @@ def _cancel_quietly(ctx: WorkerContext, uuid: str) -> None:
         log.warning("superseded_invoice_not_canceled", uuid=uuid, error=str(error))
 
 
-def _refuse(
+def refuse(
     ctx: WorkerContext, user_id: int, request_key: str, text: Callable[[], str], reason: str, *,
     alert: bool = False,
 ) -> Run:

@@ -31,9 +31,10 @@ from infra.cryptocloud import (
 from infra.logging import get_logger
 from models import inbox
 from models.schema import PaymentEvent
+from models.schema.payments import STARS
 from workers.context import WorkerContext
 from workers.dispatch import dispatch
-from workers.payments import service
+from workers.payments import service, stars
 from workers.retrying import Run
 
 log = get_logger("workers.payments")
@@ -54,7 +55,16 @@ def process_event(ctx: WorkerContext, event_id: int, *, retries: int) -> Run:
         event = session.get(PaymentEvent, event_id)
         if event is None or event.processed_at is not None:
             return Run("nothing to do")
-        uuid, received_at = event.invoice_uuid, event.received_at
+        uuid, received_at, provider = event.invoice_uuid, event.received_at, event.provider
+    if provider == STARS:
+        return _process_stars_event(ctx, event_id, uuid=uuid)
+    return _process_cryptocloud_event(ctx, event_id, uuid=uuid, received_at=received_at,
+                                      retries=retries)
+
+
+def _process_cryptocloud_event(
+    ctx: WorkerContext, event_id: int, *, uuid: str, received_at: datetime, retries: int
+) -> Run:
     bound = log.bind(event_id=event_id, invoice_uuid=uuid)
     try:
         states = {state.uuid: state for state in ctx.payments.invoice_info([uuid])}
@@ -83,6 +93,25 @@ def process_event(ctx: WorkerContext, event_id: int, *, retries: int) -> Run:
                            reason=PROVIDER_BEHIND)
     bound.info("payment_event_processed", outcome=settlement.outcome,
                invoice_id=settlement.invoice_id)
+    return Run(settlement.outcome.value)
+
+
+def _process_stars_event(ctx: WorkerContext, event_id: int, *, uuid: str) -> Run:
+    """Settle a Telegram Stars charge: Telegram's update is the proof, nothing to ask."""
+    try:
+        with ctx.sessions.begin() as session:
+            now = _now()
+            settlement = stars.settle_payment(session, event_uuid=uuid, now=now,
+                                              admins=ctx.settings.admins)
+            inbox.mark_processed(session, event_id, now=now)
+    except OperationalError:
+        raise  # the database itself: the task's own retry policy
+    except Exception as error:  # counted on the event, never looped on
+        log.exception("payment_event_failed", event_id=event_id, invoice_uuid=uuid)
+        return _count_failure(ctx, event_id, uuid=uuid, error=f"{type(error).__name__}: {error}")
+    dispatch(settlement.effects)
+    log.info("payment_event_processed", event_id=event_id, outcome=settlement.outcome,
+             invoice_id=settlement.invoice_id)
     return Run(settlement.outcome.value)
 
 

@@ -31,6 +31,7 @@ from models.domain.invoices import InvoiceStatus, grants_access, next_status, ti
 from models.history import record_history
 from models.outbox import Effects, queue_message
 from models.schema import CommissionEntry, Invoice, Plan, PlanChat, Referral, Referrer, User
+from models.schema.payments import CRYPTOCLOUD
 from workers.access.service import extend_access
 from workers.languages import speaking_to
 from workers.promos import service as promos
@@ -62,7 +63,7 @@ class Settlement:
     effects: Effects = field(default_factory=list)
 
 
-def _alert_admins(
+def alert_admins(
     session: Session, *, admins: frozenset[int], key: str, text: Callable[[], str],
     now: datetime,
 ) -> Effects:
@@ -111,6 +112,7 @@ def _credit_commission(
     amount = money.commission(amount_paid_usd=paid, pct=referrer.pct)
     if amount <= 0:
         return
+    stars = _stars_details(invoice)
     credited = insert_ignore(
         session, CommissionEntry,
         {"referrer_id": referrer.user_id, "kind": "credit", "amount": amount,
@@ -122,11 +124,19 @@ def _credit_commission(
             session, user_id=referrer.user_id, action="commission_credited", source="payment",
             now=now, invoice_id=invoice.id,
             details={"amount_usd": str(amount), "pct": str(referrer.pct),
-                     "referred_user_id": invoice.user_id},
+                     "referred_user_id": invoice.user_id, **stars},
         )
 
 
-def _activate(
+def _stars_details(invoice: Invoice) -> dict[str, object]:
+    """A Stars payment's own terms: the Stars paid and the USD per Star it was valued at (the
+    ledger is in USD, README "Telegram Stars")."""
+    if invoice.amount_stars is None:
+        return {}
+    return {"stars": invoice.amount_stars, "usd_per_star": invoice.stars_usd_rate}
+
+
+def activate(
     session: Session, *, invoice: Invoice, paid: Decimal, now: datetime
 ) -> Effects:
     """Grant the plan's days once; later calls for the same invoice change nothing."""
@@ -174,7 +184,7 @@ def _activate(
             now=now, plan_id=plan.id, action="payment_activated", source="payment",
             invoice_id=invoice.id,
             details={"plan": plan.code, "paid_usd": str(paid), "extra_days": extra_days,
-                     **promo},
+                     **promo, **_stars_details(invoice)},
         )
         effect_id = outbox.add_effect(
             session, key=f"grant:invoice:{invoice.id}:{chat_id}", method=outbox.GRANT_ACCESS,
@@ -199,8 +209,8 @@ def unknown_invoice(
         session, user_id=UNKNOWN_USER, action="payment_unknown", source="payment", now=now,
         details={"uuid": uuid, **(details or {})},
     )
-    effects = _alert_admins(session, admins=admins, key=f"alert:unknown:{uuid}",
-                            text=partial(texts.alert_unknown_invoice, uuid=uuid), now=now)
+    effects = alert_admins(session, admins=admins, key=f"alert:unknown:{uuid}",
+                           text=partial(texts.alert_unknown_invoice, uuid=uuid), now=now)
     return Settlement(Outcome.UNKNOWN_INVOICE, effects=effects)
 
 
@@ -222,7 +232,7 @@ def settle_invoice(
             now=now, invoice_id=invoice.id,
             details={"ours": mismatch[0], "cryptocloud": mismatch[1], "status": state.status},
         )
-        effects = _alert_admins(
+        effects = alert_admins(
             session, admins=admins, key=f"alert:mismatch:{invoice.id}:{state.uuid}",
             text=partial(texts.alert_mismatch, uuid=state.uuid, user_id=invoice.user_id,
                          expected=mismatch[0], got=mismatch[1]),
@@ -273,7 +283,7 @@ def _moved(
     if invoice.status == InvoiceStatus.PARTIAL:
         return Settlement(Outcome.PARTIAL, invoice.id,
                           _tell_remainder(session, invoice=invoice, paid=paid, now=now))
-    return Settlement(Outcome.ACTIVATED, invoice.id, _activate(session, invoice=invoice,
+    return Settlement(Outcome.ACTIVATED, invoice.id, activate(session, invoice=invoice,
                                                                  paid=paid, now=now))
 
 
@@ -330,7 +340,7 @@ def _tell_partial_expired(
         told = texts.partial_expired(paid=paid, amount=invoice.amount_usd)
     effects = queue_message(session, key=f"partial_expired:{invoice.id}",
                             chat_id=invoice.user_id, now=now, text=told)
-    return effects + _alert_admins(
+    return effects + alert_admins(
         session, admins=admins, key=f"alert:partial_expired:{invoice.id}", now=now,
         text=partial(texts.alert_partial_expired, uuid=invoice.uuid or "?",
                      user_id=invoice.user_id, paid=paid, amount=invoice.amount_usd),
@@ -360,9 +370,9 @@ def give_up_event(
         details={"uuid": uuid, "event_id": event_id, "attempts": attempts,
                  "error": error[:500]},
     )
-    return _alert_admins(session, admins=admins, key=f"alert:given_up:event:{event_id}",
-                         text=partial(texts.alert_event_given_up, uuid=uuid, attempts=attempts,
-                                      error=error),
+    return alert_admins(session, admins=admins, key=f"alert:given_up:event:{event_id}",
+                        text=partial(texts.alert_event_given_up, uuid=uuid, attempts=attempts,
+                                     error=error),
                          now=now)
 
 
@@ -406,6 +416,8 @@ def start_checkout(
         select(Invoice)
         .where(Invoice.user_id == user_id, Invoice.plan_id == plan.id,
                Invoice.status == InvoiceStatus.CREATED.value,
+               # A Stars invoice of the same plan is paid in the bot, never at CryptoCloud.
+               Invoice.method == CRYPTOCLOUD,
                # Reused only at the price it would have now: a code redeemed since (or one
                # no longer valid) opens a new invoice at the new price.
                Invoice.promo_redemption_id.is_not_distinct_from(redemption_id),
@@ -442,7 +454,7 @@ def tell_checkout_refused(
                             text=told, now=now)
     if error is not None:
         digest = hashlib.sha256(error.encode()).hexdigest()[:16]
-        effects += _alert_admins(
+        effects += alert_admins(
             session, admins=admins, key=f"alert:checkout:{digest}:{now:%Y%m%d%H}", now=now,
             text=partial(texts.alert_checkout_failed, user_id=user_id, error=error),
         )

@@ -8,15 +8,18 @@ from typing import Any
 from celery import Task, shared_task
 
 from infra import task_names
+from infra.celery_config import MAX_COUNTDOWN
 from infra.cryptocloud import CryptoCloudUnavailable
 from infra.logging import get_logger
+from infra.telegram import TelegramTransient, retry_countdown
 from models import inbox
 from models.outbox import effects_to_relay
 from workers import lifecycle  # noqa: F401 - registers the per-process hooks
+from workers.admin import service as admin
 from workers.context import context
 from workers.dispatch import dispatch
 from workers.payments import checkout as checkout_flow
-from workers.payments import events, polling
+from workers.payments import events, polling, stars_flow
 from workers.retrying import DB_RETRYING, retrying
 from workers.scheduling import should_run
 
@@ -91,6 +94,36 @@ def switch_plan(self: Task, user: int | dict[str, Any], plan_code: str, stamp: i
     """
     run = checkout_flow.switch_plan(context(), user=user, plan_code=plan_code, stamp=stamp,
                                     request_key=request_key, retries=self.request.retries)
+    if run.retry_in is not None:
+        raise self.retry(countdown=run.retry_in)
+    return run.outcome
+
+
+@shared_task(name=task_names.STARS_CHECKOUT, bind=True, **DB_RETRYING)
+def stars_checkout(self: Task, user: dict[str, Any], plan_code: str, request_key: str) -> str:
+    """Open (or reuse) the user's Stars invoice for a plan and send it in the chat."""
+    run = stars_flow.checkout(context(), user=user, plan_code=plan_code,
+                              request_key=request_key, retries=self.request.retries)
+    if run.retry_in is not None:
+        raise self.retry(countdown=run.retry_in)
+    return run.outcome
+
+
+@shared_task(name=task_names.STARS_PAYMENT, **DB_RETRYING)
+def stars_payment(payment: dict[str, Any]) -> str:
+    """Record a Telegram Stars `successful_payment` in the inbox and queue its processing."""
+    return stars_flow.receive(context(), payment).outcome
+
+
+@shared_task(name=task_names.ADMIN_STARS_REFUND, bind=True, **DB_RETRYING)
+def stars_refund(self: Task, command: dict[str, Any], user_id: int) -> str:
+    """/refund <user_id>: refund the user's latest Stars payment and take its days back."""
+    try:
+        run = stars_flow.refund(context(), command=admin.Command(**command), user_id=user_id,
+                                retries=self.request.retries)
+    except TelegramTransient as failure:  # the removal's ban or unban
+        raise self.retry(countdown=retry_countdown(failure, self.request.retries,
+                                                   cap=MAX_COUNTDOWN)) from None
     if run.retry_in is not None:
         raise self.retry(countdown=run.retry_in)
     return run.outcome

@@ -37,6 +37,8 @@ def add_routes(app: web.Application) -> None:
         ("GET", "/control/users", list_users), ("POST", "/control/users", create_user),
         ("POST", "/control/users/{user_id}/messages", send_text),
         ("POST", "/control/users/{user_id}/callbacks", press_button),
+        ("POST", "/control/users/{user_id}/pay", pay_invoice),
+        ("POST", "/control/stars", set_stars),
         ("POST", "/control/users/{user_id}/photos", send_photo),
         ("POST", "/control/users/{user_id}/join", join),
         ("POST", "/control/users/{user_id}/leave", leave),
@@ -101,6 +103,22 @@ def press_button(request: web.Request, world: TelegramWorld, body: Json) -> obje
         data=_text(body, "data"), bot_id=_optional_int(body, "bot_id"),
     )
     return views.callback_answer(query)
+
+
+def pay_invoice(request: web.Request, world: TelegramWorld, body: Json) -> object:
+    query = people.pay_invoice(world, user_id=_path_int(request, "user_id"),
+                               message_id=_int(body, "message_id"),
+                               bot_id=_optional_int(body, "bot_id"))
+    return {"pre_checkout_query_id": query.id, "message_id": query.message_id}
+
+
+def set_stars(request: web.Request, world: TelegramWorld, body: Json) -> object:
+    """{"duplicate_payments": true} delivers every successful_payment twice, as Telegram may."""
+    value = body.get("duplicate_payments")
+    if not isinstance(value, bool):
+        raise ControlError(400, "duplicate_payments must be true or false")
+    world.duplicate_payments = value
+    return {"duplicate_payments": value}
 
 
 def join(request: web.Request, world: TelegramWorld, body: Json) -> object:

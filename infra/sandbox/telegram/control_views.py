@@ -10,6 +10,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from infra.sandbox.telegram import serialize
+from infra.sandbox.telegram.methods import payments
 from infra.sandbox.telegram.records import (
     BotRecord,
     CallbackQueryRecord,
@@ -79,7 +80,9 @@ def message(world: TelegramWorld, record: MessageRecord) -> Json:
         "edit_date": iso(record.edit_date), "text": record.text, "entities": record.entities,
         "caption": record.caption, "caption_entities": record.caption_entities,
         "reply_markup": record.reply_markup, "document": document, "photo": photo,
-        "deleted": record.deleted,
+        "deleted": record.deleted, "invoice": record.invoice,
+        "payment_state": payments.payment_state(world, record),
+        "successful_payment": record.successful_payment,
     }
 
 

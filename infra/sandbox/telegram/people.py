@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Literal, cast
 
 from infra.sandbox.telegram import images, serialize
+from infra.sandbox.telegram.methods import payments
 from infra.sandbox.telegram.records import (
     PARTICIPANT_STATUSES,
     BotRecord,
@@ -18,6 +19,7 @@ from infra.sandbox.telegram.records import (
     JoinRequestRecord,
     MemberStatus,
     MessageRecord,
+    PreCheckoutRecord,
     PrivateChat,
     UserRecord,
 )
@@ -138,6 +140,25 @@ def press_button(
         world.touch()
         world.emit(bot, "callback_query", serialize.callback_query(world, query))
         return query
+
+
+def pay_invoice(
+    world: TelegramWorld, *, user_id: int, message_id: int, bot_id: int | None = None,
+) -> PreCheckoutRecord:
+    """The person presses Pay on a Stars invoice: the bot gets a pre_checkout_query to answer
+    within 10 seconds (methods/payments.py charges on its "ok")."""
+    with world.lock:
+        bot, person = _bot(world, bot_id), _person(world, user_id)
+        chat = world.private_chat(bot.id, person.id)
+        if chat.blocked:
+            raise ControlError(409, "the user has blocked the bot")
+        try:
+            message = payments.invoice_of(chat, message_id)
+        except KeyError:
+            raise ControlError(404, f"no invoice {message_id} in this chat") from None
+        if message.payment_state in ("waiting", "paid", "refunded"):
+            raise ControlError(409, f"invoice {message_id} is {message.payment_state}")
+        return payments.new_pre_checkout(world, chat, message)
 
 
 def open_invite_link(world: TelegramWorld, *, user_id: int, invite_link: str) -> JoinOutcome:

@@ -29,7 +29,9 @@ from infra.sandbox.telegram.records import (
     JoinRequestRecord,
     MemberRecord,
     MessageRecord,
+    PreCheckoutRecord,
     PrivateChat,
+    StarChargeRecord,
     UserRecord,
 )
 from infra.sandbox.telegram.world import TelegramWorld
@@ -69,6 +71,8 @@ def snapshot(world: TelegramWorld) -> Json:
                 for channel in world.channels.values()
             ],
             "callback_queries": [_plain(q) for q in world.callback_queries.values()],
+            "pre_checkouts": [_plain(q) for q in world.pre_checkouts.values()],
+            "star_charges": [_plain(c) for c in world.star_charges.values()],
             "updates": {token: bot.updates.export() for token, bot in world.bots.items()},
         }
 
@@ -102,6 +106,11 @@ def restore(world: TelegramWorld, data: Json) -> None:
         world.callback_queries = {
             q["id"]: _record(CallbackQueryRecord, q) for q in data["callback_queries"]
         }
+        # Files saved before Stars payments existed have neither list.
+        world.pre_checkouts = {q["id"]: _record(PreCheckoutRecord, q)
+                               for q in data.get("pre_checkouts", [])}
+        world.star_charges = {c["charge_id"]: _record(StarChargeRecord, c)
+                              for c in data.get("star_charges", [])}
         for token, state in data["updates"].items():
             if token in world.bots:
                 world.bots[token].updates.restore(state)

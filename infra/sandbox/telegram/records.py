@@ -90,6 +90,12 @@ class MessageRecord:
     photo: FileRecord | None = None
     edit_date: datetime | None = None
     deleted: bool = False
+    # A Stars invoice (sendInvoice): title, description, payload, currency, total_amount; and
+    # where paying it stands for the page ("waiting", "paid", "refused: …", "refunded").
+    invoice: dict[str, object] | None = None
+    payment_state: str | None = None
+    # The service message a payment leaves in the chat (Message.successful_payment).
+    successful_payment: dict[str, object] | None = None
 
 
 @dataclass(kw_only=True)
@@ -183,3 +189,26 @@ class CallRecord:
     params: dict[str, object]
     status: int
     description: str | None
+
+
+@dataclass(kw_only=True)
+class PreCheckoutRecord:
+    """A person pressed Pay on a Stars invoice: the bot must answer within 10 seconds."""
+
+    id: str
+    bot_id: int
+    user_id: int
+    message_id: int  # the invoice message
+    created_at: datetime
+    answered: bool = False
+
+
+@dataclass(kw_only=True)
+class StarChargeRecord:
+    """Stars a person paid the bot (a telegram_payment_charge_id), and whether refunded."""
+
+    charge_id: str
+    bot_id: int
+    user_id: int
+    amount: int
+    refunded: bool = False

@@ -128,6 +128,13 @@ def message(world: TelegramWorld, record: MessageRecord) -> Json:
         body["caption"] = record.caption
     if record.caption_entities:
         body["caption_entities"] = record.caption_entities
+    if record.invoice is not None:
+        body["invoice"] = {"title": record.invoice["title"],
+                           "description": record.invoice["description"],
+                           "start_parameter": "", "currency": record.invoice["currency"],
+                           "total_amount": record.invoice["total_amount"]}
+    if record.successful_payment is not None:
+        body["successful_payment"] = record.successful_payment
     # Only inline keyboards are part of a Message; reply keyboards live in the client.
     if record.reply_markup and "inline_keyboard" in record.reply_markup:
         body["reply_markup"] = record.reply_markup

@@ -28,7 +28,9 @@ from infra.sandbox.telegram.records import (
     MemberRecord,
     MemberStatus,
     MessageRecord,
+    PreCheckoutRecord,
     PrivateChat,
+    StarChargeRecord,
     UserRecord,
 )
 from infra.sandbox.telegram.updates import UpdateQueue
@@ -98,6 +100,11 @@ class TelegramWorld:
         self.channels: dict[int, ChannelRecord] = {}
         self.files: dict[str, FileRecord] = {}
         self.callback_queries: dict[str, CallbackQueryRecord] = {}
+        # Telegram Stars (methods/payments.py): Pay pressed, answers awaited; charges made.
+        self.pre_checkouts: dict[str, PreCheckoutRecord] = {}
+        self.star_charges: dict[str, StarChargeRecord] = {}
+        # The switch that makes Telegram deliver each successful_payment twice, as it may.
+        self.duplicate_payments = False
         self.calls: deque[CallRecord] = deque(maxlen=CALL_LOG_SIZE)
         self._call_ids = 0
         self.add_user(user_id=self.admin_id, first_name=admin_first_name)

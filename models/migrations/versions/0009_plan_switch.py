@@ -5,7 +5,7 @@ ordinary purchase); `switch_credit_usd` is the unused value the quote credited. 
 key: adding one would rebuild the table on SQLite (as for promo_redemption_id).
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 Created: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

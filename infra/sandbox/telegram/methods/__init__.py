@@ -3,7 +3,7 @@
 Importing the area modules registers their handlers in `registry`.
 """
 
-from infra.sandbox.telegram.methods import chats, messages, polling
+from infra.sandbox.telegram.methods import chats, messages, payments, polling
 from infra.sandbox.telegram.methods.registry import (
     Described,
     MethodCall,
@@ -11,4 +11,5 @@ from infra.sandbox.telegram.methods.registry import (
     invoke,
 )
 
-__all__ = ["Described", "MethodCall", "canonical_name", "chats", "invoke", "messages", "polling"]
+__all__ = ["Described", "MethodCall", "canonical_name", "chats", "invoke", "messages", "payments",
+           "polling"]

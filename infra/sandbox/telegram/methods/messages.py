@@ -197,6 +197,11 @@ def _formatted(params: Params, text_name: str, entities_name: str) -> tuple[str,
     return text, cast(Entities, entities or [])
 
 
+def reply_markup_of(params: Params) -> dict[str, object] | None:
+    """An inline keyboard under a message that takes no other kind (an invoice's)."""
+    return _reply_markup(params, inline_only=True)
+
+
 def _reply_markup(params: Params, *, inline_only: bool = False) -> dict[str, object] | None:
     markup = params.json_value("reply_markup", what="reply keyboard markup")
     if markup is None:

@@ -171,8 +171,41 @@ function photoBlock(message) {
                 width: photo.width, height: photo.height }));
 }
 
+// A Stars invoice with its Pay button (a pre_checkout_query to the bot), or a payment's
+// service message; `payment_state` says where paying stands.
+function invoiceBlock(message) {
+  const invoice = message.invoice;
+  if (!invoice) return null;
+  const state = message.payment_state;
+  const block = el("div", { class: "invoice", "data-testid": "invoice" },
+    el("strong", { text: invoice.title }),
+    el("div", { text: invoice.description }),
+    el("div", { class: "sub muted", text: `${invoice.total_amount} ⭐ (${invoice.currency})` }));
+  if (state) {
+    block.append(el("div", { class: "sub", "data-testid": "payment-state", text: state }));
+  }
+  if (!state || state.startsWith("refused") || state.startsWith("failed")) {
+    block.append(el("button", {
+      type: "button", "data-testid": "pay-button", text: `Pay ${invoice.total_amount} Stars`,
+      onclick: () => act(api("POST", `/control/users/${view.userId}/pay`,
+        { message_id: message.message_id })),
+    }));
+  }
+  return block;
+}
+
+function paymentBlock(message) {
+  const paid = message.successful_payment;
+  if (!paid) return null;
+  const refunded = message.payment_state === "refunded" ? " (refunded)" : "";
+  return el("div", { class: "invoice", "data-testid": "successful-payment",
+    text: `You paid ${paid.total_amount} ⭐${refunded}` });
+}
+
 function messageNode(message) {
   const bubble = el("div", { class: "bubble" });
+  const invoice = invoiceBlock(message) || paymentBlock(message);
+  if (invoice) bubble.append(invoice);
   const photo = photoBlock(message);
   if (photo) bubble.append(photo);
   const doc = documentBlock(message);
