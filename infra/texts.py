@@ -1072,15 +1072,25 @@ def audit_fix_refusal(*, user_id: int, chat_id: int, error: str) -> str:
                                                                  chat_id=chat_id, error=error)
 
 
-AUDIT_FIX_OUTCOME_NAMES = Deferred({"removed": N_("removed"), "invited": N_("invited"),
-                                    "skipped": N_("skipped"),
-                                    "refused": N_("refused by Telegram")})
+def _outcome(key: str, number: int) -> str:
+    """How many findings a fix settled one way: "3 removed"."""
+    if key == "removed":
+        return ngettext("{count} removed", "{count} removed", number).format(count=number)
+    if key == "invited":
+        return ngettext("{count} invited", "{count} invited", number).format(count=number)
+    if key == "skipped":
+        return ngettext("{count} skipped", "{count} skipped", number).format(count=number)
+    return ngettext("{count} refused by Telegram", "{count} refused by Telegram",
+                    number).format(count=number)
+
+
+# The outcomes of a fix, in the order the answer names them.
+_FIX_OUTCOME_ORDER = ("removed", "invited", "skipped", "refused")
 
 
 def _outcomes(numbers: Any) -> str:
-    # Translators: a number of people and what was done to them ("3 removed").
-    return ", ".join(_("{count} {outcome}").format(count=numbers[key], outcome=name)
-                     for key, name in AUDIT_FIX_OUTCOME_NAMES.items() if numbers.get(key))
+    return ", ".join(_outcome(key, numbers[key]) for key in _FIX_OUTCOME_ORDER
+                     if numbers.get(key))
 
 
 def audit_fixed(*, run_id: int, now_done: Any, totals: Any, held: str | None,
