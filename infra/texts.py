@@ -1006,219 +1006,266 @@ def broadcast_status_line(*, broadcast_id: int, status: str, segment: str, days:
 
 # Membership audit (/audit, /audit fix; helper h6) ---------------------------------------------
 
-USAGE_AUDIT = ("Usage: /audit — check everyone we know of in the channel; /audit fix — act on "
-               "the last audit; /audit fix confirm — the same past the circuit breaker.")
-AUDIT_FINDING_NAMES = {
-    "member_without_access": "members without access",
-    "payer_not_in_chat": "payers not in the chat",
-    "banned_while_covered": "banned while covered",
-    "admin": "admins",
-    "unchecked": "could not be checked",
-}
-AUDIT_FIX_NO_RUN = "No finished audit to act on. Send /audit first."
-AUDIT_FIX_RUNNING = ("An audit is still running; /audit fix acts on it once it has finished "
-                     "(/audit shows its progress).")
+USAGE_AUDIT = N_("Usage: /audit — check everyone we know of in the channel; /audit fix — act "
+                 "on the last audit; /audit fix confirm — the same past the circuit breaker.")
+AUDIT_FINDING_NAMES = Deferred({
+    "member_without_access": N_("members without access"),
+    "payer_not_in_chat": N_("payers not in the chat"),
+    "banned_while_covered": N_("banned while covered"),
+    "admin": N_("admins"),
+    "unchecked": N_("could not be checked"),
+})
+AUDIT_FIX_NO_RUN = N_("No finished audit to act on. Send /audit first.")
+AUDIT_FIX_RUNNING = N_("An audit is still running; /audit fix acts on it once it has finished "
+                       "(/audit shows its progress).")
 
 
 def audit_started(*, run_id: int, total: int, chats: int) -> str:
-    return (f"Audit #{run_id} started: checking {count(total, 'person', 'people')} in "
-            f"{count(chats, 'chat')}. The report and a CSV follow when it is done; /audit "
-            "shows its progress.")
+    where = ngettext("in {count} chat", "in {count} chats", chats).format(count=chats)
+    return ngettext("Audit #{run_id} started: checking {count} person {where}. The report and "
+                    "a CSV follow when it is done; /audit shows its progress.",
+                    "Audit #{run_id} started: checking {count} people {where}. The report and "
+                    "a CSV follow when it is done; /audit shows its progress.", total).format(
+        run_id=run_id, count=total, where=where)
 
 
 def audit_running(*, run_id: int, checked: int, total: int, started_at: datetime,
                   restarted: bool) -> str:
-    again = " It had stalled and goes on from where it stopped." if restarted else ""
-    return (f"Audit #{run_id} is running (one at a time): {checked} of about {total} checked, "
-            f"started {when(started_at)}.{again}")
+    again = " " + _("It had stalled and goes on from where it stopped.") if restarted else ""
+    return _("Audit #{run_id} is running (one at a time): {checked} of about {total} checked, "
+             "started {started}.{again}").format(run_id=run_id, checked=checked, total=total,
+                                                 started=when(started_at), again=again)
 
 
 def audit_chat_stopped(*, chat_id: int, error: str) -> str:
-    return f"Chat {chat_id} was not checked (the rest of it skipped): Telegram said \"{error}\"."
+    return _("Chat {chat_id} was not checked (the rest of it skipped): Telegram said "
+             "\"{error}\".").format(chat_id=chat_id, error=error)
 
 
 def audit_summary(*, run_id: int, checked: int, chats: list[int],
                   counts: dict[tuple[int, str], int], notes: list[str]) -> str:
-    lines = [f"Audit #{run_id} finished: {count(checked, 'person', 'people')} checked."]
+    lines = [ngettext("Audit #{run_id} finished: {count} person checked.",
+                      "Audit #{run_id} finished: {count} people checked.", checked).format(
+        run_id=run_id, count=checked)]
     for chat_id in chats:
-        found = [f"{name}: {counts[chat_id, kind]}" for kind, name in AUDIT_FINDING_NAMES.items()
-                 if counts.get((chat_id, kind))]
-        lines.append(f"Chat {chat_id}: {'; '.join(found) if found else 'records agree'}.")
+        found = [_("{name}: {count}").format(name=name, count=counts[chat_id, kind])
+                 for kind, name in AUDIT_FINDING_NAMES.items() if counts.get((chat_id, kind))]
+        lines.append(_("Chat {chat_id}: {found}.").format(
+            chat_id=chat_id, found="; ".join(found) if found else _("records agree")))
     lines += notes
-    lines.append("The CSV lists each finding. /audit fix invites the payers who are out and "
-                 "removes the members without access.")
+    lines.append(_("The CSV lists each finding. /audit fix invites the payers who are out and "
+                   "removes the members without access."))
     return "\n".join(lines)
 
 
 def audit_csv_caption(*, run_id: int) -> str:
-    return f"Audit #{run_id}: the findings"
+    return _("Audit #{run_id}: the findings").format(run_id=run_id)
 
 
 def audit_fix_breaker_reason(*, chat_id: int, due: int, reason: str) -> str:
-    return f"{count(due, 'removal')} in chat {chat_id}: {reason}"
+    return ngettext("{count} removal in chat {chat_id}: {reason}",
+                    "{count} removals in chat {chat_id}: {reason}", due).format(
+        count=due, chat_id=chat_id, reason=reason)
 
 
 def audit_fix_refusal(*, user_id: int, chat_id: int, error: str) -> str:
-    return f"user {user_id} in chat {chat_id}: {error}"
+    return _("user {user_id} in chat {chat_id}: {error}").format(user_id=user_id,
+                                                                 chat_id=chat_id, error=error)
 
 
-AUDIT_FIX_OUTCOME_NAMES = {"removed": "removed", "invited": "invited", "skipped": "skipped",
-                           "refused": "refused by Telegram"}
+def _outcome(key: str, number: int) -> str:
+    """How many findings a fix settled one way: "3 removed"."""
+    if key == "removed":
+        return ngettext("{count} removed", "{count} removed", number).format(count=number)
+    if key == "invited":
+        return ngettext("{count} invited", "{count} invited", number).format(count=number)
+    if key == "skipped":
+        return ngettext("{count} skipped", "{count} skipped", number).format(count=number)
+    return ngettext("{count} refused by Telegram", "{count} refused by Telegram",
+                    number).format(count=number)
+
+
+# The outcomes of a fix, in the order the answer names them.
+_FIX_OUTCOME_ORDER = ("removed", "invited", "skipped", "refused")
+
+
+def _outcomes(numbers: Any) -> str:
+    return ", ".join(_outcome(key, numbers[key]) for key in _FIX_OUTCOME_ORDER
+                     if numbers.get(key))
 
 
 def audit_fixed(*, run_id: int, now_done: Any, totals: Any, held: str | None,
                 refused: list[str]) -> str:
-    done = ", ".join(f"{now_done[k]} {name}" for k, name in AUDIT_FIX_OUTCOME_NAMES.items()
-                     if now_done.get(k))
-    lines = [f"Audit #{run_id} fix: {done or 'nothing new to fix'}."]
-    settled = ", ".join(f"{totals[k]} {name}" for k, name in AUDIT_FIX_OUTCOME_NAMES.items()
-                        if totals.get(k))
+    lines = [_("Audit #{run_id} fix: {done}.").format(
+        run_id=run_id, done=_outcomes(now_done) or _("nothing new to fix"))]
+    settled = _outcomes(totals)
     if settled:
-        lines.append(f"Settled so far: {settled}.")
+        lines.append(_("Settled so far: {settled}.").format(settled=settled))
     if held is not None:
-        lines.append(f"⚠️ Nobody was removed: {held}. Check payments, then send "
-                     "/audit fix confirm to remove them once.")
-    lines += [f"Refused: {line}" for line in refused]
+        lines.append(_("⚠️ Nobody was removed: {held}. Check payments, then send /audit fix "
+                       "confirm to remove them once.").format(held=held))
+    lines += [_("Refused: {refusal}").format(refusal=line) for line in refused]
     return "\n".join(lines)
 
 # Plan switch (issue 15, part 3) ----------------------------------------------------------
 
-SWITCH_BUTTON = "Switch plan"
-SWITCH_CHOOSE = ("Switch to which plan? The time you have left is converted at its value: "
-                 "you see the result before anything happens.")
+SWITCH_BUTTON = N_("Switch plan")
+SWITCH_CHOOSE = N_("Switch to which plan? The time you have left is converted at its value: "
+                   "you see the result before anything happens.")
 
 
 def switch_quote(*, current: str, new: str, credit: Decimal, pay: Decimal,
                  days_before: int, days_after: int, paid_through_after: datetime) -> str:
     """What a switch does, shown before anything is paid or changed."""
-    lines = [f"Switch from {current} to {new}",
-             f"Unused value of {current}: {usd(credit)}",
-             f"Days left now: {days_before} → after the switch: {days_after}",
-             f"Paid through after the switch: {when(paid_through_after)}"]
+    lines = [_("Switch from {current} to {new}").format(current=current, new=new),
+             _("Unused value of {current}: {credit}").format(current=current,
+                                                             credit=usd(credit)),
+             _("Days left now: {days_before} → after the switch: {days_after}").format(
+                 days_before=days_before, days_after=days_after),
+             _("Paid through after the switch: {until}").format(
+                 until=when(paid_through_after))]
     if pay > 0:
-        lines.append(f"To pay: {usd(pay)} (the new plan's price minus the unused value). "
-                     "The credit is counted again at payment, from the time still left then.")
+        lines.append(_("To pay: {pay} (the new plan's price minus the unused value). The "
+                       "credit is counted again at payment, from the time still left "
+                       "then.").format(pay=usd(pay)))
     else:
-        lines.append("No payment: your unused value converts into time on the new plan.")
+        lines.append(_("No payment: your unused value converts into time on the new plan."))
     return "\n".join(lines)
 
 
-SWITCH_CONFIRM_BUTTON = "Confirm switch"
-SWITCH_CANCELED = "Switch canceled: nothing changed."
-SWITCH_WORKING = "Switching your plan…"
-SWITCH_PLAN_GONE = "That plan is no longer on sale. Send /myplan to see what you can switch to."
-SWITCH_NOTHING = ("You have no paid time on a plan to switch (a free trial or granted time "
-                  "cannot be switched). Choose a plan with /start.")
-SWITCH_SAME_PLAN = "You are already on that plan. Send /myplan to see it."
-SWITCH_QUOTE_CHANGED = ("Your access changed since this quote, so it no longer holds. "
-                        "Send /myplan and choose Switch plan again for a new quote.")
-SWITCH_PENDING = ("A plan switch of yours is already waiting for payment: pay it with the "
-                  "button, or let it expire before starting another.")
-SWITCH_INVOICE_EXPIRED = ("Your plan-switch invoice expired unpaid: nothing changed, you stay "
-                          "on your current plan. Send /myplan to switch again.")
+SWITCH_CONFIRM_BUTTON = N_("Confirm switch")
+SWITCH_CANCELED = N_("Switch canceled: nothing changed.")
+SWITCH_WORKING = N_("Switching your plan…")
+SWITCH_PLAN_GONE = N_(
+    "That plan is no longer on sale. Send /myplan to see what you can switch to.")
+SWITCH_NOTHING = N_("You have no paid time on a plan to switch (a free trial or granted time "
+                    "cannot be switched). Choose a plan with /start.")
+SWITCH_SAME_PLAN = N_("You are already on that plan. Send /myplan to see it.")
+SWITCH_QUOTE_CHANGED = N_("Your access changed since this quote, so it no longer holds. "
+                          "Send /myplan and choose Switch plan again for a new quote.")
+SWITCH_PENDING = N_("A plan switch of yours is already waiting for payment: pay it with the "
+                    "button, or let it expire before starting another.")
+SWITCH_INVOICE_EXPIRED = N_("Your plan-switch invoice expired unpaid: nothing changed, you "
+                            "stay on your current plan. Send /myplan to switch again.")
+# What a switch paid after the access ran out says it was switched from.
+SWITCH_FROM_NO_PLAN = N_("no plan")
 
 
 def switch_pay_invoice(*, current: str, new: str, amount: Decimal, credit: Decimal,
                        expires_at: datetime | None) -> str:
-    deadline = f"\nPay before {when(expires_at)}." if expires_at else ""
-    return (f"Your invoice to switch from {current} to {new}: {usd(amount)} "
-            f"({usd(credit)} of unused value credited).{deadline}")
+    deadline = ("\n" + _("Pay before {deadline}.").format(deadline=when(expires_at))
+                if expires_at else "")
+    return _("Your invoice to switch from {current} to {new}: {amount} ({credit} of unused "
+             "value credited).").format(current=current, new=new, amount=usd(amount),
+                                        credit=usd(credit)) + deadline
 
 
 def plan_switched(*, current: str, new: str, paid_through: datetime | None,
                   paid: Decimal | None = None) -> str:
-    received = f"Payment of {usd(paid)} received. " if paid else ""
-    until = f" Paid through {when(paid_through)}." if paid_through else ""
-    return f"{received}Your plan is now {new} (was {current}).{until}"
+    received = _("Payment of {amount} received.").format(amount=usd(paid)) + " " if paid else ""
+    until = " " + _("Paid through {until}.").format(until=when(paid_through)) if paid_through \
+        else ""
+    return received + _("Your plan is now {new} (was {current}).").format(
+        new=new, current=current) + until
 
 
-SWITCH_NO_OTHER_PLAN = "There is no other plan on sale to switch to."
+SWITCH_NO_OTHER_PLAN = N_("There is no other plan on sale to switch to.")
 
 # Bundles: a plan that opens several chats ---------------------------------------------------
 
 def chat_name(*, chat_id: int, main: bool) -> str:
     """How /myplan names a chat: the engine does not know chats' titles, only their ids."""
-    return "Main channel" if main else f"Chat {chat_id}"
+    return _("Main channel") if main else _("Chat {chat_id}").format(chat_id=chat_id)
 
 
 def my_plan_chat(*, name: str, status: str, paid_through: datetime | None) -> str:
-    until = f", paid through {when(paid_through)}" if paid_through is not None else ""
+    until = (_(", paid through {until}").format(until=when(paid_through))
+             if paid_through is not None else "")
     return f"• {name}: {STATUS_NAMES.get(status, status)}{until}"
 
 
 def my_bundle(*, summary: str, chats: list[str]) -> str:
-    return "\n".join([summary, "", "Your chats:", *chats])
+    return "\n".join([summary, "", _("Your chats:"), *chats])
 
 
 def resend_invite_to(name: str) -> str:
-    return f"Send my invite again: {name}"
+    return _("Send my invite again: {name}").format(name=name)
 
 # Staff roles (issue 16): /role, /roles, /user, /resend, and refusals by role ----------------
 
-USAGE_ROLE = "Usage: /role <user_id> owner|manager|support|none"
-USAGE_USER = "Usage: /user <user_id>"
-USAGE_RESEND = "Usage: /resend <user_id>"
-ROLE_SELF = "You cannot change your own role; another owner can."
-NO_STAFF = "Nobody has a role yet: ADMIN_IDS is empty and no role was granted."
+USAGE_ROLE = N_("Usage: /role <user_id> owner|manager|support|none")
+USAGE_USER = N_("Usage: /user <user_id>")
+USAGE_RESEND = N_("Usage: /resend <user_id>")
+ROLE_SELF = N_("You cannot change your own role; another owner can.")
+NO_STAFF = N_("Nobody has a role yet: ADMIN_IDS is empty and no role was granted.")
 
 
 def role_refused(*, command: str, needed: str, role: str) -> str:
-    return (f"{command} needs the {needed} role (or above); your role is {role}. "
-            "An owner can change it with /role.")
+    return _("{command} needs the {needed} role (or above); your role is {role}. An owner can "
+             "change it with /role.").format(command=command, needed=needed, role=role)
 
 
 def role_not_a_role(*, word: str) -> str:
-    return f"'{word}' is not a role: use owner, manager, support or none.\n{USAGE_ROLE}"
+    return _("'{word}' is not a role: use owner, manager, support or none.").format(
+        word=word) + "\n" + __getattr__("USAGE_ROLE")
 
 
 def role_fixed_owner(*, user_id: int) -> str:
-    return (f"User {user_id} is an owner through ADMIN_IDS; a role from the bot cannot change "
-            "that. Remove them from ADMIN_IDS to change their role.")
+    return _("User {user_id} is an owner through ADMIN_IDS; a role from the bot cannot change "
+             "that. Remove them from ADMIN_IDS to change their role.").format(user_id=user_id)
 
 
 def role_set(*, user_id: int, old: str, new: str) -> str:
     if new == "none":
-        return f"Done: user {user_id} has no role any more (was {old})."
-    return f"Done: user {user_id} is now {new} (was {old})."
+        return _("Done: user {user_id} has no role any more (was {old}).").format(
+            user_id=user_id, old=old)
+    return _("Done: user {user_id} is now {new} (was {old}).").format(user_id=user_id, new=new,
+                                                                     old=old)
 
 
 def role_unchanged(*, user_id: int, role: str) -> str:
-    return f"User {user_id} already has the role {role}; nothing changed."
+    return _("User {user_id} already has the role {role}; nothing changed.").format(
+        user_id=user_id, role=role)
 
 
 def role_line(*, user_id: int, name: str, role: str, granted_by: int | None,
               granted_at: datetime | None) -> str:
     who = f"{user_id} {name}".rstrip()
     if granted_by is None or granted_at is None:
-        return f"{who}: {role} (ADMIN_IDS)"
-    return f"{who}: {role}, granted by {granted_by} on {when(granted_at)}"
+        return _("{who}: {role} (ADMIN_IDS)").format(who=who, role=role)
+    return _("{who}: {role}, granted by {granted_by} on {when}").format(
+        who=who, role=role, granted_by=granted_by, when=when(granted_at))
 
 
 def user_status_line(*, chat_id: int, status: str, paid_through: datetime | None,
                      trial_used: bool) -> str:
-    until = when(paid_through) if paid_through else "never paid"
-    trial = "trial used" if trial_used else "trial not used"
-    return f"Chat {chat_id}: {status}, paid through {until}, {trial}"
+    until = when(paid_through) if paid_through else _("never paid")
+    trial = _("trial used") if trial_used else _("trial not used")
+    return _("Chat {chat_id}: {status}, paid through {until}, {trial}").format(
+        chat_id=chat_id, status=status, until=until, trial=trial)
 
 
 def user_header(*, user_id: int, name: str, username: str | None) -> str:
     handle = f" @{username}" if username else ""
-    return f"User {user_id} {name}{handle}".rstrip()
+    return _("User {user_id} {name}{handle}").format(user_id=user_id, name=name,
+                                                     handle=handle).rstrip()
 
 
 def user_payment_line(*, paid_at: datetime, amount: str, plan: str) -> str:
-    return f"Paid {amount} USD for {plan} on {when(paid_at)}"
+    return _("Paid {amount} USD for {plan} on {when}").format(amount=amount, plan=plan,
+                                                             when=when(paid_at))
 
 
-USER_NO_PAYMENTS = "No payments yet."
+USER_NO_PAYMENTS = N_("No payments yet.")
 
 
 def resend_sent(*, user_id: int) -> str:
-    return f"Done: user {user_id} is getting their invite link again."
+    return _("Done: user {user_id} is getting their invite link again.").format(user_id=user_id)
 
 
 def resend_no_access(*, user_id: int) -> str:
-    return f"User {user_id} has no live access, so there is no invite to resend."
+    return _("User {user_id} has no live access, so there is no invite to resend.").format(
+        user_id=user_id)
 
 # Telegram Stars (issue 15) ----------------------------------------------------------------
 

@@ -23,10 +23,11 @@ from infra import task_names, texts
 from infra.settings import Settings
 from models.domain.switch import SwitchRefusal
 
+# The names of the texts, read when answering (a text read at import would stay English).
 SWITCH_REFUSALS = {
-    SwitchRefusal.PLAN_GONE: texts.SWITCH_PLAN_GONE,
-    SwitchRefusal.NOTHING_TO_SWITCH: texts.SWITCH_NOTHING,
-    SwitchRefusal.SAME_PLAN: texts.SWITCH_SAME_PLAN,
+    SwitchRefusal.PLAN_GONE: "SWITCH_PLAN_GONE",
+    SwitchRefusal.NOTHING_TO_SWITCH: "SWITCH_NOTHING",
+    SwitchRefusal.SAME_PLAN: "SWITCH_SAME_PLAN",
 }
 
 
@@ -101,7 +102,7 @@ async def show_quote(callback: CallbackQuery, callback_data: keyboards.SwitchTo,
     found = await read(sessions, switch_queries.quote, user_id=callback.from_user.id,
                        plan_code=callback_data.code, now=datetime.now(UTC))
     if isinstance(found, SwitchRefusal):
-        await _say(callback, SWITCH_REFUSALS[found])
+        await _say(callback, getattr(texts, SWITCH_REFUSALS[found]))
         return
     await _say(callback, texts.switch_quote(
         current=found.current, new=found.new, credit=found.credit_usd, pay=found.pay_usd,

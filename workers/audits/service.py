@@ -76,6 +76,7 @@ from workers.admin.service import (
     spreadsheet_safe,
 )
 from workers.context import WorkerContext
+from workers.languages import speaking_to, speaking_to_user
 from workers.sweeps.service import breaker_reason, member_count
 from workers.users.service import grant
 
@@ -134,10 +135,16 @@ def _running(session: Session) -> AuditRun | None:
 # Start ------------------------------------------------------------------------------------
 
 def start(session: Session, *, command: Command, settings: Settings, now: datetime) -> Outcome:
-    """Start a run, or say how far the running one got (and restart it if it stalled)."""
+    """Start a run, or say how far the running one got (and restart it if it stalled); the
+    answer is in the admin's language."""
     if not authorized(session, command=command, admins=settings.admins, action="audit",
                       now=now):
         return Outcome()
+    with speaking_to(session, command.actor_id):
+        return _start(session, command=command, settings=settings, now=now)
+
+
+def _start(session: Session, *, command: Command, settings: Settings, now: datetime) -> Outcome:
     reply = claim_reply(session, command=command, now=now)
     if reply is None:  # redelivered: the first delivery answered
         return Outcome()
@@ -265,7 +272,7 @@ def check_page(ctx: WorkerContext, run_id: int, *, clock: Callable[[], datetime]
                 page.report = run_id if run is not None and run.reported_at is None else None
                 return page
             chats: list[int] = json.loads(run.chats)
-            cursor = Cursor(run.chat_index, run.after_user_id)
+            cursor, admin = Cursor(run.chat_index, run.after_user_id), run.requested_by
             if cursor.chat_index >= len(chats):
                 page.effects = _finish(session, run, now=clock())
                 page.report = run_id
@@ -289,9 +296,11 @@ def check_page(ctx: WorkerContext, run_id: int, *, clock: Callable[[], datetime]
             if answer.actual is None:
                 moved = _advance(session, run_id, cursor,
                                  to=Cursor(cursor.chat_index + 1, 0), now=now, checked=0)
-                if moved:
-                    _add_note(session, run_id, texts.audit_chat_stopped(
-                        chat_id=chat_id, error=answer.error or ""))
+                if moved:  # the note is read in the report, by the admin who asked
+                    with speaking_to(session, admin):
+                        note = texts.audit_chat_stopped(chat_id=chat_id,
+                                                        error=answer.error or "")
+                    _add_note(session, run_id, note)
                     log.error("audit_chat_refused", run_id=run_id, chat_id=chat_id,
                               error=answer.error)
             else:
@@ -320,8 +329,9 @@ def _finish(session: Session, run: AuditRun, *, now: datetime) -> Effects:
     log.info("audit_finished", run_id=run.id, checked=run.checked,
              findings=sum(counts.values()))
     chats: list[int] = json.loads(run.chats)
-    summary = texts.audit_summary(run_id=run.id, checked=run.checked, chats=chats,
-                                  counts=counts, notes=(run.notes or "").splitlines())
+    with speaking_to(session, run.requested_by):
+        summary = texts.audit_summary(run_id=run.id, checked=run.checked, chats=chats,
+                                      counts=counts, notes=(run.notes or "").splitlines())
     return outbox.queue_message(session, key=f"audit_summary:{run.id}",
                                 chat_id=run.requested_by, text=summary, now=now)
 
@@ -362,9 +372,11 @@ def send_report(ctx: WorkerContext, run_id: int, *, now: datetime) -> None:
         if run is None or run.status != FINISHED or run.reported_at is not None:
             return
         data, admin_id = findings_csv(session, run_id), run.requested_by
+        with speaking_to(session, admin_id):
+            caption = texts.audit_csv_caption(run_id=run_id)
     try:
         ctx.telegram.send_document(chat_id=admin_id, filename=f"audit-{run_id}.csv", data=data,
-                                   caption=texts.audit_csv_caption(run_id=run_id))
+                                   caption=caption)
     except TelegramTransient:
         raise
     except TelegramFailure as refused:
@@ -414,7 +426,14 @@ def _hold_reason(session: Session, *, settings: Settings, run_id: int) -> str | 
 
 def fix(ctx: WorkerContext, *, command: Command, confirm: bool,
         clock: Callable[[], datetime]) -> FixResult:
-    """Act on the latest finished run's open findings (see the module docstring)."""
+    """Act on the latest finished run's open findings (see the module docstring); the answer
+    is in the admin's language."""
+    with speaking_to_user(ctx.sessions, command.actor_id):
+        return _fix(ctx, command=command, confirm=confirm, clock=clock)
+
+
+def _fix(ctx: WorkerContext, *, command: Command, confirm: bool,
+         clock: Callable[[], datetime]) -> FixResult:
     settings, result = ctx.settings, FixResult()
     key = f"audit_fix:{command.request_key}"
     with ctx.sessions.begin() as session:

@@ -13,6 +13,7 @@ from celery import Task, shared_task
 
 from infra import task_names, texts
 from infra.celery_config import MAX_COUNTDOWN
+from infra.i18n import use_language
 from infra.logging import get_logger
 from infra.telegram import TelegramFailure, TelegramTransient, retry_countdown
 from models.domain import roles
@@ -21,6 +22,7 @@ from workers import lifecycle  # noqa: F401 - registers the per-process hooks
 from workers.admin.service import Command
 from workers.admin.tasks import run_admin_command
 from workers.context import context
+from workers.languages import language_of
 from workers.retrying import DB_RETRYING
 from workers.staff import service
 
@@ -57,15 +59,19 @@ def staff_menu(role: roles.Role) -> list[tuple[str, str]]:
 
 @shared_task(name=task_names.REFRESH_STAFF_MENU, bind=True, **DB_RETRYING)
 def refresh_staff_menu(self: Task, user_id: int) -> str:
-    """Set the member's own menu to their role's commands now (none: the default menu)."""
+    """Set the member's own menu to their role's commands now (none: the default menu), in
+    the member's language (the menu of their own chat is for them alone)."""
     ctx = context()
     with ctx.sessions() as session:
         role = role_of(session, user_id, owners=ctx.settings.admins)
+        language = language_of(session, user_id)
     try:
         if role is None:
             ctx.telegram.delete_commands(chat_id=user_id)
         else:
-            ctx.telegram.set_commands(chat_id=user_id, commands=staff_menu(role))
+            with use_language(language):
+                commands = staff_menu(role)
+            ctx.telegram.set_commands(chat_id=user_id, commands=commands)
     except TelegramTransient as failure:
         raise self.retry(countdown=retry_countdown(failure, self.request.retries,
                                                    cap=MAX_COUNTDOWN)) from None

@@ -32,12 +32,14 @@ from models.history import record_history
 from models.outbox import Effects, queue_message
 from models.schema import Invoice, Plan, TelegramEffect, User
 from workers.access.service import locked_access, store
+from workers.languages import speaking_to
 from workers.users.service import grant
 
+# The names of the texts, read in the subscriber's language when answering.
 REFUSAL_TEXTS = {
-    rules.SwitchRefusal.PLAN_GONE: texts.SWITCH_PLAN_GONE,
-    rules.SwitchRefusal.NOTHING_TO_SWITCH: texts.SWITCH_NOTHING,
-    rules.SwitchRefusal.SAME_PLAN: texts.SWITCH_SAME_PLAN,
+    rules.SwitchRefusal.PLAN_GONE: "SWITCH_PLAN_GONE",
+    rules.SwitchRefusal.NOTHING_TO_SWITCH: "SWITCH_NOTHING",
+    rules.SwitchRefusal.SAME_PLAN: "SWITCH_SAME_PLAN",
 }
 
 
@@ -66,7 +68,15 @@ def _refuse(session: Session, *, user_id: int, request_key: str, reason: str, te
 
 def confirm(session: Session, *, user_id: int, plan_code: str, stamp: int, request_key: str,
             now: datetime) -> Confirmed:
-    """The subscriber confirmed the quote for `plan_code` made on access version `stamp`."""
+    """The subscriber confirmed the quote for `plan_code` made on access version `stamp`;
+    the answer is in their language."""
+    with speaking_to(session, user_id):
+        return _confirm(session, user_id=user_id, plan_code=plan_code, stamp=stamp,
+                        request_key=request_key, now=now)
+
+
+def _confirm(session: Session, *, user_id: int, plan_code: str, stamp: int, request_key: str,
+             now: datetime) -> Confirmed:
     if session.scalar(select(exists().where(TelegramEffect.key == _reply_key(request_key)))):
         return Confirmed("already answered")
     # Serialised per user, as checkout is: two confirmations cannot both open an invoice.
@@ -79,8 +89,8 @@ def confirm(session: Session, *, user_id: int, plan_code: str, stamp: int, reque
                             new=None if new is None else reads.terms(new), now=now)
     except rules.SwitchRefused as refused:
         return _refuse(session, user_id=user_id, request_key=request_key, now=now,
-                       reason=refused.reason.value, text=REFUSAL_TEXTS[refused.reason],
-                       plan_code=plan_code)
+                       reason=refused.reason.value,
+                       text=getattr(texts, REFUSAL_TEXTS[refused.reason]), plan_code=plan_code)
     assert held is not None and new is not None
     blocked = _blocked(session, user_id=user_id, held=held, new=new, quote=quote, stamp=stamp,
                        request_key=request_key, now=now)
@@ -185,10 +195,12 @@ def activate(session: Session, *, invoice: Invoice, paid: Decimal, now: datetime
     after, effects = apply(session, user_id=invoice.user_id, from_plan=from_plan,
                            to_plan=to_plan, paid=paid, now=now, key=f"invoice:{invoice.id}",
                            invoice_id=invoice.id)
+    with speaking_to(session, invoice.user_id):
+        text = texts.plan_switched(
+            current=from_plan.title if from_plan else texts.SWITCH_FROM_NO_PLAN,
+            new=to_plan.title, paid_through=after, paid=paid)
     reply = queue_message(session, key=f"switch_paid:{invoice.id}", chat_id=invoice.user_id,
-                          now=now, text=texts.plan_switched(
-                              current=from_plan.title if from_plan else "no plan",
-                              new=to_plan.title, paid_through=after, paid=paid))
+                          now=now, text=text)
     return reply + effects
 
 
