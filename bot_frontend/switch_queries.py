@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from bot_frontend.queries import PlanOffer, PlanStatus, plan_status
+from bot_frontend.queries import PlanOffer, PlanStatus, chat_statuses, plan_status
 from models import switches
 from models.domain import access as access_rules
 from models.domain import switch as rules
@@ -34,6 +34,14 @@ def my_plan(session: Session, *, user_id: int, chat_id: int, grace: timedelta,
             now: datetime) -> tuple[PlanStatus, bool]:
     """What /myplan shows, and whether it offers a switch (paid time on a plan, other plans)."""
     return (plan_status(session, user_id=user_id, chat_id=chat_id, grace=grace, now=now),
+            bool(switches.switch_targets(session, user_id=user_id, now=now)))
+
+
+def my_bundle(session: Session, *, user_id: int, chats: list[int], grace: timedelta,
+              now: datetime) -> tuple[list[tuple[int, PlanStatus]], bool]:
+    """`my_plan` for several chats: the status in each of `chats`, and whether a switch is
+    offered, in one read."""
+    return (chat_statuses(session, user_id=user_id, chats=chats, grace=grace, now=now),
             bool(switches.switch_targets(session, user_id=user_id, now=now)))
 
 

@@ -14,7 +14,7 @@ from aiogram.filters import Command, MagicData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot_frontend import keyboards, queries, switch_queries
+from bot_frontend import keyboards, switch_queries
 from bot_frontend.db import read
 from bot_frontend.middlewares import TermsAccepted
 from bot_frontend.producer import Tasks
@@ -52,10 +52,8 @@ async def _my_bundle(message: Message, sessions: sessionmaker[Session], settings
                      *, user_id: int) -> None:
     # CHANNEL_ID first (trials and admin grants open it), then the plans' chats by id.
     chats = [settings.channel, *sorted(settings.chats - {settings.channel})]
-    statuses = await read(sessions, queries.chat_statuses, user_id=user_id, chats=chats,
-                          grace=settings.grace, now=datetime.now(UTC))
-    can_switch = bool(await read(sessions, switch_queries.targets, user_id=user_id,
-                                 now=datetime.now(UTC)))
+    statuses, can_switch = await read(sessions, switch_queries.my_bundle, user_id=user_id,
+                                      chats=chats, grace=settings.grace, now=datetime.now(UTC))
     held = [(chat_id, status) for chat_id, status in statuses if status.paid_through] or \
         statuses[:1]
     best = max((status for _, status in held),

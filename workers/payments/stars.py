@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from infra import texts
 from infra.db import insert_ignore
 from models import inbox
-from models.domain import money
+from models.domain import ledger, money
 from models.domain import stars as rules
 from models.domain.invoices import InvoiceStatus
 from models.history import record_history
@@ -44,7 +44,14 @@ from models.schema import (
 )
 from models.schema.payments import STARS
 from workers.access.service import as_rule, locked_access, store
-from workers.admin.service import Command, Done, Kick, admin_reply, claim_reply
+from workers.admin.service import (
+    Command,
+    Done,
+    Kick,
+    admin_reply,
+    claim_reply,
+    ledger_entries,
+)
 from workers.languages import speaking_to
 from workers.payments import service
 from workers.promos import service as promos
@@ -361,11 +368,7 @@ def _reverse_commission(
     if entry is None:
         return None
     referrer_id, amount = entry.referrer_id, entry.amount
-    balance = Decimal(0)
-    for kind, value in session.execute(select(CommissionEntry.kind, CommissionEntry.amount)
-                                       .where(CommissionEntry.referrer_id == referrer_id)):
-        balance += value if kind == "credit" else -value
-    if balance < amount:
+    if ledger.balance(ledger_entries(session, referrer_id=referrer_id)) < amount:
         record_history(session, user_id=referrer_id, action="commission_kept", source="admin",
                        now=now, invoice_id=invoice_id, actor_id=command.actor_id,
                        command=command.text, details={"amount_usd": str(amount)})
